@@ -1,0 +1,97 @@
+//! `custody`: the command line of the custody memory-plan engine.
+//!
+//! Every command reads its input through [`source::read_source`] (which turns a missing
+//! file or invalid UTF-8 into a one-line error and exit code 2), does its work through the
+//! library crates, and renders diagnostics with [`render`]. Exit codes follow
+//! `spec/plan-format.md`: 0 clean, 1 errors in the program, 2 bad usage or unreadable input.
+
+mod render;
+mod source;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// custody: escape analysis and lifetime inference for languages without a tracing GC.
+///
+/// custody reads programs in its small input language (`.cdy`) and decides for every
+/// allocation how far it escapes, who frees it, where it is used for the last time and
+/// where it lives. See README.md and spec/ for the language and the plan format.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the lossless syntax tree of a file, and its syntax errors.
+    ///
+    /// The tree shows every node and token with its byte range (`KIND@start..end`);
+    /// its tokens, whitespace and comments included, spell out the file exactly.
+    /// Syntax errors go to standard error, rendered with the line they are on.
+    /// Exit status: 0 no syntax errors, 1 syntax errors, 2 unreadable input.
+    Parse {
+        /// The `.cdy` file to parse.
+        file: PathBuf,
+        /// Print only the syntax errors, not the tree.
+        #[arg(long)]
+        errors_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help and version on stdout with success, usage errors on stderr.
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Parse { file, errors_only } => parse_command(&file, errors_only),
+    }
+}
+
+fn parse_command(path: &std::path::Path, errors_only: bool) -> ExitCode {
+    let text = match source::read_source(path) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let parse = custody_syntax::parse(&text);
+    if !errors_only {
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_all(parse.debug_tree().as_bytes()).is_err() {
+            return ExitCode::from(2);
+        }
+    }
+    let errors = parse.errors();
+    if errors.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let renderer = render::Renderer::for_stderr();
+    let file = render::SourceFile::new(path, &text);
+    let mut report = String::new();
+    for error in errors {
+        report.push_str(&renderer.error(&file, error.range, &error.message, "syntax"));
+        report.push('\n');
+    }
+    let count = errors.len();
+    let plural = if count == 1 { "" } else { "s" };
+    report.push_str(&format!(
+        "error: {count} syntax error{plural} in {}\n",
+        path.display()
+    ));
+    eprint!("{report}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,116 @@
+//! Rendering diagnostics the way rustc does, with annotate-snippets.
+//!
+//! ```text
+//! error[syntax]: expected `;` after the `let` statement
+//!  --> prog.cdy:2:14
+//!   |
+//! 2 |     let x = 1
+//!   |              ^
+//! ```
+//!
+//! Colour only when writing to a terminal; golden tests and pipes get plain text.
+
+use annotate_snippets::{AnnotationKind, Level, Snippet};
+use custody_syntax::{LineIndex, TextRange};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// A source file prepared for rendering: its display name, text and line index.
+pub(crate) struct SourceFile<'a> {
+    name: String,
+    text: &'a str,
+    index: LineIndex,
+}
+
+impl<'a> SourceFile<'a> {
+    pub(crate) fn new(path: &Path, text: &'a str) -> SourceFile<'a> {
+        SourceFile {
+            name: path.display().to_string(),
+            text,
+            index: LineIndex::new(text),
+        }
+    }
+}
+
+/// Renders diagnostics, plain or coloured.
+pub(crate) struct Renderer {
+    inner: annotate_snippets::Renderer,
+}
+
+impl Renderer {
+    /// Coloured if standard error is a terminal, plain otherwise.
+    pub(crate) fn for_stderr() -> Renderer {
+        if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Renderer {
+                inner: annotate_snippets::Renderer::styled(),
+            }
+        } else {
+            Renderer::plain()
+        }
+    }
+
+    /// Plain text, for pipes and golden tests.
+    pub(crate) fn plain() -> Renderer {
+        Renderer {
+            inner: annotate_snippets::Renderer::plain(),
+        }
+    }
+
+    /// One error with its code, location line and the source line(s) underlined.
+    pub(crate) fn error(
+        &self,
+        file: &SourceFile<'_>,
+        range: TextRange,
+        message: &str,
+        code: &str,
+    ) -> String {
+        // annotate-snippets shows the lines a span touches; give it only the lines around
+        // the span so huge files stay cheap to render.
+        let start_line = file.index.line_col(range.start()).line;
+        let end_line = file.index.line_col(range.end()).line;
+        let first = file
+            .index
+            .line_range(start_line)
+            .map_or(0.into(), |r| r.start());
+        let last = file
+            .index
+            .line_range(end_line)
+            .map_or(file.text.len().try_into().unwrap_or_default(), |r| r.end());
+        let excerpt = &file.text[TextRange::new(first, last)];
+        let local = |offset: custody_syntax::TextSize| usize::from(offset - first);
+        let span = local(range.start())..local(range.end());
+        let report = &[Level::ERROR.primary_title(message).id(code).element(
+            Snippet::source(excerpt)
+                .line_start(start_line as usize)
+                .path(file.name.as_str())
+                .fold(false)
+                .annotation(AnnotationKind::Primary.span(span)),
+        )];
+        let mut out = self.inner.render(report);
+        out.push('\n');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    #[test]
+    fn renders_like_rustc() {
+        let text = "fn main() {\n    let x = 1\n    print(x);\n}\n";
+        let parse = custody_syntax::parse(text);
+        let file = SourceFile::new(Path::new("prog.cdy"), text);
+        let error = &parse.errors()[0];
+        let out = Renderer::plain().error(&file, error.range, &error.message, "syntax");
+        expect![[r#"
+            error[syntax]: expected `;` after the `let` statement
+             --> prog.cdy:2:14
+              |
+            2 |     let x = 1
+              |              ^
+        "#]]
+        .assert_eq(&out);
+    }
+}
