@@ -1,1 +1,19 @@
-//! placeholder
+//! `custody-analysis`: custody's incremental analysis, on a salsa database.
+//!
+//! Every fact custody derives is a salsa query over the inputs, so that after an edit only
+//! what depends on the edited text is recomputed. The pipeline, as later issues fill it in:
+//!
+//! ```text
+//! SourceFile ─► parse ─► item_tree ─► lower_fn ─► escape_summary ─► fn_plan ─► program_plan
+//! ```
+//!
+//! Today the database has its input ([`SourceFile`]) and its first query ([`parse`]).
+//! Diagnostics are returned as values from queries, never through salsa accumulators
+//! (they panic inside fixpoint cycles, which the escape analysis needs).
+
+// salsa's macros generate public methods (constructors, setters, ingredient hooks) without
+// documentation; the items written here are documented by hand.
+#[allow(missing_docs)]
+mod db;
+
+pub use db::{AnalysisDatabase, SourceFile, parse};

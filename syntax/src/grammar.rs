@@ -41,11 +41,34 @@ pub(crate) fn name(p: &mut Parser<'_>, context: &str) -> bool {
         p.bump(IDENT);
         m.complete(p, NAME);
         true
+    } else if p.current().is_keyword() && NAME_FOLLOW.contains(p.nth(1)) && !p.at_line_start() {
+        // `let fn = 1;`: a keyword where a name belongs. Take it as the name, so the rest
+        // of the statement still parses.
+        let found = p.describe_current();
+        p.error(format!(
+            "expected a name {context}, found {found}: keywords cannot be names"
+        ));
+        let m = p.start();
+        p.bump_any();
+        m.complete(p, NAME);
+        true
     } else {
         p.error_expected("a name", context);
         false
     }
 }
+
+/// Tokens that follow a name being defined.
+const NAME_FOLLOW: TokenSet = TokenSet::new(&[
+    T![=],
+    T![:],
+    T!['('],
+    T![,],
+    T![')'],
+    T![;],
+    T![in],
+    T!['{'],
+]);
 
 /// `NameRef = 'ident'`: a name being used.
 pub(crate) fn name_ref(p: &mut Parser<'_>) {
@@ -92,7 +115,8 @@ pub(crate) fn delimited(
             continue;
         }
         if p.at_ts(first) && !p.at_line_start() {
-            p.error_expected("`,`", &format!("between {what}s"));
+            let plural = what.trim_start_matches("a ").trim_start_matches("an ");
+            p.error_expected("`,`", &format!("between {plural}s"));
             continue;
         }
         break;

@@ -83,7 +83,8 @@ impl Parse {
 /// Parses `text` as a custody source file.
 pub fn parse(text: &str) -> Parse {
     let (tokens, lex_errors) = lexer::lex(text);
-    let mut parser = parser::Parser::new(text, &tokens);
+    let lex_ranges = lex_errors.iter().map(|e| e.range).collect();
+    let mut parser = parser::Parser::new(text, &tokens, lex_ranges);
     grammar::source_file(&mut parser);
     let (events, parse_errors) = parser.finish();
     let green = builder::build_tree(text, &tokens, events);

@@ -95,10 +95,14 @@ pub(crate) struct Parser<'t> {
     steps: u32,
     /// Set once a too-deep error has been reported.
     too_deep_reported: bool,
+    /// The token at which the last error was reported.
+    last_error_at: Option<usize>,
+    /// Ranges of the lexer's errors, in order.
+    lex_errors: Vec<TextRange>,
 }
 
 impl<'t> Parser<'t> {
-    pub(crate) fn new(text: &'t str, tokens: &[Token]) -> Parser<'t> {
+    pub(crate) fn new(text: &'t str, tokens: &[Token], lex_errors: Vec<TextRange>) -> Parser<'t> {
         let mut lexemes = Vec::with_capacity(tokens.len() / 2 + 1);
         let mut offset = TextSize::from(0);
         let mut newline = false;
@@ -131,6 +135,8 @@ impl<'t> Parser<'t> {
             open: Vec::new(),
             steps: 0,
             too_deep_reported: false,
+            last_error_at: None,
+            lex_errors,
         }
     }
 
@@ -281,11 +287,20 @@ impl<'t> Parser<'t> {
         if self.too_deep_reported && self.open.len() + 32 > MAX_DEPTH {
             return;
         }
-        if let Some(last) = self.errors.last()
-            && last.range.start() >= range.start()
-        {
+        // One complaint per token: a second one at the same place is a consequence.
+        if self.last_error_at == Some(self.pos) {
             return;
         }
+        // A parser error touching text the lexer already rejected (the `)` swallowed by an
+        // unterminated string, the operand after an invalid character) is a consequence.
+        let touches = |lex: &TextRange| lex.start() <= range.end() && range.start() <= lex.end();
+        let first_after = self
+            .lex_errors
+            .partition_point(|lex| lex.end() < range.start());
+        if self.lex_errors.get(first_after).is_some_and(touches) {
+            return;
+        }
+        self.last_error_at = Some(self.pos);
         // An error token already carries a lexer error: don't add a parser error on top.
         if self.nth(0) == ERROR_TOKEN && range == self.current_range() {
             return;
@@ -346,7 +361,7 @@ impl<'t> Parser<'t> {
     /// True (after reporting it once) when a node opened here would be nested deeper than
     /// [`MAX_DEPTH`]. The caller then skips the construct with [`Parser::skip_balanced`].
     pub(crate) fn too_deep(&mut self, extra: u32) -> bool {
-        if self.open.len() + extra as usize + 1 <= MAX_DEPTH {
+        if self.open.len() + (extra as usize) < MAX_DEPTH {
             return false;
         }
         self.too_deep_reported = false;

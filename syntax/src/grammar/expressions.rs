@@ -68,10 +68,7 @@ fn expr_bp(p: &mut Parser<'_>, min_bp: u8, r: Restrictions) -> Option<CompletedM
         return None;
     }
     let mut lhs = prefix_or_postfix(p, r)?;
-    loop {
-        let Some(bp) = infix_binding_power(p.current()) else {
-            break;
-        };
+    while let Some(bp) = infix_binding_power(p.current()) {
         if bp <= min_bp {
             break;
         }

@@ -44,8 +44,7 @@ fn attr(p: &mut Parser<'_>) {
     let m = p.start();
     p.bump(T![@]);
     // `arena` is a keyword, but `@arena` is an attribute: take any word as its name.
-    let current = p.current();
-    if current == IDENT || current.is_keyword() {
+    if p.at(IDENT) || p.at(T![arena]) {
         let n = p.start();
         p.bump_any();
         n.complete(p, NAME);
@@ -102,7 +101,7 @@ fn signature(p: &mut Parser<'_>, context: &str) {
     }
     if p.at(T![->]) {
         ret_type(p);
-    } else if p.at_ts(types::TYPE_FIRST) && !p.at(T!['(']) {
+    } else if (p.at(IDENT) || p.at(T!['['])) && !p.at_line_start() {
         p.error("expected `->` before the return type");
         let m = p.start();
         types::type_(p);
@@ -248,7 +247,9 @@ fn member_list(p: &mut Parser<'_>, kind: crate::SyntaxKind) {
 fn field(p: &mut Parser<'_>) {
     let m = p.start();
     name(p, "");
-    if p.expect(T![:], "after the field name") {
+    // `name int`: report the missing `:` and still read the type.
+    if p.expect(T![:], "after the field name") || (p.at_ts(types::TYPE_FIRST) && !p.at_line_start())
+    {
         types::type_(p);
     }
     m.complete(p, FIELD);
@@ -286,7 +287,8 @@ fn param(p: &mut Parser<'_>) {
     if p.expect(
         T![:],
         "after the parameter name: every parameter needs a type",
-    ) {
+    ) || (p.at_ts(types::TYPE_FIRST) && !p.at(T![,]) && !p.at_line_start())
+    {
         types::type_(p);
     }
     m.complete(p, PARAM);

@@ -59,7 +59,7 @@ fn stmt(p: &mut Parser<'_>) {
             let m = p.start();
             p.bump(T![while]);
             expressions::expr_no_record(p);
-            body(p, "for the `while` loop");
+            body(p, "of the `while` loop");
             m.complete(p, WHILE_STMT);
         }
         T![for] => for_stmt(p),
@@ -94,7 +94,7 @@ fn stmt(p: &mut Parser<'_>) {
         T![arena] => {
             let m = p.start();
             p.bump(T![arena]);
-            body(p, "for the `arena` scope");
+            body(p, "of the `arena` scope");
             m.complete(p, ARENA_STMT);
         }
         T![spawn] => {
