@@ -19,7 +19,7 @@ use std::process::ExitCode;
 /// allocation how far it escapes, who frees it, where it is used for the last time and
 /// where it lives. See README.md and spec/ for the language and the plan format.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, about, long_about, max_term_width = 100)]
+#[command(name = "custody", version, about, long_about, term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,6 +10,8 @@ fn custody(args: &[&str]) -> Output {
         .args(args)
         .current_dir(workspace_root())
         .env_remove("NO_COLOR")
+        // clap wraps help text to the terminal width; pin it so goldens are stable.
+        .env("COLUMNS", "100")
         .output()
         .expect("the custody binary runs")
 }
