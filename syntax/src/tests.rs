@@ -331,3 +331,60 @@ mod properties {
         }
     }
 }
+
+/// The examples in `spec/language.md` are real: every ```` ```cdy ```` block is a program that
+/// parses without errors, and every ```` ```cdy-body ```` block parses as a function body.
+#[test]
+fn spec_examples_parse() {
+    let spec = std::fs::read_to_string(workspace_root().join("spec/language.md")).unwrap();
+    let mut checked = 0;
+    for (tag, code) in fenced_blocks(&spec) {
+        let text = match tag {
+            "cdy" => code.to_string(),
+            "cdy-body" => format!("fn main() {{\n{code}\n}}\n"),
+            _ => continue,
+        };
+        let parse = parse(&text);
+        assert!(
+            parse.errors().is_empty(),
+            "spec example does not parse:\n{text}\n{}",
+            dump(&text, &parse)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} examples found");
+}
+
+/// The grammar in `spec/language.md` is exactly the one in `syntax/custody.ungram`.
+#[test]
+fn spec_grammar_is_custody_ungram() {
+    let spec = std::fs::read_to_string(workspace_root().join("spec/language.md")).unwrap();
+    let ungram =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("custody.ungram"))
+            .unwrap();
+    let rules = &ungram[ungram.find("SourceFile = ").unwrap()..];
+    let blocks: Vec<&str> = fenced_blocks(&spec)
+        .filter(|(tag, _)| *tag == "ungram")
+        .map(|(_, code)| code)
+        .collect();
+    assert_eq!(
+        blocks,
+        vec![rules],
+        "copy syntax/custody.ungram (from `SourceFile =`) into the spec"
+    );
+}
+
+/// The fenced code blocks of a Markdown text: (info string, contents).
+fn fenced_blocks(markdown: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = markdown;
+    std::iter::from_fn(move || {
+        let start = rest.find("```")?;
+        let after = &rest[start + 3..];
+        let tag_end = after.find('\n')?;
+        let tag = after[..tag_end].trim();
+        let body = &after[tag_end + 1..];
+        let end = body.find("```")?;
+        rest = &body[end + 3..];
+        Some((tag, &body[..end]))
+    })
+}
