@@ -13,7 +13,13 @@
 
 // salsa's macros generate public methods (constructors, setters, ingredient hooks) without
 // documentation; the items written here are documented by hand.
+pub mod check;
 #[allow(missing_docs)]
 mod db;
+pub mod diagnostic;
+#[allow(missing_docs)]
+pub mod hir;
 
+pub use check::check_file;
 pub use db::{AnalysisDatabase, SourceFile, parse};
+pub use diagnostic::{Diagnostic, Severity};

@@ -5,6 +5,8 @@
 //! library crates, and renders diagnostics with [`render`]. Exit codes follow
 //! `spec/plan-format.md`: 0 clean, 1 errors in the program, 2 bad usage or unreadable input.
 
+mod check;
+mod diagnostics_json;
 mod render;
 mod source;
 
@@ -40,6 +42,20 @@ enum Command {
         #[arg(long)]
         errors_only: bool,
     },
+    /// Check files for syntax, name and type errors.
+    ///
+    /// Every diagnostic has a stable code (`syntax`, `unresolved-name`, `type-mismatch`,
+    /// ...; see spec/language.md, Appendix A) and points at the place to fix.
+    /// Exit status: 0 no errors, 1 errors found, 2 unreadable input or bad usage.
+    Check {
+        /// The `.cdy` files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format: `human` (rendered like rustc), `json` (the plan format's
+        /// `diagnostics` array) or `sarif` (SARIF 2.1.0, for code scanning).
+        #[arg(long, value_enum, default_value_t = check::Format::Human)]
+        format: check::Format,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +73,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse { file, errors_only } => parse_command(&file, errors_only),
+        Command::Check { files, format } => check::run(&files, format),
     }
 }
 

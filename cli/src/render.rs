@@ -49,6 +49,17 @@ impl Renderer {
         }
     }
 
+    /// Coloured if standard output is a terminal, plain otherwise.
+    pub(crate) fn for_stdout() -> Renderer {
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Renderer {
+                inner: annotate_snippets::Renderer::styled(),
+            }
+        } else {
+            Renderer::plain()
+        }
+    }
+
     /// Plain text, for pipes and golden tests.
     pub(crate) fn plain() -> Renderer {
         Renderer {
@@ -64,10 +75,47 @@ impl Renderer {
         message: &str,
         code: &str,
     ) -> String {
-        // annotate-snippets shows the lines a span touches; give it only the lines around
-        // the span so huge files stay cheap to render.
-        let start_line = file.index.line_col(range.start()).line;
-        let end_line = file.index.line_col(range.end()).line;
+        self.render(file, Level::ERROR, code, message, range, &[])
+    }
+
+    /// A diagnostic with its severity, code, primary span and related spans.
+    pub(crate) fn diagnostic(
+        &self,
+        file: &SourceFile<'_>,
+        d: &custody_analysis::Diagnostic,
+    ) -> String {
+        let level = match d.severity {
+            custody_analysis::Severity::Error => Level::ERROR,
+            custody_analysis::Severity::Warning => Level::WARNING,
+            custody_analysis::Severity::Note => Level::NOTE,
+        };
+        self.render(file, level, d.code, &d.message, d.range, &d.related)
+    }
+
+    fn render(
+        &self,
+        file: &SourceFile<'_>,
+        level: Level<'_>,
+        code: &str,
+        message: &str,
+        range: TextRange,
+        related: &[(TextRange, String)],
+    ) -> String {
+        // annotate-snippets shows the lines the spans touch; give it only those lines so
+        // huge files stay cheap to render.
+        let mut all = vec![range];
+        all.extend(related.iter().map(|(r, _)| *r));
+        let start_line = all
+            .iter()
+            .map(|r| file.index.line_col(r.start()).line)
+            .min()
+            .unwrap_or(1);
+        let end_line = all
+            .iter()
+            .map(|r| file.index.line_col(r.end()).line)
+            .max()
+            .unwrap_or(1);
+        let text_len = custody_syntax::TextSize::of(file.text);
         let first = file
             .index
             .line_range(start_line)
@@ -75,17 +123,25 @@ impl Renderer {
         let last = file
             .index
             .line_range(end_line)
-            .map_or(file.text.len().try_into().unwrap_or_default(), |r| r.end());
+            .map_or(text_len, |r| r.end());
         let excerpt = &file.text[TextRange::new(first, last)];
-        let local = |offset: custody_syntax::TextSize| usize::from(offset - first);
-        let span = local(range.start())..local(range.end());
-        let report = &[Level::ERROR.primary_title(message).id(code).element(
-            Snippet::source(excerpt)
-                .line_start(start_line as usize)
-                .path(file.name.as_str())
-                .fold(false)
-                .annotation(AnnotationKind::Primary.span(span)),
-        )];
+        let local = |r: TextRange| {
+            let clamp = |o: custody_syntax::TextSize| usize::from(o.clamp(first, last) - first);
+            clamp(r.start())..clamp(r.end())
+        };
+        let mut snippet = Snippet::source(excerpt)
+            .line_start(start_line as usize)
+            .path(file.name.as_str())
+            .fold(true)
+            .annotation(AnnotationKind::Primary.span(local(range)));
+        for (r, label) in related {
+            snippet = snippet.annotation(
+                AnnotationKind::Context
+                    .span(local(*r))
+                    .label(label.as_str()),
+            );
+        }
+        let report = &[level.primary_title(message).id(code).element(snippet)];
         let mut out = self.inner.render(report);
         out.push('\n');
         out

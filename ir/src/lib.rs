@@ -4,15 +4,28 @@
 //! or the incremental database, so a compiler written in any language can use it through
 //! JSON and a Rust compiler can use it directly:
 //!
-//! - the program as custody analyses it: classes and structs with their field layouts,
-//!   globals, functions as control-flow graphs of basic blocks over typed locals, each
-//!   instruction carrying the [`Span`] of the source it came from (the IR itself, its
-//!   builder, validator, printer and JSON form arrive with issue 3);
+//! - [`Program`]: classes and structs with their field layouts, globals, externs with
+//!   parameter modes, and functions as control-flow graphs of basic blocks over typed
+//!   locals, each instruction carrying the [`Span`] of the source it came from;
+//! - [`ProgramBuilder`] and [`FunctionBuilder`] ([`builder`]), to construct a program
+//!   without source text;
+//! - [`validate()`] (module [`validate`](mod@validate)), which checks IR that comes from
+//!   outside: ids, block structure, operand and call types;
+//! - [`print_program`] ([`print`]), the stable text form used by `custody ir` and golden
+//!   tests;
 //! - the memory plan custody produces (`plan`, issue 4);
 //! - the checked interpreter that runs a program under a plan (`exec`, issue 4).
-//!
-//! Today it holds the one type every later piece shares: [`Span`].
 
+pub mod builder;
+pub mod print;
+mod program;
 mod span;
+mod types;
+pub mod validate;
 
+pub use builder::{FunctionBuilder, ProgramBuilder};
+pub use print::{TypeDisplay, print_function, print_inst, print_program};
+pub use program::*;
 pub use span::Span;
+pub use types::*;
+pub use validate::{Location, ValidationError, validate};

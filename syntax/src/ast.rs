@@ -708,7 +708,7 @@ impl RecordField {
     }
     /// Its value.
     pub fn value(&self) -> Option<Expr> {
-        support::child(&self.syntax)
+        child_after(&self.syntax, |k| k == T![:])
     }
 }
 

@@ -25,7 +25,7 @@ mod parser;
 
 pub use line_index::{LineCol, LineIndex};
 pub use parser::{MAX_DEPTH, SyntaxError};
-pub use rowan::{GreenNode, TextRange, TextSize};
+pub use rowan::{GreenNode, NodeOrToken, TextRange, TextSize, WalkEvent};
 pub use syntax_kind::{CustodyLanguage, SyntaxKind};
 
 /// A node of a custody syntax tree.
