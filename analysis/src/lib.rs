@@ -19,7 +19,9 @@ mod db;
 pub mod diagnostic;
 #[allow(missing_docs)]
 pub mod hir;
+pub mod program;
 
 pub use check::check_file;
 pub use db::{AnalysisDatabase, SourceFile, parse};
 pub use diagnostic::{Diagnostic, Severity};
+pub use program::program_ir;

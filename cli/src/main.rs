@@ -7,6 +7,7 @@
 
 mod check;
 mod diagnostics_json;
+mod ir_cmd;
 mod render;
 mod source;
 
@@ -48,13 +49,29 @@ enum Command {
     /// ...; see spec/language.md, Appendix A) and points at the place to fix.
     /// Exit status: 0 no errors, 1 errors found, 2 unreadable input or bad usage.
     Check {
-        /// The `.cdy` files to check.
+        /// The `.cdy` files to check (with `--ir`: IR programs in JSON).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The files are IR programs in JSON (as `custody ir --format json` writes them,
+        /// or as another compiler's frontend builds them): validate them instead.
+        #[arg(long)]
+        ir: bool,
         /// Output format: `human` (rendered like rustc), `json` (the plan format's
         /// `diagnostics` array) or `sarif` (SARIF 2.1.0, for code scanning).
         #[arg(long, value_enum, default_value_t = check::Format::Human)]
         format: check::Format,
+    },
+    /// Print the lowered IR of a file: every function as a control-flow graph.
+    ///
+    /// The IR is custody's interface to other compilers; `--format json` writes the form
+    /// `custody check --ir` reads back. Exit status: 0 printed, 1 the file has errors
+    /// (shown as by `check`), 2 unreadable input.
+    Ir {
+        /// The `.cdy` file.
+        file: PathBuf,
+        /// `text` (readable, stable) or `json` (the IR's serde form).
+        #[arg(long, value_enum, default_value_t = ir_cmd::Format::Text)]
+        format: ir_cmd::Format,
     },
 }
 
@@ -73,7 +90,17 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse { file, errors_only } => parse_command(&file, errors_only),
-        Command::Check { files, format } => check::run(&files, format),
+        Command::Check {
+            files,
+            ir: false,
+            format,
+        } => check::run(&files, format),
+        Command::Check {
+            files,
+            ir: true,
+            format,
+        } => ir_cmd::check_ir(&files, format),
+        Command::Ir { file, format } => ir_cmd::run(&file, format),
     }
 }
 

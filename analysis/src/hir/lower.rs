@@ -536,9 +536,14 @@ impl<'a> FnLower<'a> {
             if !self.terminated() {
                 self.emit(InstKind::Return { value: None }, end);
             }
-        } else if !self.terminated() {
-            // The checker proved every path returns: this point is unreachable.
-            self.emit(InstKind::Unreachable, end);
+        } else {
+            if !self.terminated() {
+                // The checker proved every path returns: this point is unreachable.
+                self.emit(InstKind::Unreachable, end);
+            }
+            // Close the frames (recording their locals); nothing is emitted after the
+            // terminator.
+            self.exit_all_scopes(end);
         }
     }
 
@@ -585,7 +590,7 @@ impl<'a> FnLower<'a> {
             }
             ast::Stmt::ExprStmt(it) => {
                 if let Some(e) = it.expr() {
-                    self.expr(&e, None);
+                    self.effect(&e);
                 }
             }
             ast::Stmt::IfStmt(it) => self.if_stmt(it),
@@ -1031,11 +1036,13 @@ impl<'a> FnLower<'a> {
     /// checked for `null` first.
     fn expr_as(&mut self, e: &ast::Expr, want: &Ty, dest: Option<LocalId>) -> LocalId {
         let ty = self.infer.type_of(e);
-        let v = self.expr(e, dest);
         if ty.is_nullable() && !want.is_nullable() && !want.is_unknown() {
+            // Check before the value reaches a place of the non-nullable type.
+            let v = self.expr(e, None);
             self.emit(InstKind::NullCheck { value: v }, range(e));
+            return self.copy_to_dest(v, dest, range(e));
         }
-        v
+        self.expr(e, dest)
     }
 
     /// The destination for an expression's value: `dest` if given, else a new temporary.
@@ -1197,8 +1204,14 @@ impl<'a> FnLower<'a> {
                 d
             }
             ast::Expr::BinExpr(it) => self.binary(it, dest),
-            ast::Expr::CallExpr(it) => self.call(it, dest, false),
-            ast::Expr::MethodCallExpr(it) => self.method_call(it, dest, false),
+            ast::Expr::CallExpr(it) => match self.call(it, dest, false) {
+                Some(v) => v,
+                None => self.dest(e, dest),
+            },
+            ast::Expr::MethodCallExpr(it) => match self.method_call(it, dest, false) {
+                Some(v) => v,
+                None => self.dest(e, dest),
+            },
             ast::Expr::FieldExpr(it) => {
                 let Some(receiver) = it.receiver() else {
                     return self.dest(e, dest);
@@ -1506,12 +1519,13 @@ impl<'a> FnLower<'a> {
         }
     }
 
-    fn call(&mut self, it: &ast::CallExpr, dest: Option<LocalId>, spawn: bool) -> LocalId {
+    /// A call; its result, if the callee returns one.
+    fn call(&mut self, it: &ast::CallExpr, dest: Option<LocalId>, spawn: bool) -> Option<LocalId> {
         let e = ast::Expr::CallExpr(it.clone());
         let at = range(it);
         let args: Vec<ast::Expr> = it.args().collect();
         let Some(ast::Expr::NameRef(callee)) = it.callee() else {
-            return self.dest(&e, dest);
+            return Some(self.dest(&e, dest));
         };
         let resolution = self
             .infer
@@ -1541,11 +1555,11 @@ impl<'a> FnLower<'a> {
                     Ty::Fn(params, ret) => {
                         (Callee::Closure(closure), params.clone(), ret.is_some())
                     }
-                    _ => return self.dest(&e, dest),
+                    _ => return Some(self.dest(&e, dest)),
                 }
             }
             Some(Resolution::Builtin(b)) => return self.builtin(b, &args, &e, dest),
-            _ => return self.dest(&e, dest),
+            _ => return Some(self.dest(&e, dest)),
         };
         let arg_values = self.args(&args, &params);
         if spawn {
@@ -1556,7 +1570,7 @@ impl<'a> FnLower<'a> {
                 },
                 at,
             );
-            return self.dest(&e, None);
+            return None;
         }
         let d = self.call_result(&e, returns, dest);
         self.emit(
@@ -1567,7 +1581,7 @@ impl<'a> FnLower<'a> {
             },
             at,
         );
-        d.unwrap_or_else(|| self.dest(&e, None))
+        d
     }
 
     fn method_call(
@@ -1575,14 +1589,14 @@ impl<'a> FnLower<'a> {
         it: &ast::MethodCallExpr,
         dest: Option<LocalId>,
         spawn: bool,
-    ) -> LocalId {
+    ) -> Option<LocalId> {
         let e = ast::Expr::MethodCallExpr(it.clone());
         let at = range(it);
         let Some(receiver) = it.receiver() else {
-            return self.dest(&e, dest);
+            return Some(self.dest(&e, dest));
         };
         let Some(&(class, method)) = self.infer.methods.get(&NodePtr::new(it.syntax())) else {
-            return self.dest(&e, dest);
+            return Some(self.dest(&e, dest));
         };
         let recv_ty = self.infer.type_of(&receiver);
         let recv = self.expr(&receiver, None);
@@ -1608,7 +1622,7 @@ impl<'a> FnLower<'a> {
                 },
                 at,
             );
-            return self.dest(&e, None);
+            return None;
         }
         let d = self.call_result(&e, returns, dest);
         self.emit(
@@ -1619,7 +1633,7 @@ impl<'a> FnLower<'a> {
             },
             at,
         );
-        d.unwrap_or_else(|| self.dest(&e, None))
+        d
     }
 
     fn spawn(&mut self, e: &ast::Expr, _at: TextRange) {
@@ -1629,6 +1643,24 @@ impl<'a> FnLower<'a> {
             }
             ast::Expr::MethodCallExpr(call) => {
                 self.method_call(call, None, true);
+            }
+            other => self.effect(other),
+        }
+    }
+
+    /// An expression evaluated for its effect: a call's missing result needs no local.
+    fn effect(&mut self, e: &ast::Expr) {
+        match e {
+            ast::Expr::CallExpr(call) => {
+                self.call(call, None, false);
+            }
+            ast::Expr::MethodCallExpr(call) => {
+                self.method_call(call, None, false);
+            }
+            ast::Expr::ParenExpr(p) => {
+                if let Some(inner) = p.expr() {
+                    self.effect(&inner);
+                }
             }
             other => {
                 self.expr(other, None);
@@ -1642,34 +1674,34 @@ impl<'a> FnLower<'a> {
         args: &[ast::Expr],
         e: &ast::Expr,
         dest: Option<LocalId>,
-    ) -> LocalId {
+    ) -> Option<LocalId> {
         let at = range(e);
         let Some(first) = args.first() else {
-            return self.dest(e, dest);
+            return Some(self.dest(e, dest));
         };
         let first_ty = self.infer.type_of(first);
         match b {
             Builtin::Print => {
                 let v = self.expr_as(first, first_ty.non_null(), None);
                 self.emit(InstKind::Print { value: v }, at);
-                self.dest(e, None)
+                None
             }
             Builtin::Len => {
                 let v = self.expr_as(first, first_ty.non_null(), None);
                 let d = self.dest(e, dest);
                 self.emit(InstKind::Len { dest: d, value: v }, at);
-                d
+                Some(d)
             }
             Builtin::Str => {
                 let v = self.expr_as(first, first_ty.non_null(), None);
                 let d = self.dest(e, dest);
                 self.emit(InstKind::ToString { dest: d, value: v }, at);
-                d
+                Some(d)
             }
             Builtin::Free => {
                 let v = self.expr(first, None);
                 self.emit(InstKind::Free { value: v }, at);
-                self.dest(e, None)
+                None
             }
             Builtin::Push | Builtin::Pop => {
                 let container = self.place(first);
@@ -1692,7 +1724,7 @@ impl<'a> FnLower<'a> {
                     Some(d)
                 };
                 self.write_back(&container, array, at);
-                result.unwrap_or_else(|| self.dest(e, None))
+                result
             }
         }
     }

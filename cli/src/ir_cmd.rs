@@ -1,0 +1,114 @@
+//! `custody ir` (print a file's IR) and `custody check --ir` (validate IR from outside).
+
+use crate::check::{self, Checked};
+use crate::render;
+use crate::source::read_source;
+use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// How `ir` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// The readable text form.
+    Text,
+    /// JSON, readable by `custody check --ir`.
+    Json,
+}
+
+pub(crate) fn run(path: &Path, format: Format) -> ExitCode {
+    let text = match read_source(path) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let db = AnalysisDatabase::default();
+    let file = SourceFile::new(&db, path.display().to_string(), text.clone());
+    let diagnostics = check_file(&db, file).clone();
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        let checked = [Checked {
+            path: path.to_owned(),
+            text,
+            diagnostics,
+        }];
+        eprint!("{}", check::human(&checked, render::Renderer::for_stderr()));
+        return ExitCode::from(1);
+    }
+    let program = program_ir(&db, file);
+    let out = match format {
+        Format::Text => custody_ir::print_program(program),
+        Format::Json => match serde_json::to_string_pretty(program) {
+            Ok(json) => json + "\n",
+            Err(err) => {
+                eprintln!("error: cannot write the IR as JSON: {err}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if std::io::stdout().lock().write_all(out.as_bytes()).is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Reads IR programs in JSON and validates them. A file that is not JSON of an IR program
+/// is unreadable input (2); a program that breaks the IR's rules has errors (1).
+pub(crate) fn check_ir(paths: &[PathBuf], format: check::Format) -> ExitCode {
+    let mut unreadable = false;
+    let mut errors = 0usize;
+    let mut report = Vec::new();
+    for path in paths {
+        let text = match read_source(path) {
+            Ok(text) => text,
+            Err(err) => {
+                eprintln!("error: {err}");
+                unreadable = true;
+                continue;
+            }
+        };
+        let program: custody_ir::Program = match serde_json::from_str(&text) {
+            Ok(p) => p,
+            Err(err) => {
+                eprintln!(
+                    "error: `{}` is not an IR program in JSON: {err}",
+                    path.display()
+                );
+                unreadable = true;
+                continue;
+            }
+        };
+        if let Err(problems) = custody_ir::validate(&program) {
+            errors += problems.len();
+            for p in problems {
+                report.push((path.display().to_string(), p.to_string()));
+            }
+        }
+    }
+    match format {
+        check::Format::Human => {
+            for (path, message) in &report {
+                println!("error[invalid-ir]: {path}: {message}");
+            }
+        }
+        check::Format::Json | check::Format::Sarif => {
+            let json: Vec<serde_json::Value> = report
+                .iter()
+                .map(|(path, message)| serde_json::json!({ "source": path, "severity": "error", "code": "invalid-ir", "message": message }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+    }
+    if unreadable {
+        ExitCode::from(2)
+    } else if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
