@@ -51,9 +51,9 @@ pub(crate) fn run(paths: &[PathBuf], format: Format) -> ExitCode {
         .filter(|d| d.severity == Severity::Error)
         .count();
     match format {
-        Format::Human => print!("{}", human(&checked, render::Renderer::for_stdout())),
-        Format::Json => println!("{}", crate::diagnostics_json::to_json(&checked)),
-        Format::Sarif => println!("{}", crate::diagnostics_json::to_sarif(&checked)),
+        Format::Human => crate::write_stdout(&human(&checked, render::Renderer::for_stdout())),
+        Format::Json => crate::write_stdout(&(crate::diagnostics_json::to_json(&checked) + "\n")),
+        Format::Sarif => crate::write_stdout(&(crate::diagnostics_json::to_sarif(&checked) + "\n")),
     }
     if unreadable {
         ExitCode::from(2)

@@ -4,7 +4,6 @@ use crate::check::{self, Checked};
 use crate::render;
 use crate::source::read_source;
 use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -48,9 +47,7 @@ pub(crate) fn run(path: &Path, format: Format) -> ExitCode {
             }
         },
     };
-    if std::io::stdout().lock().write_all(out.as_bytes()).is_err() {
-        return ExitCode::from(2);
-    }
+    crate::write_stdout(&out);
     ExitCode::SUCCESS
 }
 
@@ -89,19 +86,18 @@ pub(crate) fn check_ir(paths: &[PathBuf], format: check::Format) -> ExitCode {
     }
     match format {
         check::Format::Human => {
-            for (path, message) in &report {
-                println!("error[invalid-ir]: {path}: {message}");
-            }
+            let text: String = report
+                .iter()
+                .map(|(path, message)| format!("error[invalid-ir]: {path}: {message}\n"))
+                .collect();
+            crate::write_stdout(&text);
         }
         check::Format::Json | check::Format::Sarif => {
             let json: Vec<serde_json::Value> = report
                 .iter()
                 .map(|(path, message)| serde_json::json!({ "source": path, "severity": "error", "code": "invalid-ir", "message": message }))
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            );
+            crate::write_stdout(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"));
         }
     }
     if unreadable {

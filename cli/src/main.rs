@@ -104,6 +104,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes to standard output. A closed pipe (`custody ... | head`) is not an error worth
+/// a message, and must never be a panic: the output is simply no longer wanted.
+pub(crate) fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn parse_command(path: &std::path::Path, errors_only: bool) -> ExitCode {
     let text = match source::read_source(path) {
         Ok(text) => text,
@@ -114,10 +121,7 @@ fn parse_command(path: &std::path::Path, errors_only: bool) -> ExitCode {
     };
     let parse = custody_syntax::parse(&text);
     if !errors_only {
-        let mut stdout = std::io::stdout().lock();
-        if stdout.write_all(parse.debug_tree().as_bytes()).is_err() {
-            return ExitCode::from(2);
-        }
+        write_stdout(&parse.debug_tree());
     }
     let errors = parse.errors();
     if errors.is_empty() {

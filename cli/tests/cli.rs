@@ -194,3 +194,105 @@ fn help_explains_itself() {
     assert_eq!(out.status.code(), Some(0));
     expect_file!["../../test-data/golden/cli/parse_help.stdout"].assert_eq(&stdout(&out));
 }
+
+#[test]
+fn check_clean_programs_exit_0() {
+    let files: Vec<String> = std::fs::read_dir(workspace_root().join("test-data/programs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cdy"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = custody(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn check_reports_in_three_formats() {
+    let files = [
+        "spec/cases/check/call_too_many_args.cdy",
+        "spec/cases/check/nocascade_unknown_member.cdy",
+    ];
+    let human = custody(&["check", files[0], files[1]]);
+    assert_eq!(human.status.code(), Some(1));
+    expect_file!["../../test-data/golden/cli/check_human.stdout"].assert_eq(&stdout(&human));
+    let json = custody(&["check", "--format", "json", files[0], files[1]]);
+    assert_eq!(json.status.code(), Some(1));
+    let parsed: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("valid JSON");
+    assert_eq!(parsed.as_array().map(Vec::len), Some(3));
+    expect_file!["../../test-data/golden/cli/check_json.stdout"].assert_eq(&stdout(&json));
+    let sarif = custody(&["check", "--format", "sarif", files[0]]);
+    assert_eq!(sarif.status.code(), Some(1));
+    let parsed: serde_json::Value = serde_json::from_str(&stdout(&sarif)).expect("valid JSON");
+    assert_eq!(parsed["version"], "2.1.0");
+    let result = &parsed["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "argument-count");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        8
+    );
+    assert_eq!(parsed["runs"][0]["tool"]["driver"]["name"], "custody");
+}
+
+#[test]
+fn check_with_an_unreadable_file_exits_2_but_checks_the_others() {
+    let out = custody(&[
+        "check",
+        "test-data/no-such.cdy",
+        "spec/cases/check/call_too_many_args.cdy",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read `test-data/no-such.cdy`"));
+    assert!(stdout(&out).contains("error[argument-count]"));
+    let path = scratch_file("bad-utf8-check.cdy", b"fn main() { \xff }");
+    let out = custody(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_survives_pathological_nesting() {
+    let n = 100_000;
+    let text = format!(
+        "fn main() {{ let x = {}1{}; }}",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    let path = scratch_file("deep-check.cdy", text.as_bytes());
+    let out = custody(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).matches("error[").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn ir_prints_text_and_json_that_check_ir_accepts() {
+    let out = custody(&["ir", "test-data/programs/contract_example.cdy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("fn make(%0 v: string) -> Node"));
+    let json = custody(&[
+        "ir",
+        "--format",
+        "json",
+        "test-data/programs/contract_example.cdy",
+    ]);
+    assert_eq!(json.status.code(), Some(0));
+    let path = scratch_file("contract.ir.json", &json.stdout);
+    let out = custody(&["check", "--ir", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // A program with errors has no IR: the errors are shown instead.
+    let out = custody(&["ir", "spec/cases/check/call_too_many_args.cdy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[argument-count]"));
+    // Not JSON at all: unreadable input.
+    let out = custody(&["check", "--ir", "test-data/programs/contract_example.cdy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not an IR program in JSON"));
+}
