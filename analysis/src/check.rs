@@ -17,29 +17,17 @@ use custody_syntax::{SyntaxKind, SyntaxNode, TextRange};
 pub fn check_file(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
     let parse = parse(db, file);
     let syntax_errors: Vec<TextRange> = parse.errors().iter().map(|e| e.range).collect();
-    let mut out: Vec<Diagnostic> = parse
-        .errors()
-        .iter()
-        .map(|e| Diagnostic::error(codes::SYNTAX, e.range, e.message.clone()))
-        .collect();
+    let mut out: Vec<Diagnostic> =
+        parse.errors().iter().map(|e| Diagnostic::error(codes::SYNTAX, e.range, e.message.clone())).collect();
     let root = parse.syntax_node();
     let mut semantic: Vec<Diagnostic> = item_diagnostics(db, file).clone();
     let scope = item_scope(db, file);
     for (path, index) in &scope.bodies {
         let body = Body::new(db, file, path.clone(), *index);
         let offset = body_offset(db, body);
-        semantic.extend(
-            infer_body(db, body)
-                .diagnostics
-                .iter()
-                .map(|d| d.shifted(*offset)),
-        );
+        semantic.extend(infer_body(db, body).diagnostics.iter().map(|d| d.shifted(*offset)));
     }
-    out.extend(
-        semantic
-            .into_iter()
-            .filter(|d| !in_broken_construct(&root, d.range, &syntax_errors)),
-    );
+    out.extend(semantic.into_iter().filter(|d| !in_broken_construct(&root, d.range, &syntax_errors)));
     out.sort_by(|a, b| {
         (a.range.start(), a.range.end(), a.code).cmp(&(b.range.start(), b.range.end(), b.code))
     });
@@ -66,9 +54,7 @@ fn in_broken_construct(root: &SyntaxNode, range: TextRange, syntax_errors: &[Tex
         .find(|n| is_statement(n.kind()) || is_item(n.kind()))
         .unwrap_or_else(|| root.clone());
     let r = construct.text_range();
-    syntax_errors
-        .iter()
-        .any(|e| r.contains_range(*e) || (e.is_empty() && r.contains_inclusive(e.start())))
+    syntax_errors.iter().any(|e| r.contains_range(*e) || (e.is_empty() && r.contains_inclusive(e.start())))
 }
 
 fn is_statement(kind: SyntaxKind) -> bool {
@@ -89,8 +75,5 @@ fn is_statement(kind: SyntaxKind) -> bool {
 
 fn is_item(kind: SyntaxKind) -> bool {
     use SyntaxKind::*;
-    matches!(
-        kind,
-        FN_ITEM | EXTERN_FN | GLOBAL_ITEM | STRUCT_ITEM | CLASS_ITEM | SOURCE_FILE
-    )
+    matches!(kind, FN_ITEM | EXTERN_FN | GLOBAL_ITEM | STRUCT_ITEM | CLASS_ITEM | SOURCE_FILE)
 }

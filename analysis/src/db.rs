@@ -49,10 +49,7 @@ impl AnalysisDatabase {
 
     /// The queries executed since the last call, by name.
     pub fn take_executed(&self) -> Vec<String> {
-        let mut guard = self
-            .executed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.executed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.as_mut().map(std::mem::take).unwrap_or_default()
     }
 }
@@ -86,8 +83,7 @@ mod tests {
         assert_eq!(db.take_executed(), Vec::<String>::new());
 
         // Editing one file re-parses that file only.
-        file.set_text(&mut db)
-            .to("fn main() { let x = 1 }".to_string());
+        file.set_text(&mut db).to("fn main() { let x = 1 }".to_string());
         assert_eq!(parse(&db, file).errors().len(), 1);
         parse(&db, other);
         expect![[r#"

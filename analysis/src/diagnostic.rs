@@ -42,13 +42,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error.
     pub fn error(code: &'static str, range: TextRange, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            range,
-            related: Vec::new(),
-        }
+        Diagnostic { severity: Severity::Error, code, message: message.into(), range, related: Vec::new() }
     }
 
     /// Adds a related place.
@@ -62,11 +56,7 @@ impl Diagnostic {
     pub fn shifted(&self, offset: custody_syntax::TextSize) -> Diagnostic {
         Diagnostic {
             range: self.range + offset,
-            related: self
-                .related
-                .iter()
-                .map(|(r, m)| (*r + offset, m.clone()))
-                .collect(),
+            related: self.related.iter().map(|(r, m)| (*r + offset, m.clone())).collect(),
             ..self.clone()
         }
     }

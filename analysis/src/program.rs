@@ -22,15 +22,9 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
     let scope = item_scope(db, file);
     let tree = item_tree(db, file);
     let item_span = |kind: ItemKind, name: &str| {
-        tree.items
-            .iter()
-            .find(|e| e.kind == kind && e.name == name)
-            .map_or(Span::NONE, |e| {
-                Span::new(
-                    e.offset.into(),
-                    u32::from(e.offset) + u32::from(e.green.text_len()),
-                )
-            })
+        tree.items.iter().find(|e| e.kind == kind && e.name == name).map_or(Span::NONE, |e| {
+            Span::new(e.offset.into(), u32::from(e.offset) + u32::from(e.green.text_len()))
+        })
     };
     // Field spans, found in the item's own subtree.
     let field_spans = |kind: ItemKind, name: &str| -> Vec<Span> {
@@ -98,11 +92,7 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
                 params: x
                     .params
                     .iter()
-                    .map(|p| ir::ExternParam {
-                        name: p.name.clone(),
-                        ty: ir_type(&p.ty),
-                        mode: p.mode,
-                    })
+                    .map(|p| ir::ExternParam { name: p.name.clone(), ty: ir_type(&p.ty), mode: p.mode })
                     .collect(),
                 ret: x.ret.as_ref().map(ir_type),
                 span: item_span(ItemKind::Extern, &x.name),
@@ -110,11 +100,7 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
             .collect(),
         functions: Vec::with_capacity(scope.bodies.len() + 1),
         global_init: None,
-        main: scope
-            .functions
-            .iter()
-            .find(|f| f.name == "main")
-            .map(|f| FunctionId(f.body)),
+        main: scope.functions.iter().find(|f| f.name == "main").map(|f| FunctionId(f.body)),
     };
 
     let mut closures: Vec<ir::Function> = Vec::new();
@@ -129,18 +115,14 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
             relocate_closures(&mut f, FunctionId(i as u32), base);
             f
         };
-        let function = lowered
-            .function
-            .clone()
-            .map_or_else(|| placeholder_function(path.display_name()), relocate);
+        let function =
+            lowered.function.clone().map_or_else(|| placeholder_function(path.display_name()), relocate);
         program.functions.push(function);
         closures.extend(lowered.closures.iter().cloned().map(relocate));
     }
     if !scope.globals.is_empty() {
         program.global_init = Some(FunctionId(scope.bodies.len() as u32));
-        program.functions.push(globals_sequencer(
-            scope.globals.iter().map(|g| FunctionId(g.body)),
-        ));
+        program.functions.push(globals_sequencer(scope.globals.iter().map(|g| FunctionId(g.body))));
     }
     program.functions.extend(closures);
     program
@@ -149,11 +131,7 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
 /// Rewrites a lowered function's body-local closure references to program ids.
 fn relocate_closures(f: &mut ir::Function, body: FunctionId, base: u32) {
     if let ir::FunctionKind::Closure { parent } = &mut f.kind {
-        *parent = if *parent == BODY_PLACEHOLDER {
-            body
-        } else {
-            FunctionId(base + parent.0)
-        };
+        *parent = if *parent == BODY_PLACEHOLDER { body } else { FunctionId(base + parent.0) };
     }
     for block in &mut f.blocks {
         for inst in &mut block.insts {
@@ -168,18 +146,11 @@ fn relocate_closures(f: &mut ir::Function, body: FunctionId, base: u32) {
 fn globals_sequencer(inits: impl Iterator<Item = FunctionId>) -> ir::Function {
     let mut insts: Vec<ir::Inst> = inits
         .map(|init| ir::Inst {
-            kind: InstKind::Call {
-                dest: None,
-                callee: ir::Callee::Function(init),
-                args: vec![],
-            },
+            kind: InstKind::Call { dest: None, callee: ir::Callee::Function(init), args: vec![] },
             span: Span::NONE,
         })
         .collect();
-    insts.push(ir::Inst {
-        kind: InstKind::Return { value: None },
-        span: Span::NONE,
-    });
+    insts.push(ir::Inst { kind: InstKind::Return { value: None }, span: Span::NONE });
     ir::Function {
         name: "#globals".to_string(),
         kind: ir::FunctionKind::GlobalInit,
@@ -205,12 +176,7 @@ fn placeholder_function(name: String) -> ir::Function {
         captures: vec![],
         ret: None,
         locals: vec![],
-        blocks: vec![ir::Block {
-            insts: vec![ir::Inst {
-                kind: InstKind::Unreachable,
-                span: Span::NONE,
-            }],
-        }],
+        blocks: vec![ir::Block { insts: vec![ir::Inst { kind: InstKind::Unreachable, span: Span::NONE }] }],
         span: Span::NONE,
     }
 }

@@ -92,12 +92,6 @@ fn editing_one_body_relowers_only_that_body() {
     .assert_debug_eq(&executed(&db, file));
     // The moved functions kept their code, with spans shifted into place.
     assert_eq!(before.functions.len(), after.functions.len());
-    let fourth = |p: &custody_ir::Program| {
-        p.functions
-            .iter()
-            .find(|f| f.name == "fourth")
-            .unwrap()
-            .span
-    };
+    let fourth = |p: &custody_ir::Program| p.functions.iter().find(|f| f.name == "fourth").unwrap().span;
     assert_eq!(fourth(&after).start, fourth(&before).start + 8);
 }

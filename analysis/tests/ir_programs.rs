@@ -31,21 +31,13 @@ fn every_program_lowers_to_valid_ir_that_round_trips() {
         if let Err(errors) = custody_ir::validate(program) {
             problems.push(format!(
                 "{name}:\n  {}",
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  ")
             ));
         }
         let json = serde_json::to_string(program).unwrap();
         let back: custody_ir::Program = serde_json::from_str(&json).unwrap();
-        assert!(
-            &back == program,
-            "{name}: the JSON round trip changed the program"
-        );
-        expect_file![golden.join(format!("{name}.ir"))]
-            .assert_eq(&custody_ir::print_program(program));
+        assert!(&back == program, "{name}: the JSON round trip changed the program");
+        expect_file![golden.join(format!("{name}.ir"))].assert_eq(&custody_ir::print_program(program));
     }
     assert!(problems.is_empty(), "invalid IR:\n{}", problems.join("\n"));
 }

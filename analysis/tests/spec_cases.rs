@@ -35,12 +35,7 @@ fn annotations(text: &str) -> Vec<Annotation> {
                 Some((code, sub)) => (code.trim().to_string(), Some(sub.trim().to_string())),
                 None => (rest.to_string(), None),
             };
-            out.push(Annotation {
-                line: i as u32 + 1,
-                severity,
-                code,
-                substring,
-            });
+            out.push(Annotation { line: i as u32 + 1, severity, code, substring });
         }
     }
     out
@@ -78,9 +73,7 @@ fn spec_cases_check() {
                     && d.severity == a.severity
                     && d.code == a.code
                     && index.line_col(d.range.start()).line == a.line
-                    && a.substring
-                        .as_ref()
-                        .is_none_or(|s| d.message.contains(s.as_str()))
+                    && a.substring.as_ref().is_none_or(|s| d.message.contains(s.as_str()))
             });
             match hit {
                 Some((i, _)) => matched[i] = true,
@@ -89,10 +82,7 @@ fn spec_cases_check() {
                     a.line,
                     a.severity,
                     a.code,
-                    a.substring
-                        .as_ref()
-                        .map(|s| format!(" containing `{s}`"))
-                        .unwrap_or_default()
+                    a.substring.as_ref().map(|s| format!(" containing `{s}`")).unwrap_or_default()
                 )),
             }
         }
@@ -113,25 +103,12 @@ fn spec_cases_check() {
         let mut snapshot = String::new();
         for d in diagnostics {
             let pos = index.line_col(d.range.start());
-            writeln!(
-                snapshot,
-                "{}:{} {} {}: {}",
-                pos.line,
-                pos.col,
-                d.severity.as_str(),
-                d.code,
-                d.message
-            )
-            .unwrap();
+            writeln!(snapshot, "{}:{} {} {}: {}", pos.line, pos.col, d.severity.as_str(), d.code, d.message)
+                .unwrap();
         }
         expect_file![path.with_extension("diagnostics")].assert_eq(&snapshot);
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     for code in [
         "syntax",
         "unresolved-name",
@@ -158,11 +135,7 @@ fn every_test_program_checks_clean() {
         let db = AnalysisDatabase::default();
         let file = SourceFile::new(&db, path.display().to_string(), text);
         let diagnostics = check_file(&db, file);
-        assert!(
-            diagnostics.is_empty(),
-            "{}: {diagnostics:#?}",
-            path.display()
-        );
+        assert!(diagnostics.is_empty(), "{}: {diagnostics:#?}", path.display());
         count += 1;
     }
     assert!(count >= 20);

@@ -33,11 +33,7 @@ pub(crate) fn run(paths: &[PathBuf], format: Format) -> ExitCode {
             Ok(text) => {
                 let file = SourceFile::new(&db, path.display().to_string(), text.clone());
                 let diagnostics = check_file(&db, file).clone();
-                checked.push(Checked {
-                    path: path.clone(),
-                    text,
-                    diagnostics,
-                });
+                checked.push(Checked { path: path.clone(), text, diagnostics });
             }
             Err(err) => {
                 eprintln!("error: {err}");
@@ -45,11 +41,8 @@ pub(crate) fn run(paths: &[PathBuf], format: Format) -> ExitCode {
             }
         }
     }
-    let errors = checked
-        .iter()
-        .flat_map(|c| &c.diagnostics)
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors =
+        checked.iter().flat_map(|c| &c.diagnostics).filter(|d| d.severity == Severity::Error).count();
     match format {
         Format::Human => crate::write_stdout(&human(&checked, render::Renderer::for_stdout())),
         Format::Json => crate::write_stdout(&(crate::diagnostics_json::to_json(&checked) + "\n")),
@@ -73,15 +66,10 @@ pub(crate) fn human(checked: &[Checked], renderer: render::Renderer) -> String {
             out.push_str(&renderer.diagnostic(&file, d));
             out.push('\n');
         }
-        let errors = c
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
+        let errors = c.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
         let warnings = c.diagnostics.len() - errors;
         if errors + warnings > 0 {
-            let count =
-                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
             let mut parts = Vec::new();
             if errors > 0 {
                 parts.push(count(errors, "error"));

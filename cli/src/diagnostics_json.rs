@@ -28,10 +28,7 @@ pub(crate) fn to_json(checked: &[Checked]) -> String {
         .flat_map(|c| {
             let index = LineIndex::new(&c.text);
             let source = c.path.display().to_string();
-            c.diagnostics
-                .iter()
-                .map(move |d| diagnostic_json(&source, &index, d))
-                .collect::<Vec<_>>()
+            c.diagnostics.iter().map(move |d| diagnostic_json(&source, &index, d)).collect::<Vec<_>>()
         })
         .collect();
     serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".to_string())
@@ -49,30 +46,12 @@ mod sarif {
 
     /// What each code means, for the SARIF rule list (shown by code-scanning UIs).
     const RULES: &[(&str, &str)] = &[
-        (
-            "syntax",
-            "The text does not follow the grammar of the language.",
-        ),
-        (
-            "unresolved-name",
-            "A name refers to nothing that is in scope.",
-        ),
-        (
-            "type-mismatch",
-            "A value of one type is used where another type is required.",
-        ),
-        (
-            "duplicate-definition",
-            "Two definitions share one name, or a definition takes a built-in name.",
-        ),
-        (
-            "argument-count",
-            "A call or literal gives too few or too many arguments or fields.",
-        ),
-        (
-            "missing-return",
-            "A function with a result type can reach its end without returning.",
-        ),
+        ("syntax", "The text does not follow the grammar of the language."),
+        ("unresolved-name", "A name refers to nothing that is in scope."),
+        ("type-mismatch", "A value of one type is used where another type is required."),
+        ("duplicate-definition", "Two definitions share one name, or a definition takes a built-in name."),
+        ("argument-count", "A call or literal gives too few or too many arguments or fields."),
+        ("missing-return", "A function with a result type can reach its end without returning."),
         (
             "invalid-control-flow",
             "break/continue outside a loop, a misplaced return value, or spawn of a non-call.",
@@ -80,22 +59,10 @@ mod sarif {
         ("use-after-free", "A value is used after it was freed."),
         ("double-free", "A value is freed twice."),
         ("leak", "A manual allocation is not freed on some path."),
-        (
-            "free-borrowed",
-            "A function frees something it does not control.",
-        ),
-        (
-            "mode-violation",
-            "A parameter's declared own/borrow mode is broken.",
-        ),
-        (
-            "cycle",
-            "Objects may form a reference cycle that plain counting would leak.",
-        ),
-        (
-            "unused-allocation",
-            "An allocation whose value is never used.",
-        ),
+        ("free-borrowed", "A function frees something it does not control."),
+        ("mode-violation", "A parameter's declared own/borrow mode is broken."),
+        ("cycle", "Objects may form a reference cycle that plain counting would leak."),
+        ("unused-allocation", "An allocation whose value is never used."),
     ];
 
     fn region(index: &LineIndex, range: TextRange) -> sarif::Region {
@@ -111,12 +78,7 @@ mod sarif {
             .build()
     }
 
-    fn location(
-        uri: &str,
-        index: &LineIndex,
-        range: TextRange,
-        message: Option<&str>,
-    ) -> sarif::Location {
+    fn location(uri: &str, index: &LineIndex, range: TextRange, message: Option<&str>) -> sarif::Location {
         let physical = sarif::PhysicalLocation::builder()
             .artifact_location(sarif::ArtifactLocation::builder().uri(uri).build())
             .region(region(index, range))
@@ -126,9 +88,7 @@ mod sarif {
                 .physical_location(physical)
                 .message(sarif::Message::from(m))
                 .build(),
-            None => sarif::Location::builder()
-                .physical_location(physical)
-                .build(),
+            None => sarif::Location::builder().physical_location(physical).build(),
         }
     }
 
@@ -153,15 +113,9 @@ mod sarif {
                     Severity::Warning => sarif::ResultLevel::Warning,
                     Severity::Note => sarif::ResultLevel::Note,
                 };
-                let related: Vec<sarif::Location> = d
-                    .related
-                    .iter()
-                    .map(|(r, m)| location(&uri, &index, *r, Some(m.as_str())))
-                    .collect();
-                let rule_index = RULES
-                    .iter()
-                    .position(|(id, _)| *id == d.code)
-                    .map_or(-1, |i| i as i64);
+                let related: Vec<sarif::Location> =
+                    d.related.iter().map(|(r, m)| location(&uri, &index, *r, Some(m.as_str()))).collect();
+                let rule_index = RULES.iter().position(|(id, _)| *id == d.code).map_or(-1, |i| i as i64);
                 let result = sarif::Result::builder()
                     .rule_id(d.code)
                     .rule_index(rule_index)

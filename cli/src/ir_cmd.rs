@@ -28,11 +28,7 @@ pub(crate) fn run(path: &Path, format: Format) -> ExitCode {
     let file = SourceFile::new(&db, path.display().to_string(), text.clone());
     let diagnostics = check_file(&db, file).clone();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        let checked = [Checked {
-            path: path.to_owned(),
-            text,
-            diagnostics,
-        }];
+        let checked = [Checked { path: path.to_owned(), text, diagnostics }];
         eprint!("{}", check::human(&checked, render::Renderer::for_stderr()));
         return ExitCode::from(1);
     }
@@ -69,10 +65,7 @@ pub(crate) fn check_ir(paths: &[PathBuf], format: check::Format) -> ExitCode {
         let program: custody_ir::Program = match serde_json::from_str(&text) {
             Ok(p) => p,
             Err(err) => {
-                eprintln!(
-                    "error: `{}` is not an IR program in JSON: {err}",
-                    path.display()
-                );
+                eprintln!("error: `{}` is not an IR program in JSON: {err}", path.display());
                 unreadable = true;
                 continue;
             }

@@ -81,25 +81,13 @@ fn main() -> ExitCode {
         Err(err) => {
             // clap prints help and version on stdout with success, usage errors on stderr.
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {
         Command::Parse { file, errors_only } => parse_command(&file, errors_only),
-        Command::Check {
-            files,
-            ir: false,
-            format,
-        } => check::run(&files, format),
-        Command::Check {
-            files,
-            ir: true,
-            format,
-        } => ir_cmd::check_ir(&files, format),
+        Command::Check { files, ir: false, format } => check::run(&files, format),
+        Command::Check { files, ir: true, format } => ir_cmd::check_ir(&files, format),
         Command::Ir { file, format } => ir_cmd::run(&file, format),
     }
 }
@@ -136,10 +124,7 @@ fn parse_command(path: &std::path::Path, errors_only: bool) -> ExitCode {
     }
     let count = errors.len();
     let plural = if count == 1 { "" } else { "s" };
-    report.push_str(&format!(
-        "error: {count} syntax error{plural} in {}\n",
-        path.display()
-    ));
+    report.push_str(&format!("error: {count} syntax error{plural} in {}\n", path.display()));
     eprint!("{report}");
     ExitCode::from(1)
 }

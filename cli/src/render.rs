@@ -24,11 +24,7 @@ pub(crate) struct SourceFile<'a> {
 
 impl<'a> SourceFile<'a> {
     pub(crate) fn new(path: &Path, text: &'a str) -> SourceFile<'a> {
-        SourceFile {
-            name: path.display().to_string(),
-            text,
-            index: LineIndex::new(text),
-        }
+        SourceFile { name: path.display().to_string(), text, index: LineIndex::new(text) }
     }
 }
 
@@ -41,9 +37,7 @@ impl Renderer {
     /// Coloured if standard error is a terminal, plain otherwise.
     pub(crate) fn for_stderr() -> Renderer {
         if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            Renderer {
-                inner: annotate_snippets::Renderer::styled(),
-            }
+            Renderer { inner: annotate_snippets::Renderer::styled() }
         } else {
             Renderer::plain()
         }
@@ -52,9 +46,7 @@ impl Renderer {
     /// Coloured if standard output is a terminal, plain otherwise.
     pub(crate) fn for_stdout() -> Renderer {
         if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            Renderer {
-                inner: annotate_snippets::Renderer::styled(),
-            }
+            Renderer { inner: annotate_snippets::Renderer::styled() }
         } else {
             Renderer::plain()
         }
@@ -62,28 +54,16 @@ impl Renderer {
 
     /// Plain text, for pipes and golden tests.
     pub(crate) fn plain() -> Renderer {
-        Renderer {
-            inner: annotate_snippets::Renderer::plain(),
-        }
+        Renderer { inner: annotate_snippets::Renderer::plain() }
     }
 
     /// One error with its code, location line and the source line(s) underlined.
-    pub(crate) fn error(
-        &self,
-        file: &SourceFile<'_>,
-        range: TextRange,
-        message: &str,
-        code: &str,
-    ) -> String {
+    pub(crate) fn error(&self, file: &SourceFile<'_>, range: TextRange, message: &str, code: &str) -> String {
         self.render(file, Level::ERROR, code, message, range, &[])
     }
 
     /// A diagnostic with its severity, code, primary span and related spans.
-    pub(crate) fn diagnostic(
-        &self,
-        file: &SourceFile<'_>,
-        d: &custody_analysis::Diagnostic,
-    ) -> String {
+    pub(crate) fn diagnostic(&self, file: &SourceFile<'_>, d: &custody_analysis::Diagnostic) -> String {
         let level = match d.severity {
             custody_analysis::Severity::Error => Level::ERROR,
             custody_analysis::Severity::Warning => Level::WARNING,
@@ -105,25 +85,11 @@ impl Renderer {
         // huge files stay cheap to render.
         let mut all = vec![range];
         all.extend(related.iter().map(|(r, _)| *r));
-        let start_line = all
-            .iter()
-            .map(|r| file.index.line_col(r.start()).line)
-            .min()
-            .unwrap_or(1);
-        let end_line = all
-            .iter()
-            .map(|r| file.index.line_col(r.end()).line)
-            .max()
-            .unwrap_or(1);
+        let start_line = all.iter().map(|r| file.index.line_col(r.start()).line).min().unwrap_or(1);
+        let end_line = all.iter().map(|r| file.index.line_col(r.end()).line).max().unwrap_or(1);
         let text_len = custody_syntax::TextSize::of(file.text);
-        let first = file
-            .index
-            .line_range(start_line)
-            .map_or(0.into(), |r| r.start());
-        let last = file
-            .index
-            .line_range(end_line)
-            .map_or(text_len, |r| r.end());
+        let first = file.index.line_range(start_line).map_or(0.into(), |r| r.start());
+        let last = file.index.line_range(end_line).map_or(text_len, |r| r.end());
         let excerpt = &file.text[TextRange::new(first, last)];
         let local = |r: TextRange| {
             let clamp = |o: custody_syntax::TextSize| usize::from(o.clamp(first, last) - first);
@@ -135,11 +101,7 @@ impl Renderer {
             .fold(true)
             .annotation(AnnotationKind::Primary.span(local(range)));
         for (r, label) in related {
-            snippet = snippet.annotation(
-                AnnotationKind::Context
-                    .span(local(*r))
-                    .label(label.as_str()),
-            );
+            snippet = snippet.annotation(AnnotationKind::Context.span(local(*r)).label(label.as_str()));
         }
         let report = &[level.primary_title(message).id(code).element(snippet)];
         let mut out = self.inner.render(report);

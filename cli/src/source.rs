@@ -7,16 +7,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub(crate) enum SourceError {
     /// The file could not be opened or read.
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Io { path: PathBuf, error: std::io::Error },
     /// The file is not UTF-8; `line` and `col` locate the first bad byte.
-    NotUtf8 {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    NotUtf8 { path: PathBuf, line: usize, col: usize },
 }
 
 impl fmt::Display for SourceError {
@@ -50,28 +43,15 @@ pub(crate) fn read_source(path: &Path) -> Result<String, SourceError> {
         } else {
             error
         };
-        SourceError::Io {
-            path: path.to_owned(),
-            error,
-        }
+        SourceError::Io { path: path.to_owned(), error }
     })?;
     String::from_utf8(bytes).map_err(|err| {
         let valid = err.utf8_error().valid_up_to();
         let before = &err.as_bytes()[..valid];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         // The prefix is valid UTF-8, so counting characters is exact.
-        let col = String::from_utf8_lossy(&before[line_start..])
-            .chars()
-            .count()
-            + 1;
-        SourceError::NotUtf8 {
-            path: path.to_owned(),
-            line,
-            col,
-        }
+        let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        SourceError::NotUtf8 { path: path.to_owned(), line, col }
     })
 }

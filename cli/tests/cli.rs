@@ -17,10 +17,7 @@ fn custody(args: &[&str]) -> Output {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 fn stderr(output: &Output) -> String {
@@ -50,13 +47,7 @@ fn parse_every_program_without_intended_errors_exits_0() {
             continue;
         }
         let out = custody(&["parse", path.to_str().unwrap()]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}: {}",
-            path.display(),
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), stderr(&out));
         assert!(stdout(&out).starts_with("SOURCE_FILE@0.."));
         assert_eq!(stderr(&out), "");
         count += 1;
@@ -66,11 +57,7 @@ fn parse_every_program_without_intended_errors_exits_0() {
 
 #[test]
 fn parse_with_syntax_errors_exits_1_and_renders_each_error_once() {
-    let out = custody(&[
-        "parse",
-        "--errors-only",
-        "test-data/syntax-errors/three_errors.cdy",
-    ]);
+    let out = custody(&["parse", "--errors-only", "test-data/syntax-errors/three_errors.cdy"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out), "");
     expect_file!["../../test-data/golden/cli/parse_three_errors.stderr"].assert_eq(&stderr(&out));
@@ -133,20 +120,14 @@ fn invalid_utf8_exits_2_with_one_line() {
     assert_eq!(stdout(&out), "");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.ends_with("it is not valid UTF-8 (first invalid byte at 2:15)\n"),
-        "{err}"
-    );
+    assert!(err.ends_with("it is not valid UTF-8 (first invalid byte at 2:15)\n"), "{err}");
 }
 
 #[test]
 fn directory_exits_2() {
     let out = custody(&["parse", "test-data"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        stderr(&out),
-        "error: cannot read `test-data`: it is a directory\n"
-    );
+    assert_eq!(stderr(&out), "error: cannot read `test-data`: it is a directory\n");
 }
 
 #[test]
@@ -158,19 +139,11 @@ fn pathological_nesting_is_a_syntax_error_not_a_crash() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(stderr(&out).matches("error[syntax]").count(), 1);
 
-    let text = format!(
-        "fn main() {{ let x = {}1{}; }}",
-        "(".repeat(n),
-        ")".repeat(n)
-    );
+    let text = format!("fn main() {{ let x = {}1{}; }}", "(".repeat(n), ")".repeat(n));
     let path = scratch_file("nested.cdy", text.as_bytes());
     let out = custody(&["parse", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("nested too deeply"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("nested too deeply"), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("SOURCE_FILE@0.."));
 }
 
@@ -212,10 +185,7 @@ fn check_clean_programs_exit_0() {
 
 #[test]
 fn check_reports_in_three_formats() {
-    let files = [
-        "spec/cases/check/call_too_many_args.cdy",
-        "spec/cases/check/nocascade_unknown_member.cdy",
-    ];
+    let files = ["spec/cases/check/call_too_many_args.cdy", "spec/cases/check/nocascade_unknown_member.cdy"];
     let human = custody(&["check", files[0], files[1]]);
     assert_eq!(human.status.code(), Some(1));
     expect_file!["../../test-data/golden/cli/check_human.stdout"].assert_eq(&stdout(&human));
@@ -231,20 +201,13 @@ fn check_reports_in_three_formats() {
     let result = &parsed["runs"][0]["results"][0];
     assert_eq!(result["ruleId"], "argument-count");
     assert_eq!(result["level"], "error");
-    assert_eq!(
-        result["locations"][0]["physicalLocation"]["region"]["startLine"],
-        8
-    );
+    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 8);
     assert_eq!(parsed["runs"][0]["tool"]["driver"]["name"], "custody");
 }
 
 #[test]
 fn check_with_an_unreadable_file_exits_2_but_checks_the_others() {
-    let out = custody(&[
-        "check",
-        "test-data/no-such.cdy",
-        "spec/cases/check/call_too_many_args.cdy",
-    ]);
+    let out = custody(&["check", "test-data/no-such.cdy", "spec/cases/check/call_too_many_args.cdy"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read `test-data/no-such.cdy`"));
     assert!(stdout(&out).contains("error[argument-count]"));
@@ -256,20 +219,11 @@ fn check_with_an_unreadable_file_exits_2_but_checks_the_others() {
 #[test]
 fn check_survives_pathological_nesting() {
     let n = 100_000;
-    let text = format!(
-        "fn main() {{ let x = {}1{}; }}",
-        "(".repeat(n),
-        ")".repeat(n)
-    );
+    let text = format!("fn main() {{ let x = {}1{}; }}", "(".repeat(n), ")".repeat(n));
     let path = scratch_file("deep-check.cdy", text.as_bytes());
     let out = custody(&["check", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stdout(&out).matches("error[").count(),
-        1,
-        "{}",
-        stdout(&out)
-    );
+    assert_eq!(stdout(&out).matches("error[").count(), 1, "{}", stdout(&out));
 }
 
 #[test]
@@ -277,12 +231,7 @@ fn ir_prints_text_and_json_that_check_ir_accepts() {
     let out = custody(&["ir", "test-data/programs/contract_example.cdy"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("fn make(%0 v: string) -> Node"));
-    let json = custody(&[
-        "ir",
-        "--format",
-        "json",
-        "test-data/programs/contract_example.cdy",
-    ]);
+    let json = custody(&["ir", "--format", "json", "test-data/programs/contract_example.cdy"]);
     assert_eq!(json.status.code(), Some(0));
     let path = scratch_file("contract.ir.json", &json.stdout);
     let out = custody(&["check", "--ir", path.to_str().unwrap()]);

@@ -12,7 +12,7 @@
 //! `global_init`, parameters and captures are listed in the function's `params` and
 //! `captures` as they are declared, every function starts with its entry block `b0`, and
 //! scopes are numbered in the order they are opened. It does not type-check: run
-//! [`validate`](crate::validate) on the result (or use
+//! [`validate`](crate::validate()) on the result (or use
 //! [`ProgramBuilder::finish_validated`]).
 //!
 //! # Examples
@@ -100,10 +100,9 @@
 
 use crate::validate::{ValidationError, validate};
 use crate::{
-    BinaryOp, Block, BlockId, Callee, ClassDef, ClassId, Constant, ExternDef, ExternId,
-    ExternParam, FieldDef, FnType, Function, FunctionId, FunctionKind, GlobalDef, GlobalId, Inst,
-    InstKind, LocalDecl, LocalId, LocalKind, Mode, Program, ScopeId, Span, StructDef, StructId,
-    Type, UnaryOp,
+    BinaryOp, Block, BlockId, Callee, ClassDef, ClassId, Constant, ExternDef, ExternId, ExternParam,
+    FieldDef, FnType, Function, FunctionId, FunctionKind, GlobalDef, GlobalId, Inst, InstKind, LocalDecl,
+    LocalId, LocalKind, Mode, Program, ScopeId, Span, StructDef, StructId, Type, UnaryOp,
 };
 
 impl Type {
@@ -122,10 +121,7 @@ impl Type {
 
     /// `fn(params) -> ret`; pass `None` as `ret` for a closure that returns no value.
     pub fn closure(params: impl IntoIterator<Item = Type>, ret: impl Into<Option<Type>>) -> Type {
-        Type::Closure(Box::new(FnType {
-            params: params.into_iter().collect(),
-            ret: ret.into(),
-        }))
+        Type::Closure(Box::new(FnType { params: params.into_iter().collect(), ret: ret.into() }))
     }
 }
 
@@ -185,12 +181,7 @@ struct Cursor {
 
 impl Default for Cursor {
     fn default() -> Self {
-        Cursor {
-            block: BlockId(0),
-            span: Span::NONE,
-            next_scope: 0,
-            next_closure: 0,
-        }
+        Cursor { block: BlockId(0), span: Span::NONE, next_scope: 0, next_closure: 0 }
     }
 }
 
@@ -247,11 +238,7 @@ impl ProgramBuilder {
         let Some(def) = self.program.classes.get_mut(class.index()) else {
             panic!("add_class_field: there is no class #{}", class.0);
         };
-        def.fields.push(FieldDef {
-            name: name.into(),
-            ty,
-            span,
-        });
+        def.fields.push(FieldDef { name: name.into(), ty, span });
         (def.fields.len() - 1) as u32
     }
 
@@ -260,11 +247,7 @@ impl ProgramBuilder {
     /// [`add_struct_field`]: ProgramBuilder::add_struct_field
     pub fn declare_struct(&mut self, name: impl Into<String>) -> StructId {
         let id = id_of(self.program.structs.len());
-        self.program.structs.push(StructDef {
-            name: name.into(),
-            fields: Vec::new(),
-            span: self.span,
-        });
+        self.program.structs.push(StructDef { name: name.into(), fields: Vec::new(), span: self.span });
         id
     }
 
@@ -287,11 +270,7 @@ impl ProgramBuilder {
         let Some(def) = self.program.structs.get_mut(strukt.index()) else {
             panic!("add_struct_field: there is no struct #{}", strukt.0);
         };
-        def.fields.push(FieldDef {
-            name: name.into(),
-            ty,
-            span,
-        });
+        def.fields.push(FieldDef { name: name.into(), ty, span });
         (def.fields.len() - 1) as u32
     }
 
@@ -299,11 +278,7 @@ impl ProgramBuilder {
     /// function declared with [`FunctionKind::GlobalInit`].
     pub fn add_global(&mut self, name: impl Into<String>, ty: Type) -> GlobalId {
         let id = id_of(self.program.globals.len());
-        self.program.globals.push(GlobalDef {
-            name: name.into(),
-            ty,
-            span: self.span,
-        });
+        self.program.globals.push(GlobalDef { name: name.into(), ty, span: self.span });
         id
     }
 
@@ -402,10 +377,7 @@ impl ProgramBuilder {
             }
             None => 0,
         };
-        let full = format!(
-            "{}#closure{n}",
-            crate::print::function_name(&self.program, parent)
-        );
+        let full = format!("{}#closure{n}", crate::print::function_name(&self.program, parent));
         self.declare_function(full, FunctionKind::Closure { parent })
     }
 
@@ -435,10 +407,7 @@ impl ProgramBuilder {
             "ProgramBuilder::function: there is no function #{}",
             function.0
         );
-        FunctionBuilder {
-            b: self,
-            id: function,
-        }
+        FunctionBuilder { b: self, id: function }
     }
 
     /// The finished program.
@@ -446,7 +415,7 @@ impl ProgramBuilder {
         self.program
     }
 
-    /// The finished program, if it passes [`validate`](crate::validate).
+    /// The finished program, if it passes [`validate`](crate::validate()).
     pub fn finish_validated(self) -> Result<Program, Vec<ValidationError>> {
         validate(&self.program)?;
         Ok(self.program)
@@ -524,33 +493,16 @@ impl FunctionBuilder<'_> {
         self
     }
 
-    fn add_local(
-        &mut self,
-        name: Option<String>,
-        ty: Type,
-        kind: LocalKind,
-        mode: Option<Mode>,
-    ) -> LocalId {
+    fn add_local(&mut self, name: Option<String>, ty: Type, kind: LocalKind, mode: Option<Mode>) -> LocalId {
         let span = self.b.cursors[self.id.index()].span;
         let f = self.func_mut();
         let id = id_of(f.locals.len());
-        f.locals.push(LocalDecl {
-            name,
-            ty,
-            kind,
-            mode,
-            span,
-        });
+        f.locals.push(LocalDecl { name, ty, kind, mode, span });
         id
     }
 
     /// Adds the next parameter, with its declared mode (`None` when none is written).
-    pub fn param(
-        &mut self,
-        name: impl Into<String>,
-        ty: Type,
-        mode: impl Into<Option<Mode>>,
-    ) -> LocalId {
+    pub fn param(&mut self, name: impl Into<String>, ty: Type, mode: impl Into<Option<Mode>>) -> LocalId {
         let id = self.add_local(Some(name.into()), ty, LocalKind::Param, mode.into());
         self.func_mut().params.push(id);
         id
@@ -564,10 +516,9 @@ impl FunctionBuilder<'_> {
     pub fn self_param(&mut self, mode: impl Into<Option<Mode>>) -> LocalId {
         let class = match self.func().kind {
             FunctionKind::Method { class } | FunctionKind::Drop { class } => class,
-            ref other => panic!(
-                "self_param: `{}` is {other:?}, not a method or drop block",
-                self.func().name
-            ),
+            ref other => {
+                panic!("self_param: `{}` is {other:?}, not a method or drop block", self.func().name)
+            }
         };
         self.param("self", Type::Class(class), mode)
     }
@@ -629,10 +580,7 @@ impl FunctionBuilder<'_> {
     /// Whether the current block already ends with a terminator.
     pub fn is_terminated(&self) -> bool {
         let block = self.current_block();
-        self.func().blocks[block.index()]
-            .insts
-            .last()
-            .is_some_and(|inst| inst.kind.is_terminator())
+        self.func().blocks[block.index()].insts.last().is_some_and(|inst| inst.kind.is_terminator())
     }
 
     /// Sets the span of the instructions (and locals) added from now on.
@@ -669,10 +617,7 @@ impl FunctionBuilder<'_> {
                 last.kind.mnemonic()
             );
         }
-        block.insts.push(Inst {
-            kind,
-            span: cursor.span,
-        });
+        block.insts.push(Inst { kind, span: cursor.span });
         self
     }
 
@@ -734,20 +679,12 @@ impl FunctionBuilder<'_> {
     /// `dest = Class { fields }`: allocates an object; one value per field, in
     /// declaration order.
     pub fn new_object(&mut self, dest: LocalId, class: ClassId, fields: &[LocalId]) -> &mut Self {
-        self.inst(InstKind::NewObject {
-            dest,
-            class,
-            fields: fields.to_vec(),
-        })
+        self.inst(InstKind::NewObject { dest, class, fields: fields.to_vec() })
     }
 
     /// `dest = [elems]`: allocates an array of `elem`s.
     pub fn new_array(&mut self, dest: LocalId, elem: Type, elems: &[LocalId]) -> &mut Self {
-        self.inst(InstKind::NewArray {
-            dest,
-            elem,
-            elems: elems.to_vec(),
-        })
+        self.inst(InstKind::NewArray { dest, elem, elems: elems.to_vec() })
     }
 
     /// `dest = [value; count]`: allocates an array of `count` copies of `value`.
@@ -758,12 +695,7 @@ impl FunctionBuilder<'_> {
         value: LocalId,
         count: LocalId,
     ) -> &mut Self {
-        self.inst(InstKind::NewArrayRepeat {
-            dest,
-            elem,
-            value,
-            count,
-        })
+        self.inst(InstKind::NewArrayRepeat { dest, elem, value, count })
     }
 
     /// `dest = lhs + rhs` on strings: allocates a new string.
@@ -778,44 +710,23 @@ impl FunctionBuilder<'_> {
 
     /// `dest = fn ...`: allocates a closure of the body `function` (declared with
     /// [`ProgramBuilder::declare_closure`]) capturing `captures`.
-    pub fn new_closure(
-        &mut self,
-        dest: LocalId,
-        function: FunctionId,
-        captures: &[LocalId],
-    ) -> &mut Self {
-        self.inst(InstKind::NewClosure {
-            dest,
-            function,
-            captures: captures.to_vec(),
-        })
+    pub fn new_closure(&mut self, dest: LocalId, function: FunctionId, captures: &[LocalId]) -> &mut Self {
+        self.inst(InstKind::NewClosure { dest, function, captures: captures.to_vec() })
     }
 
     /// `dest = Struct { fields }`: an inline value; one value per field, in order.
     pub fn new_struct(&mut self, dest: LocalId, strukt: StructId, fields: &[LocalId]) -> &mut Self {
-        self.inst(InstKind::NewStruct {
-            dest,
-            strukt,
-            fields: fields.to_vec(),
-        })
+        self.inst(InstKind::NewStruct { dest, strukt, fields: fields.to_vec() })
     }
 
     /// `dest = object.field` (by index; see [`ClassDef::field_index`]).
     pub fn load_field(&mut self, dest: LocalId, object: LocalId, field: u32) -> &mut Self {
-        self.inst(InstKind::LoadField {
-            dest,
-            object,
-            field,
-        })
+        self.inst(InstKind::LoadField { dest, object, field })
     }
 
     /// `object.field = value`.
     pub fn store_field(&mut self, object: LocalId, field: u32, value: LocalId) -> &mut Self {
-        self.inst(InstKind::StoreField {
-            object,
-            field,
-            value,
-        })
+        self.inst(InstKind::StoreField { object, field, value })
     }
 
     /// `dest = array[index]`.
@@ -825,11 +736,7 @@ impl FunctionBuilder<'_> {
 
     /// `array[index] = value`.
     pub fn store_elem(&mut self, array: LocalId, index: LocalId, value: LocalId) -> &mut Self {
-        self.inst(InstKind::StoreElem {
-            array,
-            index,
-            value,
-        })
+        self.inst(InstKind::StoreElem { array, index, value })
     }
 
     /// `push(array, value)`.
@@ -866,19 +773,12 @@ impl FunctionBuilder<'_> {
         callee: impl Into<Callee>,
         args: &[LocalId],
     ) -> &mut Self {
-        self.inst(InstKind::Call {
-            dest: dest.into(),
-            callee: callee.into(),
-            args: args.to_vec(),
-        })
+        self.inst(InstKind::Call { dest: dest.into(), callee: callee.into(), args: args.to_vec() })
     }
 
     /// `spawn callee(args)`: the call runs on a new thread; its result is discarded.
     pub fn spawn(&mut self, callee: impl Into<Callee>, args: &[LocalId]) -> &mut Self {
-        self.inst(InstKind::Spawn {
-            callee: callee.into(),
-            args: args.to_vec(),
-        })
+        self.inst(InstKind::Spawn { callee: callee.into(), args: args.to_vec() })
     }
 
     /// `print(value)`.
@@ -895,11 +795,7 @@ impl FunctionBuilder<'_> {
         let cursor = self.cursor();
         let scope = ScopeId(cursor.next_scope);
         cursor.next_scope += 1;
-        self.inst(InstKind::ScopeEnter {
-            scope,
-            arena,
-            locals: locals.to_vec(),
-        });
+        self.inst(InstKind::ScopeEnter { scope, arena, locals: locals.to_vec() });
         scope
     }
 
@@ -927,18 +823,12 @@ impl FunctionBuilder<'_> {
 
     /// Terminator: continue at `then_block` if `cond` is true, else at `else_block`.
     pub fn branch(&mut self, cond: LocalId, then_block: BlockId, else_block: BlockId) -> &mut Self {
-        self.inst(InstKind::Branch {
-            cond,
-            then_block,
-            else_block,
-        })
+        self.inst(InstKind::Branch { cond, then_block, else_block })
     }
 
     /// Terminator: return `value` (a local, or `None` for a function without a result).
     pub fn ret(&mut self, value: impl Into<Option<LocalId>>) -> &mut Self {
-        self.inst(InstKind::Return {
-            value: value.into(),
-        })
+        self.inst(InstKind::Return { value: value.into() })
     }
 
     /// Terminator: control never reaches here.

@@ -7,12 +7,12 @@
 //! - [`Program`]: classes and structs with their field layouts, globals, externs with
 //!   parameter modes, and functions as control-flow graphs of basic blocks over typed
 //!   locals, each instruction carrying the [`Span`] of the source it came from;
-//! - [`ProgramBuilder`] and [`FunctionBuilder`] ([`builder`]), to construct a program
-//!   without source text;
+//! - [`ProgramBuilder`] and [`FunctionBuilder`] (module [`builder`]), to construct a
+//!   program without source text;
 //! - [`validate()`] (module [`validate`](mod@validate)), which checks IR that comes from
 //!   outside: ids, block structure, operand and call types;
-//! - [`print_program`] ([`print`]), the stable text form used by `custody ir` and golden
-//!   tests;
+//! - [`print_program`] (module [`print`](mod@print)), the stable text form, for people
+//!   and golden tests;
 //! - the memory plan custody produces (`plan`, issue 4);
 //! - the checked interpreter that runs a program under a plan (`exec`, issue 4).
 

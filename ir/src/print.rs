@@ -7,7 +7,27 @@
 //! by name. The printer never panics: ids that point nowhere print as `class#7`, `%12`,
 //! `fn#3` and so on, so it can show IR that failed validation.
 //!
-//! ```text
+//! ```
+//! # use custody_ir::{FunctionKind, ProgramBuilder, Span, Type, print_program};
+//! # let mut b = ProgramBuilder::new();
+//! # let node = b.declare_class("Node");
+//! # b.add_class_field(node, "value", Type::String);
+//! # b.add_class_field(node, "next", Type::Class(node).nullable());
+//! # let make = b.declare_function("make", FunctionKind::Plain);
+//! # let mut f = b.function(make);
+//! # f.returns(Type::Class(node));
+//! # let v = f.param("v", Type::String, None);
+//! # let n = f.local("n", Type::Class(node));
+//! # let t = f.temp(Type::Class(node).nullable());
+//! # f.set_span(Span::new(40, 95));
+//! # let s = f.scope_enter(&[n]);
+//! # f.set_span(Span::new(60, 64)).const_null(t);
+//! # f.set_span(Span::new(45, 70)).new_object(n, node, &[v, t]);
+//! # f.clear_span().scope_exit(s).ret(n);
+//! # let program = b.finish();
+//! assert_eq!(
+//!     print_program(&program),
+//!     "\
 //! class Node { value: string, next: Node? }
 //!
 //! fn make(%0 v: string) -> Node {
@@ -21,6 +41,8 @@
 //!     scope_exit s0
 //!     return %1
 //! }
+//! "
+//! );
 //! ```
 //!
 //! The layout, item by item:
@@ -38,8 +60,8 @@
 //! - spans appear as `@start..end` at the end of a line when they are not empty.
 
 use crate::{
-    BinaryOp, Callee, ClassId, Constant, ExternId, Function, FunctionId, FunctionKind, GlobalId,
-    Inst, InstKind, LocalId, LocalKind, Mode, Program, Span, StructId, Type, UnaryOp,
+    BinaryOp, Callee, ClassId, Constant, ExternId, Function, FunctionId, FunctionKind, GlobalId, Inst,
+    InstKind, LocalId, LocalKind, Mode, Program, Span, StructId, Type, UnaryOp,
 };
 use std::fmt::{self, Write as _};
 
@@ -308,10 +330,7 @@ impl Printer<'_> {
         if fields.is_empty() {
             return "{}".to_string();
         }
-        let items: Vec<String> = fields
-            .iter()
-            .map(|f| format!("{}: {}", f.name, self.ty(&f.ty)))
-            .collect();
+        let items: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name, self.ty(&f.ty))).collect();
         format!("{{ {} }}", items.join(", "))
     }
 
@@ -324,11 +343,7 @@ impl Printer<'_> {
                 let _ = write!(line, "  drop: {}", function_name(program, drop));
             }
             if !class.methods.is_empty() {
-                let names: Vec<String> = class
-                    .methods
-                    .iter()
-                    .map(|m| function_name(program, *m))
-                    .collect();
+                let names: Vec<String> = class.methods.iter().map(|m| function_name(program, *m)).collect();
                 let _ = write!(line, "  methods: {}", names.join(", "));
             }
             lines.push((line, class.span));
@@ -346,10 +361,7 @@ impl Printer<'_> {
                 .params
                 .iter()
                 .map(|p| {
-                    let mode = p
-                        .mode
-                        .map(|m| format!("{} ", m.keyword()))
-                        .unwrap_or_default();
+                    let mode = p.mode.map(|m| format!("{} ", m.keyword())).unwrap_or_default();
                     format!("{mode}{}: {}", p.name, self.ty(&p.ty))
                 })
                 .collect();
@@ -382,11 +394,7 @@ impl Printer<'_> {
     }
 
     fn local_name(&self, function: &Function, id: LocalId) -> String {
-        match function
-            .locals
-            .get(id.index())
-            .and_then(|l| l.name.as_deref())
-        {
+        match function.locals.get(id.index()).and_then(|l| l.name.as_deref()) {
             Some(name) => format!("%{} {name}", id.0),
             None => format!("%{}", id.0),
         }
@@ -407,15 +415,8 @@ impl Printer<'_> {
             .iter()
             .map(|&p| match function.locals.get(p.index()) {
                 Some(decl) => {
-                    let mode = decl
-                        .mode
-                        .map(|m| format!("{} ", m.keyword()))
-                        .unwrap_or_default();
-                    format!(
-                        "{mode}{}: {}",
-                        self.local_name(function, p),
-                        self.ty(&decl.ty)
-                    )
+                    let mode = decl.mode.map(|m| format!("{} ", m.keyword())).unwrap_or_default();
+                    format!("{mode}{}: {}", self.local_name(function, p), self.ty(&decl.ty))
                 }
                 None => format!("%{}", p.0),
             })
@@ -438,11 +439,8 @@ impl Printer<'_> {
             FunctionKind::GlobalInit => header.push_str("  global init"),
         }
         if !function.captures.is_empty() {
-            let names: Vec<String> = function
-                .captures
-                .iter()
-                .map(|&c| self.local_name(function, c))
-                .collect();
+            let names: Vec<String> =
+                function.captures.iter().map(|&c| self.local_name(function, c)).collect();
             let _ = write!(header, "  captures [{}]", names.join(", "));
         }
         if !function.span.is_empty() {
@@ -495,12 +493,7 @@ impl Printer<'_> {
         use InstKind::*;
         let program = self.program;
         let l = |id: &LocalId| format!("%{}", id.0);
-        let list = |ids: &[LocalId]| {
-            ids.iter()
-                .map(|id| format!("%{}", id.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |ids: &[LocalId]| ids.iter().map(|id| format!("%{}", id.0)).collect::<Vec<_>>().join(", ");
         let local_ty = |id: &LocalId| function.locals.get(id.index()).map(|d| &d.ty);
         let record = |fields: Option<&Vec<crate::FieldDef>>, values: &[LocalId]| {
             if values.is_empty() {
@@ -540,79 +533,35 @@ impl Printer<'_> {
             }
             IsNull { dest, value } => format!("{} = is_null {}", l(dest), l(value)),
             NullCheck { value } => format!("null_check {}", l(value)),
-            NewObject {
-                dest,
-                class,
-                fields,
-            } => {
+            NewObject { dest, class, fields } => {
                 let defs = program.classes.get(class.index()).map(|c| &c.fields);
-                format!(
-                    "{} = new_object {} {}",
-                    l(dest),
-                    class_name(program, *class),
-                    record(defs, fields)
-                )
+                format!("{} = new_object {} {}", l(dest), class_name(program, *class), record(defs, fields))
             }
-            NewStruct {
-                dest,
-                strukt,
-                fields,
-            } => {
+            NewStruct { dest, strukt, fields } => {
                 let defs = program.structs.get(strukt.index()).map(|s| &s.fields);
-                format!(
-                    "{} = new_struct {} {}",
-                    l(dest),
-                    struct_name(program, *strukt),
-                    record(defs, fields)
-                )
+                format!("{} = new_struct {} {}", l(dest), struct_name(program, *strukt), record(defs, fields))
             }
             NewArray { dest, elem, elems } => {
-                format!(
-                    "{} = new_array {} [{}]",
-                    l(dest),
-                    self.ty(elem),
-                    list(elems)
-                )
+                format!("{} = new_array {} [{}]", l(dest), self.ty(elem), list(elems))
             }
-            NewArrayRepeat {
-                dest,
-                elem,
-                value,
-                count,
-            } => format!(
-                "{} = new_array_repeat {} [{}; {}]",
-                l(dest),
-                self.ty(elem),
-                l(value),
-                l(count)
-            ),
+            NewArrayRepeat { dest, elem, value, count } => {
+                format!("{} = new_array_repeat {} [{}; {}]", l(dest), self.ty(elem), l(value), l(count))
+            }
             Concat { dest, lhs, rhs } => format!("{} = concat {}, {}", l(dest), l(lhs), l(rhs)),
             ToString { dest, value } => format!("{} = to_string {}", l(dest), l(value)),
-            NewClosure {
-                dest,
-                function: body,
-                captures,
-            } => format!(
+            NewClosure { dest, function: body, captures } => format!(
                 "{} = new_closure {} {}",
                 l(dest),
                 function_name(program, *body),
                 locals_list(captures)
             ),
-            LoadField {
-                dest,
-                object,
-                field,
-            } => format!(
+            LoadField { dest, object, field } => format!(
                 "{} = load_field {}.{}",
                 l(dest),
                 l(object),
                 field_name(program, local_ty(object), *field)
             ),
-            StoreField {
-                object,
-                field,
-                value,
-            } => format!(
+            StoreField { object, field, value } => format!(
                 "store_field {}.{} = {}",
                 l(object),
                 field_name(program, local_ty(object), *field),
@@ -621,33 +570,19 @@ impl Printer<'_> {
             LoadElem { dest, array, index } => {
                 format!("{} = load_elem {}[{}]", l(dest), l(array), l(index))
             }
-            StoreElem {
-                array,
-                index,
-                value,
-            } => format!("store_elem {}[{}] = {}", l(array), l(index), l(value)),
+            StoreElem { array, index, value } => {
+                format!("store_elem {}[{}] = {}", l(array), l(index), l(value))
+            }
             Push { array, value } => format!("push {}, {}", l(array), l(value)),
             Pop { dest, array } => format!("{} = pop {}", l(dest), l(array)),
             Len { dest, value } => format!("{} = len {}", l(dest), l(value)),
             LoadGlobal { dest, global } => {
-                format!(
-                    "{} = load_global {}",
-                    l(dest),
-                    global_name(program, *global)
-                )
+                format!("{} = load_global {}", l(dest), global_name(program, *global))
             }
             StoreGlobal { global, value } => {
-                format!(
-                    "store_global {} = {}",
-                    global_name(program, *global),
-                    l(value)
-                )
+                format!("store_global {} = {}", global_name(program, *global), l(value))
             }
-            Call {
-                dest,
-                callee: c,
-                args,
-            } => {
+            Call { dest, callee: c, args } => {
                 let call = format!("call {}({})", callee(c), list(args));
                 match dest {
                     Some(dest) => format!("{} = {call}", l(dest)),
@@ -657,21 +592,15 @@ impl Printer<'_> {
             Spawn { callee: c, args } => format!("spawn {}({})", callee(c), list(args)),
             Print { value } => format!("print {}", l(value)),
             Free { value } => format!("free {}", l(value)),
-            ScopeEnter {
-                scope,
-                arena,
-                locals,
-            } => {
+            ScopeEnter { scope, arena, locals } => {
                 let arena = if *arena { " arena" } else { "" };
                 format!("scope_enter s{}{arena} {}", scope.0, locals_list(locals))
             }
             ScopeExit { scope } => format!("scope_exit s{}", scope.0),
             Jump { target } => format!("jump b{}", target.0),
-            Branch {
-                cond,
-                then_block,
-                else_block,
-            } => format!("branch {}, b{}, b{}", l(cond), then_block.0, else_block.0),
+            Branch { cond, then_block, else_block } => {
+                format!("branch {}, b{}, b{}", l(cond), then_block.0, else_block.0)
+            }
             Return { value: Some(value) } => format!("return {}", l(value)),
             Return { value: None } => "return".to_string(),
             Unreachable => "unreachable".to_string(),

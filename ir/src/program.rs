@@ -146,7 +146,9 @@ pub enum FunctionKind {
         /// The function whose body contains the literal.
         parent: FunctionId,
     },
-    /// The initialisers of all globals, in declaration order.
+    /// Global initialisation. The program's `global_init` (`#globals`) runs before `main`
+    /// and calls, in declaration order, one initialiser per global (`cache#init`), which
+    /// computes the value and stores the global. Only `global_init` may call them.
     GlobalInit,
 }
 
@@ -580,10 +582,7 @@ impl InstKind {
     pub fn is_terminator(&self) -> bool {
         matches!(
             self,
-            InstKind::Jump { .. }
-                | InstKind::Branch { .. }
-                | InstKind::Return { .. }
-                | InstKind::Unreachable
+            InstKind::Jump { .. } | InstKind::Branch { .. } | InstKind::Return { .. } | InstKind::Unreachable
         )
     }
 
@@ -642,10 +641,9 @@ impl InstKind {
             Copy { src, .. } => vec![*src],
             Unary { operand, .. } => vec![*operand],
             Binary { lhs, rhs, .. } | Concat { lhs, rhs, .. } => vec![*lhs, *rhs],
-            IsNull { value, .. }
-            | NullCheck { value }
-            | ToString { value, .. }
-            | Len { value, .. } => vec![*value],
+            IsNull { value, .. } | NullCheck { value } | ToString { value, .. } | Len { value, .. } => {
+                vec![*value]
+            }
             Print { value } | Free { value } | StoreGlobal { value, .. } => vec![*value],
             NewObject { fields, .. } | NewStruct { fields, .. } => fields.clone(),
             NewArray { elems, .. } => elems.clone(),
@@ -654,11 +652,7 @@ impl InstKind {
             LoadField { object, .. } => vec![*object],
             StoreField { object, value, .. } => vec![*object, *value],
             LoadElem { array, index, .. } => vec![*array, *index],
-            StoreElem {
-                array,
-                index,
-                value,
-            } => vec![*array, *index, *value],
+            StoreElem { array, index, value } => vec![*array, *index, *value],
             Push { array, value } => vec![*array, *value],
             Pop { array, .. } => vec![*array],
             Call { callee, args, .. } | Spawn { callee, args } => {
@@ -678,11 +672,7 @@ impl InstKind {
     pub fn successors(&self) -> Vec<BlockId> {
         match self {
             InstKind::Jump { target } => vec![*target],
-            InstKind::Branch {
-                then_block,
-                else_block,
-                ..
-            } => vec![*then_block, *else_block],
+            InstKind::Branch { then_block, else_block, .. } => vec![*then_block, *else_block],
             _ => vec![],
         }
     }
@@ -691,30 +681,29 @@ impl InstKind {
 impl Function {
     /// The instruction at `addr`, if it exists.
     pub fn inst(&self, addr: InstAddr) -> Option<&Inst> {
-        self.blocks
-            .get(addr.block.index())?
-            .insts
-            .get(addr.index as usize)
+        self.blocks.get(addr.block.index())?.insts.get(addr.index as usize)
     }
 
     /// Every instruction with its address, block by block.
     pub fn insts(&self) -> impl Iterator<Item = (InstAddr, &Inst)> {
         self.blocks.iter().enumerate().flat_map(|(b, block)| {
-            block.insts.iter().enumerate().map(move |(i, inst)| {
-                (
-                    InstAddr {
-                        block: BlockId(b as u32),
-                        index: i as u32,
-                    },
-                    inst,
-                )
-            })
+            block
+                .insts
+                .iter()
+                .enumerate()
+                .map(move |(i, inst)| (InstAddr { block: BlockId(b as u32), index: i as u32 }, inst))
         })
     }
 
-    /// The declaration of a local.
+    /// The declaration of a local. Panics on an id out of range: validate IR that comes
+    /// from outside first, or use [`Function::get_local`].
     pub fn local(&self, id: LocalId) -> &LocalDecl {
         &self.locals[id.index()]
+    }
+
+    /// The declaration of a local, if the id is in range.
+    pub fn get_local(&self, id: LocalId) -> Option<&LocalDecl> {
+        self.locals.get(id.index())
     }
 
     /// Moves every span by `offset` bytes (spans are lowered relative to their item and
@@ -722,8 +711,8 @@ impl Function {
     pub fn shift_spans(&mut self, offset: u32) {
         let shift = |span: &mut Span| {
             if *span != Span::NONE {
-                span.start += offset;
-                span.end += offset;
+                span.start = span.start.saturating_add(offset);
+                span.end = span.end.saturating_add(offset);
             }
         };
         shift(&mut self.span);

@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A byte range `start..end` of a source file. Frontends that have no source text (IR
 /// built through the builder API) use [`Span::NONE`].
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Span {
     /// Byte offset of the first byte.
     pub start: u32,
@@ -20,15 +18,14 @@ impl Span {
 
     /// `start..end`; the bounds are swapped if given in the wrong order.
     pub fn new(start: u32, end: u32) -> Span {
-        Span {
-            start: start.min(end),
-            end: start.max(end),
-        }
+        Span { start: start.min(end), end: start.max(end) }
     }
 
     /// Length in bytes.
     pub fn len(self) -> u32 {
-        self.end - self.start
+        // Spans read from JSON skip `Span::new`; an inverted one (which the validator
+        // rejects) must still not underflow here.
+        self.end.saturating_sub(self.start)
     }
 
     /// Whether the span covers no bytes (a position, or no source at all).
@@ -38,10 +35,7 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn cover(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     /// Whether `other` lies within this span.
@@ -76,9 +70,6 @@ mod tests {
     fn spans_are_json_objects() {
         let json = serde_json::to_string(&Span::new(3, 7)).unwrap();
         assert_eq!(json, r#"{"start":3,"end":7}"#);
-        assert_eq!(
-            serde_json::from_str::<Span>(&json).unwrap(),
-            Span::new(3, 7)
-        );
+        assert_eq!(serde_json::from_str::<Span>(&json).unwrap(), Span::new(3, 7));
     }
 }

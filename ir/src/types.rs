@@ -111,9 +111,7 @@ impl Type {
         match self {
             Type::Int | Type::Float | Type::Bool => ValueKind::Immediate,
             Type::Struct(_) => ValueKind::Struct,
-            Type::String | Type::Array(_) | Type::Class(_) | Type::Closure(_) => {
-                ValueKind::Reference
-            }
+            Type::String | Type::Array(_) | Type::Class(_) | Type::Closure(_) => ValueKind::Reference,
             Type::Nullable(inner) => inner.value_kind(),
         }
     }

@@ -27,7 +27,8 @@
 //! block, field index) pointing at something that exists:
 //!
 //! - the program: `main` is a plain function without parameters or result; `global_init`
-//!   is a `global_init` function;
+//!   is a `global_init` function (there may be several, say one per global, which only
+//!   global initialisers call; then `global_init` names the one that runs them in order);
 //! - classes and structs: field types exist, field names are distinct, no struct contains
 //!   itself by value (not even through `?`), `drop` and `methods` name functions of the
 //!   right kind for the class;
@@ -36,6 +37,8 @@
 //!   methods and `drop` blocks take `self` of their class first; only parameters have
 //!   modes; every local's type exists and is not `T??`;
 //! - blocks: not empty, end with a terminator, no terminator before the end;
+//! - spans: none ends before it starts (serde does not normalise them as [`Span::new`]
+//!   does);
 //! - instructions: operand and result types (see each instruction's documentation), calls
 //!   (argument count and types against the callee's parameters, result presence),
 //!   closures (captures against the body's `captures`, the body is a closure of this
@@ -44,9 +47,8 @@
 
 use crate::print::{class_name, function_name};
 use crate::{
-    BinaryOp, BlockId, Callee, ClassId, Constant, ExternId, FieldDef, Function, FunctionId,
-    FunctionKind, GlobalId, Inst, InstAddr, InstKind, LocalId, LocalKind, Program, ScopeId, Span,
-    StructId, Type, UnaryOp,
+    BinaryOp, BlockId, Callee, ClassId, Constant, ExternId, FieldDef, Function, FunctionId, FunctionKind,
+    GlobalId, Inst, InstAddr, InstKind, LocalId, LocalKind, Program, ScopeId, Span, StructId, Type, UnaryOp,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -54,10 +56,7 @@ use std::fmt;
 /// Checks a program that comes from outside custody. Returns every problem found, in a
 /// deterministic order (see the [module docs](self)); never panics.
 pub fn validate(program: &Program) -> Result<(), Vec<ValidationError>> {
-    let mut v = Validator {
-        program,
-        errors: Vec::new(),
-    };
+    let mut v = Validator { program, errors: Vec::new() };
     v.entries();
     v.classes();
     v.structs();
@@ -66,11 +65,7 @@ pub fn validate(program: &Program) -> Result<(), Vec<ValidationError>> {
     for (index, function) in program.functions.iter().enumerate() {
         FnCheck::new(&mut v, FunctionId::from(index), function).run();
     }
-    if v.errors.is_empty() {
-        Ok(())
-    } else {
-        Err(v.errors)
-    }
+    if v.errors.is_empty() { Ok(()) } else { Err(v.errors) }
 }
 
 /// One problem in a program.
@@ -166,11 +161,7 @@ impl Location {
 
 /// `kind `name``, or `kind #N` when the name is empty.
 fn named(f: &mut fmt::Formatter<'_>, kind: &str, name: &str, index: u32) -> fmt::Result {
-    if name.is_empty() {
-        write!(f, "{kind} #{index}")
-    } else {
-        write!(f, "{kind} `{name}`")
-    }
+    if name.is_empty() { write!(f, "{kind} #{index}") } else { write!(f, "{kind} `{name}`") }
 }
 
 impl fmt::Display for Location {
@@ -182,19 +173,11 @@ impl fmt::Display for Location {
             Location::Global { id, name } => named(f, "global", name, id.0),
             Location::Extern { id, name } => named(f, "extern", name, id.0),
             Location::Function { id, name } => named(f, "function", name, id.0),
-            Location::Block {
-                function,
-                name,
-                block,
-            } => {
+            Location::Block { function, name, block } => {
                 named(f, "function", name, function.0)?;
                 write!(f, ", b{}", block.0)
             }
-            Location::Inst {
-                function,
-                name,
-                addr,
-            } => {
+            Location::Inst { function, name, addr } => {
                 named(f, "function", name, function.0)?;
                 write!(f, ", {addr}")
             }
@@ -244,7 +227,7 @@ fn kind_desc(program: &Program, kind: &FunctionKind) -> String {
         FunctionKind::Closure { parent } => {
             format!("a closure body in `{}`", function_name(program, *parent))
         }
-        FunctionKind::GlobalInit => "the global initialiser".to_string(),
+        FunctionKind::GlobalInit => "a global initialiser".to_string(),
     }
 }
 
@@ -255,15 +238,20 @@ struct Validator<'p> {
 
 impl<'p> Validator<'p> {
     fn push(&mut self, location: Location, span: Span, message: String) {
-        self.errors.push(ValidationError {
-            location,
-            span,
-            message,
-        });
+        self.errors.push(ValidationError { location, span, message });
     }
 
     fn ty(&self, ty: &Type) -> String {
         ty.display(self.program).to_string()
+    }
+
+    /// Reports a span that ends before it starts (`Span::len` would underflow on it).
+    fn check_span(&mut self, location: &Location, span: Span, what: &str) {
+        if span.start > span.end {
+            let message =
+                format!("{what} has the span {}..{}, which ends before it starts", span.start, span.end);
+            self.push(location.clone(), Span::NONE, message);
+        }
     }
 
     /// `class #7 does not exist (the program has 2 classes)`.
@@ -276,10 +264,7 @@ impl<'p> Validator<'p> {
             "extern" => (p.externs.len(), "extern", "externs"),
             _ => (p.functions.len(), "function", "functions"),
         };
-        format!(
-            "{what} #{id}, which does not exist (the program has {})",
-            count(n, singular, plural)
-        )
+        format!("{what} #{id}, which does not exist (the program has {})", count(n, singular, plural))
     }
 
     /// The first thing wrong with a type: an unknown class or struct, or `T??`.
@@ -301,53 +286,28 @@ impl<'p> Validator<'p> {
                 .then(|| format!("it refers to {}", self.missing("struct", id.0))),
             Type::Class(id) => (id.index() >= self.program.classes.len())
                 .then(|| format!("it refers to {}", self.missing("class", id.0))),
-            Type::Closure(sig) => sig
-                .params
-                .iter()
-                .chain(sig.ret.as_ref())
-                .find_map(|t| self.type_problem(t)),
+            Type::Closure(sig) => {
+                sig.params.iter().chain(sig.ret.as_ref()).find_map(|t| self.type_problem(t))
+            }
         }
     }
 
-    /// Reports `what` (`field `next``) having a broken type.
+    /// Reports `what` (`field `next``; empty for the item itself) having a broken type.
     fn check_type(&mut self, location: &Location, span: Span, what: &str, ty: &Type) {
         if let Some(problem) = self.type_problem(ty) {
-            let message = format!("{what} has type `{}`, but {problem}", self.ty(ty));
+            let what = if what.is_empty() { String::new() } else { format!("{what} ") };
+            let message = format!("{what}has type `{}`, but {problem}", self.ty(ty));
             self.push(location.clone(), span, message);
         }
     }
 
     fn entries(&mut self) {
         let p = self.program;
-        if let Some(main) = p.main {
-            match p.functions.get(main.index()) {
-                None => {
-                    let message = format!("`main` is {}", self.missing("function", main.0));
-                    self.push(Location::Program, Span::NONE, message);
-                }
-                Some(f) => {
-                    if f.kind != FunctionKind::Plain {
-                        let message = format!(
-                            "`main` is `{}`, which is {}; it must be a plain function",
-                            f.name,
-                            kind_desc(p, &f.kind)
-                        );
-                        self.push(Location::Program, f.span, message);
-                    }
-                    if !f.params.is_empty() || f.ret.is_some() {
-                        let message = format!(
-                            "`main` is `{}`, which takes {} and {}; `main` must take no parameters and return no value",
-                            f.name,
-                            count(f.params.len(), "parameter", "parameters"),
-                            match &f.ret {
-                                Some(ret) => format!("returns `{}`", self.ty(ret)),
-                                None => "returns no value".to_string(),
-                            }
-                        );
-                        self.push(Location::Program, f.span, message);
-                    }
-                }
-            }
+        if let Some(main) = p.main
+            && main.index() >= p.functions.len()
+        {
+            let message = format!("`main` is {}", self.missing("function", main.0));
+            self.push(Location::Program, Span::NONE, message);
         }
         if let Some(init) = p.global_init {
             match p.functions.get(init.index()) {
@@ -372,6 +332,7 @@ impl<'p> Validator<'p> {
         let mut seen = HashSet::new();
         for field in fields {
             let what = format!("field `{}`", field.name);
+            self.check_span(location, field.span, &what);
             self.check_type(location, field.span, &what, &field.ty);
             if !seen.insert(field.name.as_str()) {
                 let message = format!("declares field `{}` more than once", field.name);
@@ -384,16 +345,13 @@ impl<'p> Validator<'p> {
         let p = self.program;
         for (index, class) in p.classes.iter().enumerate() {
             let id = ClassId::from(index);
-            let location = Location::Class {
-                id,
-                name: class.name.clone(),
-            };
+            let location = Location::Class { id, name: class.name.clone() };
+            self.check_span(&location, class.span, "the class");
             self.fields(&location, &class.fields);
             if let Some(drop) = class.drop {
                 match p.functions.get(drop.index()) {
                     None => {
-                        let message =
-                            format!("its `drop` block is {}", self.missing("function", drop.0));
+                        let message = format!("its `drop` block is {}", self.missing("function", drop.0));
                         self.push(location.clone(), class.span, message);
                     }
                     Some(f) if f.kind != (FunctionKind::Drop { class: id }) => {
@@ -411,8 +369,7 @@ impl<'p> Validator<'p> {
             for &method in &class.methods {
                 match p.functions.get(method.index()) {
                     None => {
-                        let message =
-                            format!("lists as a method {}", self.missing("function", method.0));
+                        let message = format!("its methods include {}", self.missing("function", method.0));
                         self.push(location.clone(), class.span, message);
                     }
                     Some(f) if f.kind != (FunctionKind::Method { class: id }) => {
@@ -433,10 +390,8 @@ impl<'p> Validator<'p> {
     fn structs(&mut self) {
         let p = self.program;
         for (index, s) in p.structs.iter().enumerate() {
-            let location = Location::Struct {
-                id: StructId::from(index),
-                name: s.name.clone(),
-            };
+            let location = Location::Struct { id: StructId::from(index), name: s.name.clone() };
+            self.check_span(&location, s.span, "the struct");
             self.fields(&location, &s.fields);
         }
         self.struct_cycles();
@@ -488,10 +443,8 @@ impl<'p> Validator<'p> {
                             "contains itself by value through {}, so it has no finite size (a struct cannot contain itself, not even through `?`; use an array or a class)",
                             path.join(" and ")
                         );
-                        let location = Location::Struct {
-                            id: StructId::from(t),
-                            name: structs[t].name.clone(),
-                        };
+                        let location =
+                            Location::Struct { id: StructId::from(t), name: structs[t].name.clone() };
                         self.push(location, structs[t].span, message);
                     }
                     _ => {}
@@ -502,20 +455,16 @@ impl<'p> Validator<'p> {
 
     fn globals(&mut self) {
         for (index, global) in self.program.globals.iter().enumerate() {
-            let location = Location::Global {
-                id: GlobalId::from(index),
-                name: global.name.clone(),
-            };
-            self.check_type(&location, global.span, "it", &global.ty);
+            let location = Location::Global { id: GlobalId::from(index), name: global.name.clone() };
+            self.check_span(&location, global.span, "the global");
+            self.check_type(&location, global.span, "", &global.ty);
         }
     }
 
     fn externs(&mut self) {
         for (index, ext) in self.program.externs.iter().enumerate() {
-            let location = Location::Extern {
-                id: ExternId::from(index),
-                name: ext.name.clone(),
-            };
+            let location = Location::Extern { id: ExternId::from(index), name: ext.name.clone() };
+            self.check_span(&location, ext.span, "the extern");
             for param in &ext.params {
                 let what = format!("parameter `{}`", param.name);
                 self.check_type(&location, ext.span, &what, &param.ty);
@@ -555,10 +504,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             v,
             id,
             f,
-            addr: InstAddr {
-                block: BlockId(0),
-                index: 0,
-            },
+            addr: InstAddr { block: BlockId(0), index: 0 },
             span: Span::NONE,
             entered: HashSet::new(),
         }
@@ -569,10 +515,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
     }
 
     fn fn_location(&self) -> Location {
-        Location::Function {
-            id: self.id,
-            name: self.f.name.clone(),
-        }
+        Location::Function { id: self.id, name: self.f.name.clone() }
     }
 
     /// An error about the function as a whole.
@@ -583,11 +526,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
 
     /// An error at the current instruction.
     fn err(&mut self, message: String) {
-        let location = Location::Inst {
-            function: self.id,
-            name: self.f.name.clone(),
-            addr: self.addr,
-        };
+        let location = Location::Inst { function: self.id, name: self.f.name.clone(), addr: self.addr };
         self.v.push(location, self.span, message);
     }
 
@@ -602,12 +541,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
 
     /// `%3` or `%3 `n``.
     fn local_desc(&self, id: LocalId) -> String {
-        match self
-            .f
-            .locals
-            .get(id.index())
-            .and_then(|l| l.name.as_deref())
-        {
+        match self.f.locals.get(id.index()).and_then(|l| l.name.as_deref()) {
             Some(name) => format!("%{} `{name}`", id.0),
             None => format!("%{}", id.0),
         }
@@ -657,21 +591,13 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             FunctionKind::Plain => {}
             FunctionKind::Method { class } | FunctionKind::Drop { class } => {
                 let is_drop = matches!(f.kind, FunctionKind::Drop { .. });
-                let what = if is_drop {
-                    "the `drop` block"
-                } else {
-                    "a method"
-                };
+                let what = if is_drop { "the `drop` block" } else { "a method" };
                 let Some(def) = p.classes.get(class.index()) else {
                     let message = format!("is {what} of {}", self.v.missing("class", class.0));
                     self.fn_err(f.span, message);
                     return;
                 };
-                let listed = if is_drop {
-                    def.drop == Some(self.id)
-                } else {
-                    def.methods.contains(&self.id)
-                };
+                let listed = if is_drop { def.drop == Some(self.id) } else { def.methods.contains(&self.id) };
                 if !listed {
                     let message = if is_drop {
                         format!(
@@ -710,33 +636,24 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 if is_drop && (f.params.len() > 1 || f.ret.is_some()) {
                     self.fn_err(
                         f.span,
-                        "is a `drop` block, so it must take only `self` and return no value"
-                            .to_string(),
+                        "is a `drop` block, so it must take only `self` and return no value".to_string(),
                     );
                 }
             }
             FunctionKind::Closure { parent } => {
                 if parent.index() >= p.functions.len() {
-                    let message = format!(
-                        "is a closure body in {}",
-                        self.v.missing("function", parent.0)
-                    );
+                    let message = format!("is a closure body in {}", self.v.missing("function", parent.0));
                     self.fn_err(f.span, message);
                 }
             }
             FunctionKind::GlobalInit => {
-                if p.global_init != Some(self.id) {
-                    let message = match p.global_init {
-                        Some(other) => format!(
-                            "is a global initialiser, but the program's `global_init` is `{}`",
-                            function_name(p, other)
-                        ),
-                        None => {
-                            "is a global initialiser, but the program's `global_init` is not set"
-                                .to_string()
-                        }
-                    };
-                    self.fn_err(f.span, message);
+                // Several functions may be global initialisers (one per global, and the
+                // one `global_init` names, which runs them in order), but one must be named.
+                if p.global_init.is_none() {
+                    self.fn_err(
+                        f.span,
+                        "is a global initialiser, but the program's `global_init` is not set".to_string(),
+                    );
                 }
                 if !f.params.is_empty() || f.ret.is_some() {
                     self.fn_err(
@@ -745,6 +662,29 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                             .to_string(),
                     );
                 }
+            }
+        }
+        if p.main == Some(self.id) {
+            if f.kind != FunctionKind::Plain {
+                let message = format!(
+                    "is the program's entry point (`main`), so it must be a plain function, but it is {}",
+                    kind_desc(p, &f.kind)
+                );
+                self.fn_err(f.span, message);
+            }
+            let mut wrong = Vec::new();
+            if !f.params.is_empty() {
+                wrong.push(format!("takes {}", count(f.params.len(), "parameter", "parameters")));
+            }
+            if let Some(ret) = &f.ret {
+                wrong.push(format!("returns `{}`", self.ty(ret)));
+            }
+            if !wrong.is_empty() {
+                let message = format!(
+                    "is the program's entry point (`main`), so it must take no parameters and return no value, but it {}",
+                    wrong.join(" and ")
+                );
+                self.fn_err(f.span, message);
             }
         }
         if !f.captures.is_empty() && !matches!(f.kind, FunctionKind::Closure { .. }) {
@@ -759,11 +699,13 @@ impl<'v, 'p> FnCheck<'v, 'p> {
     fn locals(&mut self) {
         let f = self.f;
         let location = self.fn_location();
+        self.v.check_span(&location, f.span, "the function");
         if let Some(ret) = &f.ret {
             self.v.check_type(&location, f.span, "its result", ret);
         }
         for (i, local) in f.locals.iter().enumerate() {
             let what = format!("local {}", self.local_desc(LocalId::from(i)));
+            self.v.check_span(&location, local.span, &what);
             self.v.check_type(&location, local.span, &what, &local.ty);
             if let Some(mode) = local.mode
                 && local.kind != LocalKind::Param
@@ -825,11 +767,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
     }
 
     fn block(&mut self, block: BlockId, insts: &'p [Inst]) {
-        let location = Location::Block {
-            function: self.id,
-            name: self.f.name.clone(),
-            block,
-        };
+        let location = Location::Block { function: self.id, name: self.f.name.clone(), block };
         match insts.last() {
             None => {
                 let message = "is empty; every block must end with a terminator (`jump`, `branch`, `return` or `unreachable`)".to_string();
@@ -847,11 +785,18 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             Some(_) => {}
         }
         for (i, inst) in insts.iter().enumerate() {
-            self.addr = InstAddr {
-                block,
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-            };
+            self.addr = InstAddr { block, index: u32::try_from(i).unwrap_or(u32::MAX) };
             self.span = inst.span;
+            if inst.span.start > inst.span.end {
+                self.span = Span::NONE;
+                let message = format!(
+                    "`{}` has the span {}..{}, which ends before it starts",
+                    inst.kind.mnemonic(),
+                    inst.span.start,
+                    inst.span.end
+                );
+                self.err(message);
+            }
             let after = insts.len() - 1 - i;
             if inst.kind.is_terminator() && after > 0 {
                 let message = format!(
@@ -871,10 +816,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
         // Every local mentioned must exist; the type checks below skip unknown ones.
         let mut locals = kind.uses();
         locals.extend(kind.dest());
-        if let InstKind::ScopeEnter {
-            locals: declared, ..
-        } = kind
-        {
+        if let InstKind::ScopeEnter { locals: declared, .. } = kind {
             locals.extend(declared);
         }
         let mut reported = HashSet::new();
@@ -956,19 +898,11 @@ impl<'v, 'p> FnCheck<'v, 'p> {
         let ty = self.local_ty(object)?;
         match ty.non_null() {
             // Unknown classes and structs are reported at the local's declaration.
-            Type::Class(id) => p
-                .classes
-                .get(id.index())
-                .map(|c| (c.name.clone(), c.fields.as_slice())),
-            Type::Struct(id) => p
-                .structs
-                .get(id.index())
-                .map(|s| (s.name.clone(), s.fields.as_slice())),
+            Type::Class(id) => p.classes.get(id.index()).map(|c| (c.name.clone(), c.fields.as_slice())),
+            Type::Struct(id) => p.structs.get(id.index()).map(|s| (s.name.clone(), s.fields.as_slice())),
             _ => {
-                let message = format!(
-                    "`{op}` on {}, which is neither a class nor a struct",
-                    self.val(object, ty)
-                );
+                let message =
+                    format!("`{op}` on {}, which is neither a class nor a struct", self.val(object, ty));
                 self.err(message);
                 None
             }
@@ -1000,14 +934,15 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                     return None;
                 };
                 let refusal = match f.kind {
-                    FunctionKind::Closure { .. } => Some(
-                        "which is a closure body; call the closure through a local that holds it",
-                    ),
+                    FunctionKind::Closure { .. } => {
+                        Some("which is a closure body; call the closure through a local that holds it")
+                    }
                     FunctionKind::Drop { .. } => {
                         Some("which is a `drop` block; `drop` blocks are never called explicitly")
                     }
-                    FunctionKind::GlobalInit => Some(
-                        "which is the global initialiser; it runs before `main` and is never called",
+                    // The initialiser `global_init` names runs the others.
+                    FunctionKind::GlobalInit if self.f.kind != FunctionKind::GlobalInit => Some(
+                        "which is a global initialiser; only global initialisers call each other, before `main` runs",
                     ),
                     _ => None,
                 };
@@ -1029,11 +964,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                         (name, decl.map(|d| &d.ty))
                     })
                     .collect();
-                Some(Signature {
-                    name: format!("`{}`", f.name),
-                    params,
-                    ret: f.ret.as_ref(),
-                })
+                Some(Signature { name: format!("`{}`", f.name), params, ret: f.ret.as_ref() })
             }
             Callee::Extern(id) => {
                 let Some(e) = p.externs.get(id.index()) else {
@@ -1054,19 +985,13 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             Callee::Closure(local) => {
                 let ty = self.local_ty(local)?;
                 let Type::Closure(sig) = ty.non_null() else {
-                    let message =
-                        format!("`{op}` of {}, which is not a closure", self.val(local, ty));
+                    let message = format!("`{op}` of {}, which is not a closure", self.val(local, ty));
                     self.err(message);
                     return None;
                 };
                 Some(Signature {
                     name: format!("the closure in %{}", local.0),
-                    params: sig
-                        .params
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| (format!("#{i}"), Some(t)))
-                        .collect(),
+                    params: sig.params.iter().enumerate().map(|(i, t)| (format!("#{i}"), Some(t))).collect(),
                     ret: sig.ret.as_ref(),
                 })
             }
@@ -1111,11 +1036,11 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 let Some(dest_ty) = self.local_ty(*dest) else {
                     return;
                 };
-                let constant = match value {
-                    Constant::Int(_) => Type::Int,
-                    Constant::Float(_) => Type::Float,
-                    Constant::Bool(_) => Type::Bool,
-                    Constant::Str(_) => Type::String,
+                let (constant, text) = match value {
+                    Constant::Int(v) => (Type::Int, v.to_string()),
+                    Constant::Float(v) => (Type::Float, format!("{v:?}")),
+                    Constant::Bool(v) => (Type::Bool, v.to_string()),
+                    Constant::Str(v) => (Type::String, format!("{v:?}")),
                     Constant::Null => {
                         if !dest_ty.is_nullable() {
                             let message = format!(
@@ -1130,7 +1055,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 };
                 if dest_ty.non_null() != &constant {
                     let message = format!(
-                        "`const` puts a `{}` constant into %{} of type `{}`",
+                        "`const` puts the `{}` constant {text} into %{} of type `{}`",
                         self.ty(&constant),
                         dest.0,
                         self.ty(dest_ty)
@@ -1143,12 +1068,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                     self.result(op, ty, *dest);
                 }
             }
-            Unary {
-                dest,
-                op: u,
-                operand,
-                ..
-            } => {
+            Unary { dest, op: u, operand, .. } => {
                 let Some(ty) = self.local_ty(*operand) else {
                     return;
                 };
@@ -1168,12 +1088,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                     self.err(message);
                 }
             }
-            Binary {
-                dest,
-                op: b,
-                lhs,
-                rhs,
-            } => {
+            Binary { dest, op: b, lhs, rhs } => {
                 let (Some(l), Some(r)) = (self.local_ty(*lhs), self.local_ty(*rhs)) else {
                     return;
                 };
@@ -1200,11 +1115,8 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 if ok {
                     self.result(op, &result, *dest);
                 } else {
-                    let mut message = format!(
-                        "`{op}` needs {needs}, got {} and {}",
-                        self.val(*lhs, l),
-                        self.val(*rhs, r)
-                    );
+                    let mut message =
+                        format!("`{op}` needs {needs}, got {} and {}", self.val(*lhs, l), self.val(*rhs, r));
                     if *b == BinaryOp::Add && same && *lt == Type::String {
                         message.push_str(" (strings are joined with `concat`)");
                     }
@@ -1216,11 +1128,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 self.result(op, &Type::Bool, *dest);
             }
             NullCheck { value } => self.nullable(op, *value),
-            NewObject {
-                dest,
-                class,
-                fields,
-            } => {
+            NewObject { dest, class, fields } => {
                 let Some(def) = p.classes.get(class.index()) else {
                     let message = format!("`{op}` of {}", self.v.missing("class", class.0));
                     self.err(message);
@@ -1229,11 +1137,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 self.record(op, &def.name, &def.fields, fields);
                 self.result(op, &Type::Class(*class), *dest);
             }
-            NewStruct {
-                dest,
-                strukt,
-                fields,
-            } => {
+            NewStruct { dest, strukt, fields } => {
                 let Some(def) = p.structs.get(strukt.index()) else {
                     let message = format!("`{op}` of {}", self.v.missing("struct", strukt.0));
                     self.err(message);
@@ -1244,8 +1148,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             }
             NewArray { dest, elem, elems } => {
                 if let Some(problem) = self.v.type_problem(elem) {
-                    let message =
-                        format!("`{op}` has element type `{}`, but {problem}", self.ty(elem));
+                    let message = format!("`{op}` has element type `{}`, but {problem}", self.ty(elem));
                     self.err(message);
                     return;
                 }
@@ -1263,15 +1166,9 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 }
                 self.result(op, &Type::Array(Box::new(elem.clone())), *dest);
             }
-            NewArrayRepeat {
-                dest,
-                elem,
-                value,
-                count,
-            } => {
+            NewArrayRepeat { dest, elem, value, count } => {
                 if let Some(problem) = self.v.type_problem(elem) {
-                    let message =
-                        format!("`{op}` has element type `{}`, but {problem}", self.ty(elem));
+                    let message = format!("`{op}` has element type `{}`, but {problem}", self.ty(elem));
                     self.err(message);
                     return;
                 }
@@ -1288,8 +1185,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 if let Some(ty) = self.local_ty(*count)
                     && *ty.non_null() != Type::Int
                 {
-                    let message =
-                        format!("`{op}` needs an `int` count, got {}", self.val(*count, ty));
+                    let message = format!("`{op}` needs an `int` count, got {}", self.val(*count, ty));
                     self.err(message);
                 }
                 self.result(op, &Type::Array(Box::new(elem.clone())), *dest);
@@ -1313,33 +1209,19 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 if let Some(ty) = self.local_ty(*value)
                     && !matches!(ty.non_null(), Type::Int | Type::Float | Type::Bool)
                 {
-                    let message = format!(
-                        "`{op}` needs an `int`, a `float` or a `bool`, got {}",
-                        self.val(*value, ty)
-                    );
+                    let message =
+                        format!("`{op}` needs an `int`, a `float` or a `bool`, got {}", self.val(*value, ty));
                     self.err(message);
                 }
                 self.result(op, &Type::String, *dest);
             }
-            NewClosure {
-                dest,
-                function,
-                captures,
-            } => self.new_closure(*dest, *function, captures),
-            LoadField {
-                dest,
-                object,
-                field,
-            } => {
+            NewClosure { dest, function, captures } => self.new_closure(*dest, *function, captures),
+            LoadField { dest, object, field } => {
                 if let Some(def) = self.field(op, *object, *field) {
                     self.result(op, &def.ty, *dest);
                 }
             }
-            StoreField {
-                object,
-                field,
-                value,
-            } => {
+            StoreField { object, field, value } => {
                 if let Some(def) = self.field(op, *object, *field)
                     && let Some(ty) = self.local_ty(*value)
                     && !fits(ty, &def.ty)
@@ -1360,11 +1242,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                     self.result(op, elem, *dest);
                 }
             }
-            StoreElem {
-                array,
-                index,
-                value,
-            } => {
+            StoreElem { array, index, value } => {
                 let elem = self.array(op, *array);
                 self.index(op, *index);
                 self.element(op, elem, *value);
@@ -1383,10 +1261,8 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                     && ty.array_elem().is_none()
                     && *ty.non_null() != Type::String
                 {
-                    let message = format!(
-                        "`{op}` needs an array or a `string`, got {}",
-                        self.val(*value, ty)
-                    );
+                    let message =
+                        format!("`{op}` needs an array or a `string`, got {}", self.val(*value, ty));
                     self.err(message);
                 }
                 self.result(op, &Type::Int, *dest);
@@ -1439,10 +1315,7 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             }
             Print { value } => {
                 if let Some(ty) = self.local_ty(*value)
-                    && !matches!(
-                        ty.non_null(),
-                        Type::Int | Type::Float | Type::Bool | Type::String
-                    )
+                    && !matches!(ty.non_null(), Type::Int | Type::Float | Type::Bool | Type::String)
                 {
                     let message = format!(
                         "`{op}` needs an `int`, a `float`, a `bool` or a `string`, got {}",
@@ -1473,18 +1346,11 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 }
             }
             Jump { target } => self.target(op, *target),
-            Branch {
-                cond,
-                then_block,
-                else_block,
-            } => {
+            Branch { cond, then_block, else_block } => {
                 if let Some(ty) = self.local_ty(*cond)
                     && *ty.non_null() != Type::Bool
                 {
-                    let message = format!(
-                        "`{op}` needs a `bool` condition, got {}",
-                        self.val(*cond, ty)
-                    );
+                    let message = format!("`{op}` needs a `bool` condition, got {}", self.val(*cond, ty));
                     self.err(message);
                 }
                 self.target(op, *then_block);
@@ -1493,18 +1359,13 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             Return { value } => match (value, &self.f.ret) {
                 (None, None) => {}
                 (None, Some(ret)) => {
-                    let message = format!(
-                        "`{op}` without a value, but `{}` returns `{}`",
-                        self.f.name,
-                        self.ty(ret)
-                    );
+                    let message =
+                        format!("`{op}` without a value, but `{}` returns `{}`", self.f.name, self.ty(ret));
                     self.err(message);
                 }
                 (Some(value), None) => {
-                    let message = format!(
-                        "`{op}` of a value (%{}), but `{}` returns no value",
-                        value.0, self.f.name
-                    );
+                    let message =
+                        format!("`{op}` of a value (%{}), but `{}` returns no value", value.0, self.f.name);
                     self.err(message);
                 }
                 (Some(value), Some(ret)) => {
@@ -1530,10 +1391,8 @@ impl<'v, 'p> FnCheck<'v, 'p> {
         if let Some(ty) = self.local_ty(value)
             && !ty.is_nullable()
         {
-            let message = format!(
-                "`{op}` of {}, which is not nullable and so is never `null`",
-                self.val(value, ty)
-            );
+            let message =
+                format!("`{op}` of {}, which is not nullable and so is never `null`", self.val(value, ty));
             self.err(message);
         }
     }
@@ -1544,11 +1403,8 @@ impl<'v, 'p> FnCheck<'v, 'p> {
             && let Some(ty) = self.local_ty(value)
             && !fits(ty, elem)
         {
-            let message = format!(
-                "`{op}` writes {} into an array of `{}`",
-                self.val(value, ty),
-                self.ty(elem)
-            );
+            let message =
+                format!("`{op}` writes {} into an array of `{}`", self.val(value, ty), self.ty(elem));
             self.err(message);
         }
     }
@@ -1618,16 +1474,10 @@ impl<'v, 'p> FnCheck<'v, 'p> {
                 }
             }
         }
-        let params: Option<Vec<Type>> = body
-            .params
-            .iter()
-            .map(|l| body.locals.get(l.index()).map(|d| d.ty.clone()))
-            .collect();
+        let params: Option<Vec<Type>> =
+            body.params.iter().map(|l| body.locals.get(l.index()).map(|d| d.ty.clone())).collect();
         if let Some(params) = params {
-            let ty = Type::Closure(Box::new(crate::FnType {
-                params,
-                ret: body.ret.clone(),
-            }));
+            let ty = Type::Closure(Box::new(crate::FnType { params, ret: body.ret.clone() }));
             self.result(op, &ty, dest);
         }
     }

@@ -20,16 +20,9 @@ fn kitchen_sink() -> Program {
     let point = b.add_struct("Point", &[("x", Type::Float), ("y", Type::Float)]);
     b.set_span(Span::NONE);
     let counter = b.add_global("counter", Type::Int);
-    let log = b.add_extern(
-        "write_log",
-        &[("msg", Type::String, Some(Mode::Borrow))],
-        Type::Int,
-    );
-    let register = b.add_extern(
-        "register",
-        &[("handler", Type::closure([Type::Int], Type::Int), None)],
-        None,
-    );
+    let log = b.add_extern("write_log", &[("msg", Type::String, Some(Mode::Borrow))], Type::Int);
+    let register =
+        b.add_extern("register", &[("handler", Type::closure([Type::Int], Type::Int), None)], None);
 
     let init = b.declare_function("init", FunctionKind::GlobalInit);
     let get = b.declare_method(node, "get");
@@ -117,23 +110,10 @@ fn kitchen_sink() -> Program {
     f.copy(i2, i);
     f.unary(neg, UnaryOp::Neg, i);
     f.unary(not, UnaryOp::Not, t);
-    for op in [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Rem,
-    ] {
+    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Rem] {
         f.binary(sum, op, i, i2);
     }
-    for op in [
-        BinaryOp::Eq,
-        BinaryOp::Ne,
-        BinaryOp::Lt,
-        BinaryOp::Le,
-        BinaryOp::Gt,
-        BinaryOp::Ge,
-    ] {
+    for op in [BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge] {
         f.binary(c, op, s, s2);
     }
     f.is_null(is_null, maybe);
@@ -272,10 +252,7 @@ fn json_round_trip_is_lossless() {
             .iter()
             .flat_map(|f| f.insts())
             .filter_map(|(_, inst)| match &inst.kind {
-                InstKind::Const {
-                    value: custody_ir::Constant::Float(v),
-                    ..
-                } => Some(v.to_bits()),
+                InstKind::Const { value: custody_ir::Constant::Float(v), .. } => Some(v.to_bits()),
                 _ => None,
             })
             .collect()

@@ -22,10 +22,7 @@ fn corpus() -> String {
         .filter(|path| path.extension().is_some_and(|ext| ext == "cdy"))
         .collect();
     files.sort();
-    let programs: String = files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).expect("program"))
-        .collect();
+    let programs: String = files.iter().map(|f| std::fs::read_to_string(f).expect("program")).collect();
     let mut text = String::with_capacity(TARGET_BYTES + programs.len());
     while text.len() < TARGET_BYTES {
         text.push_str(&programs);
@@ -36,21 +33,14 @@ fn corpus() -> String {
 #[divan::bench(sample_count = 10)]
 fn lex(bencher: divan::Bencher<'_, '_>) {
     let text = corpus();
-    bencher
-        .counter(BytesCount::of_str(&text))
-        .bench(|| custody_syntax::lexer::lex(divan::black_box(&text)));
+    bencher.counter(BytesCount::of_str(&text)).bench(|| custody_syntax::lexer::lex(divan::black_box(&text)));
 }
 
 #[divan::bench(sample_count = 10)]
 fn parse(bencher: divan::Bencher<'_, '_>) {
     let text = corpus();
-    assert!(
-        custody_syntax::parse(&text).errors().is_empty(),
-        "the corpus must be valid"
-    );
-    bencher
-        .counter(BytesCount::of_str(&text))
-        .bench(|| custody_syntax::parse(divan::black_box(&text)));
+    assert!(custody_syntax::parse(&text).errors().is_empty(), "the corpus must be valid");
+    bencher.counter(BytesCount::of_str(&text)).bench(|| custody_syntax::parse(divan::black_box(&text)));
 }
 
 #[divan::bench(sample_count = 10)]

@@ -247,9 +247,7 @@ impl Name {
     }
     /// The identifier's text.
     pub fn text(&self) -> String {
-        self.ident_token()
-            .map(|t| t.text().to_owned())
-            .unwrap_or_default()
+        self.ident_token().map(|t| t.text().to_owned()).unwrap_or_default()
     }
 }
 
@@ -260,9 +258,7 @@ impl NameRef {
     }
     /// The identifier's text.
     pub fn text(&self) -> String {
-        self.ident_token()
-            .map(|t| t.text().to_owned())
-            .unwrap_or_default()
+        self.ident_token().map(|t| t.text().to_owned()).unwrap_or_default()
     }
 }
 
@@ -688,9 +684,7 @@ impl RecordExpr {
     }
     /// The fields given, in source order.
     pub fn fields(&self) -> impl Iterator<Item = RecordField> + use<> {
-        self.field_list()
-            .into_iter()
-            .flat_map(|list| support::children::<RecordField>(&list.syntax))
+        self.field_list().into_iter().flat_map(|list| support::children::<RecordField>(&list.syntax))
     }
 }
 

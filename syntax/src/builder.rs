@@ -11,31 +11,14 @@ use crate::parser::{Event, TOMBSTONE};
 use rowan::{GreenNode, GreenNodeBuilder, TextRange, TextSize};
 
 pub(crate) fn build_tree(text: &str, tokens: &[Token], mut events: Vec<Event>) -> GreenNode {
-    let mut builder = Builder {
-        text,
-        tokens,
-        pos: 0,
-        offset: TextSize::from(0),
-        inner: GreenNodeBuilder::new(),
-    };
+    let mut builder =
+        Builder { text, tokens, pos: 0, offset: TextSize::from(0), inner: GreenNodeBuilder::new() };
     let mut forward_parents = Vec::new();
     let mut open = 0usize;
     for i in 0..events.len() {
-        match std::mem::replace(
-            &mut events[i],
-            Event::Start {
-                kind: TOMBSTONE,
-                forward_parent: None,
-            },
-        ) {
-            Event::Start {
-                kind: TOMBSTONE,
-                forward_parent: None,
-            } => {}
-            Event::Start {
-                kind,
-                forward_parent,
-            } => {
+        match std::mem::replace(&mut events[i], Event::Start { kind: TOMBSTONE, forward_parent: None }) {
+            Event::Start { kind: TOMBSTONE, forward_parent: None } => {}
+            Event::Start { kind, forward_parent } => {
                 // `precede` recorded the new parent later in the list: open the chain of
                 // parents outermost first.
                 forward_parents.push(kind);
@@ -45,15 +28,9 @@ pub(crate) fn build_tree(text: &str, tokens: &[Token], mut events: Vec<Event>) -
                     idx += delta as usize;
                     fp = match std::mem::replace(
                         &mut events[idx],
-                        Event::Start {
-                            kind: TOMBSTONE,
-                            forward_parent: None,
-                        },
+                        Event::Start { kind: TOMBSTONE, forward_parent: None },
                     ) {
-                        Event::Start {
-                            kind,
-                            forward_parent,
-                        } => {
+                        Event::Start { kind, forward_parent } => {
                             forward_parents.push(kind);
                             forward_parent
                         }
@@ -97,11 +74,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn eat_trivia(&mut self) {
-        while self
-            .tokens
-            .get(self.pos)
-            .is_some_and(|t| t.kind.is_trivia())
-        {
+        while self.tokens.get(self.pos).is_some_and(|t| t.kind.is_trivia()) {
             self.token();
         }
     }
@@ -109,8 +82,7 @@ impl Builder<'_> {
     fn token(&mut self) {
         let token = self.tokens[self.pos];
         let range = TextRange::at(self.offset, token.len);
-        self.inner
-            .token(SyntaxKind::into(token.kind), &self.text[range]);
+        self.inner.token(SyntaxKind::into(token.kind), &self.text[range]);
         self.offset += token.len;
         self.pos += 1;
     }

@@ -45,9 +45,7 @@ pub(crate) fn name(p: &mut Parser<'_>, context: &str) -> bool {
         // `let fn = 1;`: a keyword where a name belongs. Take it as the name, so the rest
         // of the statement still parses.
         let found = p.describe_current();
-        p.error(format!(
-            "expected a name {context}, found {found}: keywords cannot be names"
-        ));
+        p.error(format!("expected a name {context}, found {found}: keywords cannot be names"));
         let m = p.start();
         p.bump_any();
         m.complete(p, NAME);
@@ -59,16 +57,7 @@ pub(crate) fn name(p: &mut Parser<'_>, context: &str) -> bool {
 }
 
 /// Tokens that follow a name being defined.
-const NAME_FOLLOW: TokenSet = TokenSet::new(&[
-    T![=],
-    T![:],
-    T!['('],
-    T![,],
-    T![')'],
-    T![;],
-    T![in],
-    T!['{'],
-]);
+const NAME_FOLLOW: TokenSet = TokenSet::new(&[T![=], T![:], T!['('], T![,], T![')'], T![;], T![in], T!['{']]);
 
 /// `NameRef = 'ident'`: a name being used.
 pub(crate) fn name_ref(p: &mut Parser<'_>) {
@@ -125,6 +114,5 @@ pub(crate) fn delimited(
 }
 
 /// Tokens at which a list stops looking for more elements.
-const LIST_STOP: TokenSet = TokenSet::new(&[T![;], T!['{'], T!['}'], T![=], T![->]])
-    .union(STMT_KEYWORDS)
-    .union(ITEM_ONLY_KEYWORDS);
+const LIST_STOP: TokenSet =
+    TokenSet::new(&[T![;], T!['{'], T!['}'], T![=], T![->]]).union(STMT_KEYWORDS).union(ITEM_ONLY_KEYWORDS);

@@ -33,21 +33,12 @@ pub struct LexError {
 
 /// Splits `text` into tokens. The lengths of the returned tokens add up to `text.len()`.
 pub fn lex(text: &str) -> (Vec<Token>, Vec<LexError>) {
-    let mut lexer = Lexer {
-        bytes: text.as_bytes(),
-        text,
-        pos: 0,
-        tokens: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut lexer = Lexer { bytes: text.as_bytes(), text, pos: 0, tokens: Vec::new(), errors: Vec::new() };
     while lexer.pos < lexer.bytes.len() {
         let start = lexer.pos;
         let kind = lexer.next_token();
         debug_assert!(lexer.pos > start, "the lexer must always make progress");
-        lexer.tokens.push(Token {
-            kind,
-            len: TextSize::from((lexer.pos - start) as u32),
-        });
+        lexer.tokens.push(Token { kind, len: TextSize::from((lexer.pos - start) as u32) });
     }
     (lexer.tokens, lexer.errors)
 }
@@ -153,11 +144,7 @@ impl Lexer<'_> {
             b'&' | b'|' => {
                 self.pos += 1;
                 let c = b as char;
-                self.error(
-                    start,
-                    self.pos,
-                    format!("unexpected `{c}`: the operator is `{c}{c}`"),
-                );
+                self.error(start, self.pos, format!("unexpected `{c}`: the operator is `{c}{c}`"));
                 ERROR_TOKEN
             }
             _ => self.unknown(start),
@@ -171,9 +158,8 @@ impl Lexer<'_> {
 
     /// A run of characters that start no token becomes one error token and one error.
     fn unknown(&mut self, start: usize) -> SyntaxKind {
-        let starts_token = |b: u8| {
-            is_whitespace(b) || is_ident_continue(b) || b"{}()[],:;.+-*/%?@=!<>&|\"".contains(&b)
-        };
+        let starts_token =
+            |b: u8| is_whitespace(b) || is_ident_continue(b) || b"{}()[],:;.+-*/%?@=!<>&|\"".contains(&b);
         let mut end = start;
         while end < self.bytes.len() && !starts_token(self.bytes[end]) {
             end += 1;
@@ -211,10 +197,7 @@ impl Lexer<'_> {
             }
         }
         if !self.peek(0).is_some_and(is_ident_continue) {
-            let digits: String = self.text[start..self.pos]
-                .chars()
-                .filter(|c| *c != '_')
-                .collect();
+            let digits: String = self.text[start..self.pos].chars().filter(|c| *c != '_').collect();
             if kind == INT_NUMBER && digits.parse::<i64>().is_err() {
                 self.error(
                     start,
@@ -222,11 +205,7 @@ impl Lexer<'_> {
                     "integer literal too large: the largest `int` is 9223372036854775807",
                 );
             } else if kind == FLOAT_NUMBER && digits.parse::<f64>().is_ok_and(|f| f.is_infinite()) {
-                self.error(
-                    start,
-                    self.pos,
-                    "float literal too large: it is beyond the range of `float`",
-                );
+                self.error(start, self.pos, "float literal too large: it is beyond the range of `float`");
             }
         }
         if self.peek(0).is_some_and(is_ident_continue) {
@@ -252,13 +231,12 @@ impl Lexer<'_> {
         loop {
             match self.peek(0) {
                 None | Some(b'\n') => {
-                    let end = if self.bytes.get(self.pos.wrapping_sub(1)) == Some(&b'\r')
-                        && self.pos - 1 > start
-                    {
-                        self.pos - 1
-                    } else {
-                        self.pos
-                    };
+                    let end =
+                        if self.bytes.get(self.pos.wrapping_sub(1)) == Some(&b'\r') && self.pos - 1 > start {
+                            self.pos - 1
+                        } else {
+                            self.pos
+                        };
                     self.pos = end;
                     self.error(
                         start,
@@ -306,10 +284,7 @@ impl Lexer<'_> {
                 }
                 self.pos += 1;
                 let valid = (1..=6).contains(&digits.len())
-                    && u32::from_str_radix(digits, 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .is_some();
+                    && u32::from_str_radix(digits, 16).ok().and_then(char::from_u32).is_some();
                 if !valid {
                     let escape = &self.text[start..self.pos];
                     self.error(
@@ -320,11 +295,7 @@ impl Lexer<'_> {
                 }
             }
             None | Some(b'\n') => {
-                self.error(
-                    start,
-                    self.pos,
-                    "a `\\` at the end of the line escapes nothing",
-                );
+                self.error(start, self.pos, "a `\\` at the end of the line escapes nothing");
             }
             Some(_) => {
                 let mut end = self.pos + 1;
@@ -336,7 +307,9 @@ impl Lexer<'_> {
                 self.error(
                     start,
                     end,
-                    format!("unknown escape `{escape}`: the escapes are \\n \\t \\r \\\\ \\\" \\0 and \\u{{...}}"),
+                    format!(
+                        "unknown escape `{escape}`: the escapes are \\n \\t \\r \\\\ \\\" \\0 and \\u{{...}}"
+                    ),
                 );
             }
         }

@@ -57,9 +57,7 @@ impl Parse {
 
     /// The root as a typed [`ast::SourceFile`].
     pub fn tree(&self) -> ast::SourceFile {
-        ast::SourceFile {
-            syntax: self.syntax_node(),
-        }
+        ast::SourceFile { syntax: self.syntax_node() }
     }
 
     /// The lexer's and the parser's errors, ordered by position.
@@ -90,10 +88,7 @@ pub fn parse(text: &str) -> Parse {
     let green = builder::build_tree(text, &tokens, events);
     let mut errors: Vec<SyntaxError> = lex_errors
         .into_iter()
-        .map(|e| SyntaxError {
-            range: e.range,
-            message: e.message,
-        })
+        .map(|e| SyntaxError { range: e.range, message: e.message })
         .chain(parse_errors)
         .collect();
     errors.sort_by_key(|e| (e.range.start(), e.range.end()));

@@ -47,11 +47,7 @@ impl LineIndex {
             text_len: TextSize::of(text),
             line_starts,
             ascii,
-            text: if any_unicode {
-                text.to_owned()
-            } else {
-                String::new()
-            },
+            text: if any_unicode { text.to_owned() } else { String::new() },
         }
     }
 
@@ -71,20 +67,14 @@ impl LineIndex {
             }
             self.text[start..end].chars().count() as u32
         };
-        LineCol {
-            line: line as u32 + 1,
-            col: col + 1,
-        }
+        LineCol { line: line as u32 + 1, col: col + 1 }
     }
 
     /// The byte range of a 1-based line, without its line break; `None` past the end.
     pub fn line_range(&self, line: u32) -> Option<rowan::TextRange> {
         let idx = (line as usize).checked_sub(1)?;
         let start = *self.line_starts.get(idx)?;
-        let end = self
-            .line_starts
-            .get(idx + 1)
-            .map_or(self.text_len, |next| *next - TextSize::from(1));
+        let end = self.line_starts.get(idx + 1).map_or(self.text_len, |next| *next - TextSize::from(1));
         Some(rowan::TextRange::new(start, end))
     }
 
@@ -96,9 +86,7 @@ impl LineIndex {
         if col == line.chars().count() {
             return Some(range.end());
         }
-        line.char_indices()
-            .nth(col)
-            .map(|(i, _)| range.start() + TextSize::from(i as u32))
+        line.char_indices().nth(col).map(|(i, _)| range.start() + TextSize::from(i as u32))
     }
 
     /// How many lines the text has.
@@ -125,10 +113,7 @@ mod tests {
         assert_eq!(at(11), LineCol { line: 4, col: 1 });
         assert_eq!(at(999), LineCol { line: 4, col: 5 });
         assert_eq!(index.line_count(), 4);
-        assert_eq!(
-            index.offset(LineCol { line: 2, col: 4 }, text),
-            Some(TextSize::from(8))
-        );
+        assert_eq!(index.offset(LineCol { line: 2, col: 4 }, text), Some(TextSize::from(8)));
         assert_eq!(&text[index.line_range(2).unwrap()], "çé x");
     }
 }

@@ -26,10 +26,7 @@ pub const MAX_DEPTH: usize = 512;
 pub(crate) enum Event {
     /// Open a node. `forward_parent` points at a later `Start` that must be opened first
     /// (set by `precede`). Abandoned markers leave a `Start` of kind `TOMBSTONE`.
-    Start {
-        kind: SyntaxKind,
-        forward_parent: Option<u32>,
-    },
+    Start { kind: SyntaxKind, forward_parent: Option<u32> },
     /// Close the innermost open node.
     Finish,
     /// Take the next non-trivia token.
@@ -99,6 +96,8 @@ pub(crate) struct Parser<'t> {
     last_error_at: Option<usize>,
     /// Ranges of the lexer's errors, in order.
     lex_errors: Vec<TextRange>,
+    /// Byte offset of the start of every line.
+    line_starts: Vec<usize>,
 }
 
 impl<'t> Parser<'t> {
@@ -113,19 +112,11 @@ impl<'t> Parser<'t> {
                 newline |= text[range].contains('\n');
                 continue;
             }
-            lexemes.push(Lexeme {
-                kind: token.kind,
-                range,
-                after_newline: newline,
-            });
+            lexemes.push(Lexeme { kind: token.kind, range, after_newline: newline });
             newline = false;
         }
         let eof = TextRange::empty(offset);
-        lexemes.push(Lexeme {
-            kind: EOF,
-            range: eof,
-            after_newline: newline,
-        });
+        lexemes.push(Lexeme { kind: EOF, range: eof, after_newline: newline });
         Parser {
             text,
             lexemes,
@@ -137,6 +128,7 @@ impl<'t> Parser<'t> {
             too_deep_reported: false,
             last_error_at: None,
             lex_errors,
+            line_starts: std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect(),
         }
     }
 
@@ -153,10 +145,7 @@ impl<'t> Parser<'t> {
 
     pub(crate) fn current(&mut self) -> SyntaxKind {
         self.steps += 1;
-        assert!(
-            self.steps < 10_000_000 + self.lexemes.len() as u32 * 64,
-            "the parser is stuck"
-        );
+        assert!(self.steps < 10_000_000 + self.lexemes.len() as u32 * 64, "the parser is stuck");
         self.nth(0)
     }
 
@@ -185,12 +174,12 @@ impl<'t> Parser<'t> {
         self.indent_of(start)
     }
 
+    /// The indentation of the line containing `offset`: a binary search in the line
+    /// starts (computed once), so this stays cheap on a file that is one long line.
     pub(crate) fn indent_of(&self, offset: usize) -> usize {
-        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        self.text[line_start..]
-            .bytes()
-            .take_while(|b| *b == b' ' || *b == b'\t')
-            .count()
+        let line = self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1);
+        let line_start = self.line_starts.get(line).copied().unwrap_or(0);
+        self.text[line_start..].bytes().take_while(|b| *b == b' ' || *b == b'\t').count()
     }
 
     pub(crate) fn text_of(&self, range: TextRange) -> &'t str {
@@ -252,10 +241,7 @@ impl<'t> Parser<'t> {
             self.push_error(at, format!("expected {what}{sep}{context}"));
         } else {
             let found = self.describe_current();
-            self.push_error(
-                self.current_range(),
-                format!("expected {what}{sep}{context}, found {found}"),
-            );
+            self.push_error(self.current_range(), format!("expected {what}{sep}{context}, found {found}"));
         }
     }
 
@@ -294,9 +280,7 @@ impl<'t> Parser<'t> {
         // A parser error touching text the lexer already rejected (the `)` swallowed by an
         // unterminated string, the operand after an invalid character) is a consequence.
         let touches = |lex: &TextRange| lex.start() <= range.end() && range.start() <= lex.end();
-        let first_after = self
-            .lex_errors
-            .partition_point(|lex| lex.end() < range.start());
+        let first_after = self.lex_errors.partition_point(|lex| lex.end() < range.start());
         if self.lex_errors.get(first_after).is_some_and(touches) {
             return;
         }
@@ -377,16 +361,9 @@ impl<'t> Parser<'t> {
 
     pub(crate) fn start(&mut self) -> Marker {
         let pos = self.events.len() as u32;
-        self.events.push(Event::Start {
-            kind: TOMBSTONE,
-            forward_parent: None,
-        });
+        self.events.push(Event::Start { kind: TOMBSTONE, forward_parent: None });
         self.open.push(0);
-        Marker {
-            pos,
-            open_index: self.open.len() - 1,
-            done: false,
-        }
+        Marker { pos, open_index: self.open.len() - 1, done: false }
     }
 }
 
@@ -400,11 +377,7 @@ pub(crate) struct Marker {
 impl Marker {
     pub(crate) fn complete(mut self, p: &mut Parser<'_>, kind: SyntaxKind) -> CompletedMarker {
         self.done = true;
-        debug_assert_eq!(
-            p.open.len() - 1,
-            self.open_index,
-            "markers completed out of order"
-        );
+        debug_assert_eq!(p.open.len() - 1, self.open_index, "markers completed out of order");
         let depth = p.open.pop().unwrap_or(0) + 1;
         if let Some(parent) = p.open.last_mut() {
             *parent = (*parent).max(depth);
@@ -414,11 +387,7 @@ impl Marker {
             _ => unreachable!("a marker always points at a Start event"),
         }
         p.events.push(Event::Finish);
-        CompletedMarker {
-            pos: self.pos,
-            kind,
-            depth,
-        }
+        CompletedMarker { pos: self.pos, kind, depth }
     }
 
     pub(crate) fn abandon(mut self, p: &mut Parser<'_>) {

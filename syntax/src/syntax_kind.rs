@@ -264,11 +264,7 @@ impl rowan::Language for CustodyLanguage {
     type Kind = SyntaxKind;
 
     fn kind_from_raw(raw: rowan::SyntaxKind) -> SyntaxKind {
-        assert!(
-            raw.0 < SyntaxKind::__LAST as u16,
-            "invalid syntax kind {}",
-            raw.0
-        );
+        assert!(raw.0 < SyntaxKind::__LAST as u16, "invalid syntax kind {}", raw.0);
         // SAFETY-free conversion: look the value up in a table built from the enum.
         KINDS[raw.0 as usize]
     }
@@ -472,10 +468,7 @@ mod tests {
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert_eq!(*kind as usize, i, "ALL_KINDS out of order at {kind:?}");
             let raw: rowan::SyntaxKind = (*kind).into();
-            assert_eq!(
-                <CustodyLanguage as rowan::Language>::kind_from_raw(raw),
-                *kind
-            );
+            assert_eq!(<CustodyLanguage as rowan::Language>::kind_from_raw(raw), *kind);
         }
     }
 }

@@ -16,21 +16,13 @@ fn dump(text: &str, parse: &Parse) -> String {
     let index = LineIndex::new(text);
     for error in parse.errors() {
         let pos = index.line_col(error.range.start());
-        writeln!(
-            out,
-            "error {}:{} ({:?}): {}",
-            pos.line, pos.col, error.range, error.message
-        )
-        .unwrap();
+        writeln!(out, "error {}:{} ({:?}): {}", pos.line, pos.col, error.range, error.message).unwrap();
     }
     out
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 fn cdy_files(dir: &Path) -> Vec<PathBuf> {
@@ -69,11 +61,7 @@ fn check_dir(dir: &Path, golden_dir: &Path, expect_errors: bool) {
 }
 
 fn assert_lossless(text: &str, parse: &Parse) {
-    assert_eq!(
-        parse.syntax_node().to_string(),
-        text,
-        "the tree must print back to its input"
-    );
+    assert_eq!(parse.syntax_node().to_string(), text, "the tree must print back to its input");
     let len = text.len() as u32;
     let mut last = 0.into();
     for error in parse.errors() {
@@ -91,11 +79,7 @@ fn assert_lossless(text: &str, parse: &Parse) {
 #[test]
 fn test_data_programs() {
     let root = workspace_root();
-    check_dir(
-        &root.join("test-data/programs"),
-        &root.join("test-data/golden/parse/programs"),
-        false,
-    );
+    check_dir(&root.join("test-data/programs"), &root.join("test-data/golden/parse/programs"), false);
 }
 
 #[test]
@@ -126,77 +110,24 @@ fn parser_fixtures_err() {
 fn pathological_nesting() {
     let n = 100_000;
     let cases = [
-        (
-            "parentheses",
-            format!(
-                "fn main() {{ let x = {}1{}; }}",
-                "(".repeat(n),
-                ")".repeat(n)
-            ),
-        ),
-        (
-            "bare parentheses",
-            format!("{}1{}", "(".repeat(n), ")".repeat(n)),
-        ),
-        (
-            "unary minus",
-            format!("fn main() {{ let x = {}1; }}", "-".repeat(n)),
-        ),
-        (
-            "blocks",
-            format!(
-                "fn main() {}{} fn other() {{}}",
-                "{".repeat(n),
-                "}".repeat(n)
-            ),
-        ),
-        (
-            "binary chain",
-            format!("fn main() {{ let x = 1{}; }}", " + 1".repeat(n)),
-        ),
-        (
-            "field chain",
-            format!("fn main() {{ let x = a{}; }}", ".b".repeat(n)),
-        ),
+        ("parentheses", format!("fn main() {{ let x = {}1{}; }}", "(".repeat(n), ")".repeat(n))),
+        ("bare parentheses", format!("{}1{}", "(".repeat(n), ")".repeat(n))),
+        ("unary minus", format!("fn main() {{ let x = {}1; }}", "-".repeat(n))),
+        ("blocks", format!("fn main() {}{} fn other() {{}}", "{".repeat(n), "}".repeat(n))),
+        ("binary chain", format!("fn main() {{ let x = 1{}; }}", " + 1".repeat(n))),
+        ("field chain", format!("fn main() {{ let x = a{}; }}", ".b".repeat(n))),
         ("calls", format!("fn main() {{ f{}; }}", "()".repeat(n))),
-        (
-            "nullable type",
-            format!("global g: int{} = 1;", "?".repeat(n)),
-        ),
-        (
-            "array types",
-            format!("global g: {}int{} = 1;", "[".repeat(n), "]".repeat(n)),
-        ),
-        (
-            "arrays",
-            format!(
-                "fn main() {{ let x = {}1{}; }}",
-                "[".repeat(n),
-                "]".repeat(n)
-            ),
-        ),
-        (
-            "else if",
-            format!("fn main() {{ if a {{}} {} }}", "else if a {} ".repeat(n)),
-        ),
-        (
-            "closures",
-            format!(
-                "fn main() {{ let f = {}1{}; }}",
-                "fn() { return ".repeat(n),
-                "; }".repeat(n)
-            ),
-        ),
+        ("nullable type", format!("global g: int{} = 1;", "?".repeat(n))),
+        ("array types", format!("global g: {}int{} = 1;", "[".repeat(n), "]".repeat(n))),
+        ("arrays", format!("fn main() {{ let x = {}1{}; }}", "[".repeat(n), "]".repeat(n))),
+        ("else if", format!("fn main() {{ if a {{}} {} }}", "else if a {} ".repeat(n))),
+        ("closures", format!("fn main() {{ let f = {}1{}; }}", "fn() { return ".repeat(n), "; }".repeat(n))),
         ("unclosed", format!("fn main() {}", "{ if x ".repeat(n))),
     ];
     for (what, text) in cases {
         let parse = parse(&text);
         assert_lossless(&text, &parse);
-        let deep = parse
-            .errors()
-            .iter()
-            .filter(|e| e.message.contains("nested too deeply"))
-            .count();
+        let deep = parse.errors().iter().filter(|e| e.message.contains("nested too deeply")).count();
         // At the top level, `(` is not an item: that error comes first and the parser
         // skips the rest without descending.
         let expected = if what == "bare parentheses" { 0 } else { 1 };
@@ -230,11 +161,7 @@ fn max_depth(parse: &Parse) -> usize {
 #[test]
 fn nesting_below_the_limit_is_fine() {
     let n = 200;
-    let text = format!(
-        "fn main() {{ let x = {}1{}; }}",
-        "(".repeat(n),
-        ")".repeat(n)
-    );
+    let text = format!("fn main() {{ let x = {}1{}; }}", "(".repeat(n), ")".repeat(n));
     assert_eq!(parse(&text).errors(), &[]);
 }
 
@@ -249,15 +176,10 @@ fn every_node_kind_appears_in_a_fixture() {
         }
     }
     let missing: Vec<SyntaxKind> = (SyntaxKind::SOURCE_FILE as u16..SyntaxKind::__LAST as u16)
-        .map(|raw| {
-            <crate::CustodyLanguage as rowan::Language>::kind_from_raw(rowan::SyntaxKind(raw))
-        })
+        .map(|raw| <crate::CustodyLanguage as rowan::Language>::kind_from_raw(rowan::SyntaxKind(raw)))
         .filter(|kind| *kind != SyntaxKind::ERROR && !seen.contains(kind))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "node kinds without an ok fixture: {missing:?}"
-    );
+    assert!(missing.is_empty(), "node kinds without an ok fixture: {missing:?}");
 }
 
 mod properties {
@@ -268,11 +190,11 @@ mod properties {
     /// rules rather than rejecting noise at the first character.
     fn token_soup() -> impl Strategy<Value = String> {
         const PIECES: &[&str] = &[
-            "fn ", "class ", "struct ", "global ", "extern ", "let ", "if ", "else ", "while ",
-            "for ", " in ", "return ", "break", "continue", "spawn ", "arena ", "self", "drop ",
-            "own ", "borrow ", "null", "true", "x", "Node", "int", "42", "3.5", "\"s\\n\"", "\"",
-            "{", "}", "(", ")", "[", "]", ",", ":", ";", ".", "..", "->", "=", "==", "+", "-", "*",
-            "!", "&&", "||", "?", "@", "@arena ", " ", "\n", "// c\n", "é", "&", "\\",
+            "fn ", "class ", "struct ", "global ", "extern ", "let ", "if ", "else ", "while ", "for ",
+            " in ", "return ", "break", "continue", "spawn ", "arena ", "self", "drop ", "own ", "borrow ",
+            "null", "true", "x", "Node", "int", "42", "3.5", "\"s\\n\"", "\"", "{", "}", "(", ")", "[", "]",
+            ",", ":", ";", ".", "..", "->", "=", "==", "+", "-", "*", "!", "&&", "||", "?", "@", "@arena ",
+            " ", "\n", "// c\n", "é", "&", "\\",
         ];
         let pieces = proptest::sample::select(PIECES);
         proptest::collection::vec(pieces, 0..200).prop_map(|v| v.concat())
@@ -281,10 +203,8 @@ mod properties {
     /// A test program with a random edit: a deletion, a duplication or an insertion.
     fn mutated_program() -> impl Strategy<Value = String> {
         let root = workspace_root().join("test-data/programs");
-        let programs: Vec<String> = cdy_files(&root)
-            .into_iter()
-            .map(|f| std::fs::read_to_string(f).unwrap())
-            .collect();
+        let programs: Vec<String> =
+            cdy_files(&root).into_iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
         (
             proptest::sample::select(programs),
             any::<proptest::sample::Index>(),
@@ -293,9 +213,7 @@ mod properties {
             "[{}();,.=a-z0-9\" ]{0,4}",
         )
             .prop_map(|(text, a, b, op, insert)| {
-                let boundaries: Vec<usize> = (0..=text.len())
-                    .filter(|&i| text.is_char_boundary(i))
-                    .collect();
+                let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
                 let (mut i, mut j) = (*a.get(&boundaries), *b.get(&boundaries));
                 if i > j {
                     std::mem::swap(&mut i, &mut j);
@@ -345,11 +263,7 @@ fn spec_examples_parse() {
             _ => continue,
         };
         let parse = parse(&text);
-        assert!(
-            parse.errors().is_empty(),
-            "spec example does not parse:\n{text}\n{}",
-            dump(&text, &parse)
-        );
+        assert!(parse.errors().is_empty(), "spec example does not parse:\n{text}\n{}", dump(&text, &parse));
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} examples found");
@@ -360,18 +274,11 @@ fn spec_examples_parse() {
 fn spec_grammar_is_custody_ungram() {
     let spec = std::fs::read_to_string(workspace_root().join("spec/language.md")).unwrap();
     let ungram =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("custody.ungram"))
-            .unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("custody.ungram")).unwrap();
     let rules = &ungram[ungram.find("SourceFile = ").unwrap()..];
-    let blocks: Vec<&str> = fenced_blocks(&spec)
-        .filter(|(tag, _)| *tag == "ungram")
-        .map(|(_, code)| code)
-        .collect();
-    assert_eq!(
-        blocks,
-        vec![rules],
-        "copy syntax/custody.ungram (from `SourceFile =`) into the spec"
-    );
+    let blocks: Vec<&str> =
+        fenced_blocks(&spec).filter(|(tag, _)| *tag == "ungram").map(|(_, code)| code).collect();
+    assert_eq!(blocks, vec![rules], "copy syntax/custody.ungram (from `SourceFile =`) into the spec");
 }
 
 /// The fenced code blocks of a Markdown text: (info string, contents).

@@ -147,10 +147,7 @@ pub struct InferenceResult {
 impl InferenceResult {
     /// The type of an expression (`Unknown` if it was never typed).
     pub fn type_of(&self, expr: &ast::Expr) -> Ty {
-        self.expr_types
-            .get(&NodePtr::new(expr.syntax()))
-            .cloned()
-            .unwrap_or(Ty::Unknown)
+        self.expr_types.get(&NodePtr::new(expr.syntax())).cloned().unwrap_or(Ty::Unknown)
     }
 
     /// The local a declaration node declares.
@@ -172,10 +169,7 @@ pub fn infer_body<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> Inferen
         return InferenceResult::default();
     };
     let root = SyntaxNode::new_root(green);
-    let body_index = scope
-        .bodies
-        .iter()
-        .position(|(p, i)| p == body.path(db) && *i == *body.index(db));
+    let body_index = scope.bodies.iter().position(|(p, i)| p == body.path(db) && *i == *body.index(db));
     infer(scope, body.path(db), body_index.map(|i| i as u32), &root)
 }
 
@@ -199,19 +193,17 @@ pub fn infer(
             let Some(f) = ast::FnItem::cast(root.clone()) else {
                 return cx.result;
             };
-            let sig = scope
-                .functions
-                .iter()
-                .find(|f| Some(f.body) == body_index)
-                .map(|f| f.sig.clone())
-                .or_else(|| {
-                    scope
-                        .classes
-                        .iter()
-                        .flat_map(|c| &c.methods)
-                        .find(|m| Some(m.body) == body_index)
-                        .map(|m| m.sig.clone())
-                });
+            let sig =
+                scope.functions.iter().find(|f| Some(f.body) == body_index).map(|f| f.sig.clone()).or_else(
+                    || {
+                        scope
+                            .classes
+                            .iter()
+                            .flat_map(|c| &c.methods)
+                            .find(|m| Some(m.body) == body_index)
+                            .map(|m| m.sig.clone())
+                    },
+                );
             let self_ty = match path {
                 BodyPath::Method(class, _) => scope.lookup(class).and_then(|r| match r {
                     ItemRef::Class(idx) => Some(Ty::Class(idx)),
@@ -231,30 +223,17 @@ pub fn infer(
                         if self_ty.is_none() {
                             continue;
                         }
-                        (
-                            "self".to_string(),
-                            it.syntax().text_range(),
-                            it.mode().and_then(|m| m.mode()),
-                        )
+                        ("self".to_string(), it.syntax().text_range(), it.mode().and_then(|m| m.mode()))
                     }
                     ast::AnyParam::Param(it) => (
                         it.name().map(|n| n.text()).unwrap_or_default(),
-                        it.name()
-                            .map_or(it.syntax().text_range(), |n| n.syntax().text_range()),
+                        it.name().map_or(it.syntax().text_range(), |n| n.syntax().text_range()),
                         it.mode().and_then(|m| m.mode()),
                     ),
                 };
                 let ty = sig_params.next().map_or(Ty::Unknown, |p| p.ty.clone());
-                let local = cx.declare(
-                    name,
-                    ty,
-                    LocalKind::Param,
-                    range,
-                    mode.map(super::scope::to_mode),
-                );
-                cx.result
-                    .bindings
-                    .insert(NodePtr::new(param.syntax()), local);
+                let local = cx.declare(name, ty, LocalKind::Param, range, mode.map(super::scope::to_mode));
+                cx.result.bindings.insert(NodePtr::new(param.syntax()), local);
                 cx.result.params.push(local);
             }
             if let Some(block) = f.body() {
@@ -263,9 +242,7 @@ pub fn infer(
                     && !returns
                     && !ret.is_unknown()
                 {
-                    let at = f
-                        .name()
-                        .map_or(f.syntax().text_range(), |n| n.syntax().text_range());
+                    let at = f.name().map_or(f.syntax().text_range(), |n| n.syntax().text_range());
                     cx.error(
                         codes::MISSING_RETURN,
                         at,
@@ -303,10 +280,7 @@ pub fn infer(
             let Some(g) = ast::GlobalItem::cast(root.clone()) else {
                 return cx.result;
             };
-            let global = scope
-                .globals
-                .iter()
-                .position(|g| Some(g.body) == body_index);
+            let global = scope.globals.iter().position(|g| Some(g.body) == body_index);
             cx.global_limit = global.map(|g| g as u32);
             let ty = global.map_or(Ty::Unknown, |g| scope.globals[g].ty.clone());
             cx.enter_fn(Some(ty.clone()), None);
@@ -317,9 +291,7 @@ pub fn infer(
             cx.exit_fn();
         }
     }
-    cx.result
-        .diagnostics
-        .sort_by_key(|d| (d.range.start(), d.range.end()));
+    cx.result.diagnostics.sort_by_key(|d| (d.range.start(), d.range.end()));
     cx.result
 }
 
@@ -350,9 +322,7 @@ fn range(node: &impl AstNode<Language = CustodyLanguage>) -> TextRange {
 
 impl Checker<'_> {
     fn error(&mut self, code: &'static str, range: TextRange, message: impl Into<String>) {
-        self.result
-            .diagnostics
-            .push(Diagnostic::error(code, range, message));
+        self.result.diagnostics.push(Diagnostic::error(code, range, message));
     }
 
     fn show(&self, ty: &Ty) -> String {
@@ -360,12 +330,7 @@ impl Checker<'_> {
     }
 
     fn enter_fn(&mut self, ret: Option<Ty>, closure: Option<u32>) {
-        self.fns.push(FnFrame {
-            ret,
-            loop_depth: 0,
-            closure,
-            first_scope: self.scopes.len(),
-        });
+        self.fns.push(FnFrame { ret, loop_depth: 0, closure, first_scope: self.scopes.len() });
         self.scopes.push(Vec::new());
     }
 
@@ -376,9 +341,7 @@ impl Checker<'_> {
     }
 
     fn frame(&mut self) -> &mut FnFrame {
-        self.fns
-            .last_mut()
-            .expect("checking always happens inside a function frame")
+        self.fns.last_mut().expect("checking always happens inside a function frame")
     }
 
     fn declare(
@@ -391,14 +354,7 @@ impl Checker<'_> {
     ) -> LocalIdx {
         let owner = self.fns.last().and_then(|f| f.closure);
         let idx = LocalIdx(self.result.locals.len() as u32);
-        self.result.locals.push(LocalData {
-            name: name.clone(),
-            ty,
-            kind,
-            owner,
-            range,
-            mode,
-        });
+        self.result.locals.push(LocalData { name: name.clone(), ty, kind, owner, range, mode });
         if let Some(scope) = self.scopes.last_mut() {
             scope.push((name, idx));
         }
@@ -411,18 +367,10 @@ impl Checker<'_> {
         for (depth, scope) in self.scopes.iter().enumerate().rev() {
             if let Some(&(_, local)) = scope.iter().rev().find(|(n, _)| n == name) {
                 // Every closure whose frame starts above the local's scope captures it.
-                let crossing: Vec<u32> = self
-                    .fns
-                    .iter()
-                    .filter(|f| f.first_scope > depth)
-                    .filter_map(|f| f.closure)
-                    .collect();
+                let crossing: Vec<u32> =
+                    self.fns.iter().filter(|f| f.first_scope > depth).filter_map(|f| f.closure).collect();
                 for closure in crossing {
-                    if let Some(data) = self
-                        .result
-                        .closures
-                        .values_mut()
-                        .find(|c| c.index == closure)
+                    if let Some(data) = self.result.closures.values_mut().find(|c| c.index == closure)
                         && !data.captures.contains(&local)
                     {
                         data.captures.push(local);
@@ -493,21 +441,13 @@ impl Checker<'_> {
             }
             ast::Stmt::BreakStmt(it) => {
                 if self.frame().loop_depth == 0 {
-                    self.error(
-                        codes::INVALID_CONTROL_FLOW,
-                        range(it),
-                        "`break` outside of a loop",
-                    );
+                    self.error(codes::INVALID_CONTROL_FLOW, range(it), "`break` outside of a loop");
                 }
                 false
             }
             ast::Stmt::ContinueStmt(it) => {
                 if self.frame().loop_depth == 0 {
-                    self.error(
-                        codes::INVALID_CONTROL_FLOW,
-                        range(it),
-                        "`continue` outside of a loop",
-                    );
+                    self.error(codes::INVALID_CONTROL_FLOW, range(it), "`continue` outside of a loop");
                 }
                 false
             }
@@ -583,11 +523,7 @@ impl Checker<'_> {
                         Ty::Unknown
                     }
                     Ty::Unit => {
-                        self.error(
-                            codes::TYPE_MISMATCH,
-                            range(&init),
-                            "this call returns no value to store",
-                        );
+                        self.error(codes::TYPE_MISMATCH, range(&init), "this call returns no value to store");
                         Ty::Unknown
                     }
                     ty => ty,
@@ -604,9 +540,7 @@ impl Checker<'_> {
                 );
             }
             let local = self.declare(text, ty, LocalKind::Let, range(&name), None);
-            self.result
-                .bindings
-                .insert(NodePtr::new(it.syntax()), local);
+            self.result.bindings.insert(NodePtr::new(it.syntax()), local);
         }
     }
 
@@ -660,7 +594,9 @@ impl Checker<'_> {
                 self.error(
                     codes::TYPE_MISMATCH,
                     range(p),
-                    format!("cannot {action} a parenthesised expression: name the variable, field or element"),
+                    format!(
+                        "cannot {action} a parenthesised expression: name the variable, field or element"
+                    ),
                 );
                 false
             }
@@ -668,7 +604,9 @@ impl Checker<'_> {
                 self.error(
                     codes::TYPE_MISMATCH,
                     range(other),
-                    format!("cannot {action} this value: only a variable, a field or an element can be written"),
+                    format!(
+                        "cannot {action} this value: only a variable, a field or an element can be written"
+                    ),
                 );
                 false
             }
@@ -690,10 +628,7 @@ impl Checker<'_> {
 
     fn for_stmt(&mut self, it: &ast::ForStmt) {
         let var_ty = if let Some(range_clause) = it.range() {
-            for bound in [range_clause.start(), range_clause.end()]
-                .into_iter()
-                .flatten()
-            {
+            for bound in [range_clause.start(), range_clause.end()].into_iter().flatten() {
                 self.check_expr(&bound, &Ty::Int, "a range bound");
             }
             Ty::Int
@@ -714,10 +649,7 @@ impl Checker<'_> {
                     self.error(
                         codes::TYPE_MISMATCH,
                         range(&iterable),
-                        format!(
-                            "`for` iterates over an array or a range `a..b`, found {}",
-                            self.show(&ty)
-                        ),
+                        format!("`for` iterates over an array or a range `a..b`, found {}", self.show(&ty)),
                     );
                     Ty::Unknown
                 }
@@ -729,9 +661,7 @@ impl Checker<'_> {
         if let Some(name) = it.name() {
             let text = name.text();
             let local = self.declare(text, var_ty, LocalKind::LoopVar, range(&name), None);
-            self.result
-                .bindings
-                .insert(NodePtr::new(it.syntax()), local);
+            self.result.bindings.insert(NodePtr::new(it.syntax()), local);
         }
         self.loop_body(it.body());
         self.scopes.pop();
@@ -770,10 +700,7 @@ impl Checker<'_> {
             self.error(
                 codes::TYPE_MISMATCH,
                 range(e),
-                format!(
-                    "{what} must be {}, but this call returns no value",
-                    self.show(expected)
-                ),
+                format!("{what} must be {}, but this call returns no value", self.show(expected)),
             );
         } else if !ty.fits(expected) {
             let message = match ty {
@@ -782,11 +709,7 @@ impl Checker<'_> {
                     self.show(expected),
                     self.scope.display(expected)
                 ),
-                _ => format!(
-                    "{what} must be {}, found {}",
-                    self.show(expected),
-                    self.show(&ty)
-                ),
+                _ => format!("{what} must be {}, found {}", self.show(expected), self.show(&ty)),
             };
             self.error(codes::TYPE_MISMATCH, range(e), message);
         }
@@ -796,17 +719,11 @@ impl Checker<'_> {
         let ty = self.infer_inner(e, expected);
         // `null` and `[]` take the expected type where there is one.
         let ty = match (&ty, expected) {
-            (Ty::Null, Some(exp)) if exp.is_unknown() || matches!(exp, Ty::Nullable(_)) => {
-                exp.clone()
-            }
-            (Ty::EmptyArray, Some(exp)) if matches!(exp.non_null(), Ty::Array(_)) => {
-                exp.non_null().clone()
-            }
+            (Ty::Null, Some(exp)) if exp.is_unknown() || matches!(exp, Ty::Nullable(_)) => exp.clone(),
+            (Ty::EmptyArray, Some(exp)) if matches!(exp.non_null(), Ty::Array(_)) => exp.non_null().clone(),
             _ => ty,
         };
-        self.result
-            .expr_types
-            .insert(NodePtr::new(e.syntax()), ty.clone());
+        self.result.expr_types.insert(NodePtr::new(e.syntax()), ty.clone());
         ty
     }
 
@@ -823,9 +740,7 @@ impl Checker<'_> {
             ast::Expr::NameRef(it) => self.name_expr(it),
             ast::Expr::SelfExpr(it) => match self.resolve_value("self") {
                 Some(Resolution::Local(local)) => {
-                    self.result
-                        .names
-                        .insert(NodePtr::new(it.syntax()), Resolution::Local(local));
+                    self.result.names.insert(NodePtr::new(it.syntax()), Resolution::Local(local));
                     self.result.local(local).ty.clone()
                 }
                 _ => {
@@ -837,9 +752,9 @@ impl Checker<'_> {
                     Ty::Unknown
                 }
             },
-            ast::Expr::ParenExpr(it) => it
-                .expr()
-                .map_or(Ty::Unknown, |inner| self.infer_expr(&inner, expected)),
+            ast::Expr::ParenExpr(it) => {
+                it.expr().map_or(Ty::Unknown, |inner| self.infer_expr(&inner, expected))
+            }
             ast::Expr::ArrayExpr(it) => self.array_expr(it, expected),
             ast::Expr::ArrayRepeatExpr(it) => {
                 let elem_expected = expected.and_then(|t| match t.non_null() {
@@ -859,7 +774,11 @@ impl Checker<'_> {
                 }
                 match elem {
                     Ty::Null | Ty::EmptyArray => {
-                        self.error(codes::TYPE_MISMATCH, range(it), "the element type of this array is not known here: annotate the variable");
+                        self.error(
+                            codes::TYPE_MISMATCH,
+                            range(it),
+                            "the element type of this array is not known here: annotate the variable",
+                        );
                         Ty::Unknown
                     }
                     elem => Ty::Array(Box::new(elem)),
@@ -922,9 +841,7 @@ impl Checker<'_> {
                 match fields.iter().position(|f| f.name == field) {
                     Some(i) => {
                         let fty = fields[i].ty.clone();
-                        self.result
-                            .fields
-                            .insert(NodePtr::new(it.syntax()), i as u32);
+                        self.result.fields.insert(NodePtr::new(it.syntax()), i as u32);
                         fty
                     }
                     None => {
@@ -996,16 +913,12 @@ impl Checker<'_> {
             None => {
                 let message = match self.scope.lookup(&name) {
                     Some(ItemRef::Class(_) | ItemRef::Struct(_)) => {
-                        format!(
-                            "`{name}` is a type, not a value: build one with `{name} {{ ... }}`"
-                        )
+                        format!("`{name}` is a type, not a value: build one with `{name} {{ ... }}`")
                     }
                     _ => format!("cannot find `{name}` in this scope"),
                 };
-                let code = if matches!(
-                    self.scope.lookup(&name),
-                    Some(ItemRef::Class(_) | ItemRef::Struct(_))
-                ) {
+                let code = if matches!(self.scope.lookup(&name), Some(ItemRef::Class(_) | ItemRef::Struct(_)))
+                {
                     codes::TYPE_MISMATCH
                 } else {
                     codes::UNRESOLVED_NAME
@@ -1048,7 +961,11 @@ impl Checker<'_> {
                         has_null = true;
                     } else if !ty.fits(&decided) {
                         let (a, b) = (self.show(&decided), self.show(&ty));
-                        self.error(codes::TYPE_MISMATCH, range(el), format!("the elements of an array must have one type: expected {a}, found {b}"));
+                        self.error(
+                            codes::TYPE_MISMATCH,
+                            range(el),
+                            format!("the elements of an array must have one type: expected {a}, found {b}"),
+                        );
                     }
                 }
             }
@@ -1073,14 +990,8 @@ impl Checker<'_> {
         };
         let name = name_ref.text();
         let (ty, fields) = match self.scope.lookup(&name) {
-            Some(ItemRef::Class(c)) => (
-                Ty::Class(c),
-                self.scope.classes[c.0 as usize].fields.clone(),
-            ),
-            Some(ItemRef::Struct(s)) => (
-                Ty::Struct(s),
-                self.scope.structs[s.0 as usize].fields.clone(),
-            ),
+            Some(ItemRef::Class(c)) => (Ty::Class(c), self.scope.classes[c.0 as usize].fields.clone()),
+            Some(ItemRef::Struct(s)) => (Ty::Struct(s), self.scope.structs[s.0 as usize].fields.clone()),
             Some(_) => {
                 self.error(
                     codes::TYPE_MISMATCH,
@@ -1116,9 +1027,7 @@ impl Checker<'_> {
                         );
                     }
                     given[i] = true;
-                    self.result
-                        .fields
-                        .insert(NodePtr::new(field.syntax()), i as u32);
+                    self.result.fields.insert(NodePtr::new(field.syntax()), i as u32);
                     if let Some(value) = field.value() {
                         self.check_expr(&value, &fields[i].ty, &format!("field `{text}`"));
                     }
@@ -1135,25 +1044,14 @@ impl Checker<'_> {
                 }
             }
         }
-        let missing: Vec<String> = fields
-            .iter()
-            .zip(&given)
-            .filter(|(_, g)| !**g)
-            .map(|(f, _)| format!("`{}`", f.name))
-            .collect();
+        let missing: Vec<String> =
+            fields.iter().zip(&given).filter(|(_, g)| !**g).map(|(f, _)| format!("`{}`", f.name)).collect();
         if !missing.is_empty() {
-            let plural = if missing.len() == 1 {
-                "field"
-            } else {
-                "fields"
-            };
+            let plural = if missing.len() == 1 { "field" } else { "fields" };
             self.error(
                 codes::ARGUMENT_COUNT,
                 range(&name_ref),
-                format!(
-                    "missing {plural} {} in `{name}`: every field must be given",
-                    missing.join(", ")
-                ),
+                format!("missing {plural} {} in `{name}`: every field must be given", missing.join(", ")),
             );
         }
         ty
@@ -1178,9 +1076,9 @@ impl Checker<'_> {
             .flat_map(|l| l.all_params())
             .map(|p| {
                 let ty = match &p {
-                    ast::AnyParam::Param(param) => param.ty().map_or(Ty::Unknown, |t| {
-                        self.scope.resolve_type(&t, &mut |d| diags.push(d))
-                    }),
+                    ast::AnyParam::Param(param) => param
+                        .ty()
+                        .map_or(Ty::Unknown, |t| self.scope.resolve_type(&t, &mut |d| diags.push(d))),
                     ast::AnyParam::SelfParam(s) => {
                         diags.push(Diagnostic::error(
                             codes::TYPE_MISMATCH,
@@ -1193,23 +1091,14 @@ impl Checker<'_> {
                 (p, ty)
             })
             .collect();
-        let ret = it.ret_type().map(|r| {
-            r.ty().map_or(Ty::Unknown, |t| {
-                self.scope.resolve_type(&t, &mut |d| diags.push(d))
-            })
-        });
+        let ret = it
+            .ret_type()
+            .map(|r| r.ty().map_or(Ty::Unknown, |t| self.scope.resolve_type(&t, &mut |d| diags.push(d))));
         self.result.diagnostics.extend(diags);
         let ptr = NodePtr::new(it.syntax());
-        self.result.closures.insert(
-            ptr,
-            ClosureData {
-                index,
-                parent,
-                captures: vec![],
-                params: vec![],
-                ret: ret.clone(),
-            },
-        );
+        self.result
+            .closures
+            .insert(ptr, ClosureData { index, parent, captures: vec![], params: vec![], ret: ret.clone() });
         self.enter_fn(ret.clone(), Some(index));
         let mut param_locals = Vec::new();
         let mut seen: Vec<String> = Vec::new();
@@ -1233,14 +1122,9 @@ impl Checker<'_> {
                     seen.push(name.clone());
                 }
                 let at = param.name().map_or(range(param), |n| range(&n));
-                let mode = param
-                    .mode()
-                    .and_then(|m| m.mode())
-                    .map(super::scope::to_mode);
+                let mode = param.mode().and_then(|m| m.mode()).map(super::scope::to_mode);
                 let local = self.declare(name, ty.clone(), LocalKind::Param, at, mode);
-                self.result
-                    .bindings
-                    .insert(NodePtr::new(param.syntax()), local);
+                self.result.bindings.insert(NodePtr::new(param.syntax()), local);
                 param_locals.push(local);
             }
         }
@@ -1254,22 +1138,14 @@ impl Checker<'_> {
             && !ret.is_unknown()
         {
             let shown = self.show(ret);
-            let at = it
-                .syntax()
-                .first_token()
-                .map_or(range(it), |t| t.text_range());
+            let at = it.syntax().first_token().map_or(range(it), |t| t.text_range());
             self.error(
                 codes::MISSING_RETURN,
                 at,
-                format!(
-                    "this closure must return {shown} on every path, but its end can be reached"
-                ),
+                format!("this closure must return {shown} on every path, but its end can be reached"),
             );
         }
-        Ty::Fn(
-            params.into_iter().map(|(_, t)| t).collect(),
-            ret.map(Box::new),
-        )
+        Ty::Fn(params.into_iter().map(|(_, t)| t).collect(), ret.map(Box::new))
     }
 
     fn bin_expr(&mut self, it: &ast::BinExpr) -> Ty {
@@ -1280,14 +1156,7 @@ impl Checker<'_> {
         let lt = self.infer_expr(&lhs, None);
         let rt = match it.rhs() {
             // `null` on the right takes the left side's type, and the other way round.
-            Some(rhs) => self.infer_expr(
-                &rhs,
-                if matches!(op, Eq | Ne) {
-                    Some(&lt)
-                } else {
-                    None
-                },
-            ),
+            Some(rhs) => self.infer_expr(&rhs, if matches!(op, Eq | Ne) { Some(&lt) } else { None }),
             None => return Ty::Unknown,
         };
         if lt.is_unknown() || rt.is_unknown() {
@@ -1314,9 +1183,7 @@ impl Checker<'_> {
                 _ => None,
             },
             Lt | Le | Gt | Ge => match (l, r) {
-                (Ty::Int, Ty::Int) | (Ty::Float, Ty::Float) | (Ty::String, Ty::String) => {
-                    Some(Ty::Bool)
-                }
+                (Ty::Int, Ty::Int) | (Ty::Float, Ty::Float) | (Ty::String, Ty::String) => Some(Ty::Bool),
                 _ => None,
             },
             And | Or => match (l, r) {
@@ -1357,7 +1224,13 @@ impl Checker<'_> {
             (Ty::Null, other) | (other, Ty::Null) => {
                 if !other.is_nullable() {
                     let shown = self.show(other);
-                    self.error(codes::TYPE_MISMATCH, range(it), format!("{shown} can never be `null`: only a nullable `T?` can be compared with `null`"));
+                    self.error(
+                        codes::TYPE_MISMATCH,
+                        range(it),
+                        format!(
+                            "{shown} can never be `null`: only a nullable `T?` can be compared with `null`"
+                        ),
+                    );
                     return Ty::Bool;
                 }
                 true
@@ -1383,11 +1256,7 @@ impl Checker<'_> {
 
     fn check_args(&mut self, args: &[ast::Expr], params: &[Ty], callee: &str, at: TextRange) {
         if args.len() != params.len() {
-            let plural = if params.len() == 1 {
-                "argument"
-            } else {
-                "arguments"
-            };
+            let plural = if params.len() == 1 { "argument" } else { "arguments" };
             let given = match args.len() {
                 1 => "1 was given".to_string(),
                 n => format!("{n} were given"),
@@ -1449,18 +1318,11 @@ impl Checker<'_> {
             }
             Some(Resolution::Local(local)) => {
                 let ty = self.result.local(local).ty.clone();
-                self.result
-                    .expr_types
-                    .insert(NodePtr::new(name_ref.syntax()), ty.clone());
+                self.result.expr_types.insert(NodePtr::new(name_ref.syntax()), ty.clone());
                 match ty.non_null() {
                     Ty::Fn(params, ret) => {
                         let (params, ret) = (params.clone(), ret.clone());
-                        self.check_args(
-                            &args,
-                            &params,
-                            &format!("the closure `{name}`"),
-                            call_range,
-                        );
+                        self.check_args(&args, &params, &format!("the closure `{name}`"), call_range);
                         ret.map_or(Ty::Unit, |r| *r)
                     }
                     t if t.is_unknown() => {
@@ -1489,10 +1351,7 @@ impl Checker<'_> {
                     Ty::Fn(..) => format!(
                         "the closure in global `{name}` must be copied into a local to be called: `let f = {name}; f(...)`"
                     ),
-                    _ => format!(
-                        "`{name}` is a global of type {}, not a function",
-                        self.show(&ty)
-                    ),
+                    _ => format!("`{name}` is a global of type {}, not a function", self.show(&ty)),
                 };
                 self.error(codes::TYPE_MISMATCH, range(name_ref), message);
                 for arg in &args {
@@ -1581,9 +1440,7 @@ impl Checker<'_> {
                     self.error(
                         codes::TYPE_MISMATCH,
                         range(arg),
-                        format!(
-                            "`print` takes an `int`, `float`, `bool` or `string`, found {shown}"
-                        ),
+                        format!("`print` takes an `int`, `float`, `bool` or `string`, found {shown}"),
                     );
                 }
                 Ty::Unit
@@ -1656,14 +1513,25 @@ impl Checker<'_> {
                         if let Some(Resolution::Local(local)) = res
                             && self.is_captured(local)
                         {
-                            self.error(codes::TYPE_MISMATCH, range(arg), format!("cannot free `{}`: it is a closure's copy of a captured variable", n.text()));
+                            self.error(
+                                codes::TYPE_MISMATCH,
+                                range(arg),
+                                format!(
+                                    "cannot free `{}`: it is a closure's copy of a captured variable",
+                                    n.text()
+                                ),
+                            );
                         } else if !ty.is_unknown() && !ty.is_reference() {
                             let shown = self.show(&ty);
                             self.error(codes::TYPE_MISMATCH, range(arg), format!("`free` takes a reference (an object, array, string or closure), found {shown}"));
                         }
                     }
                     _ if ty.is_unknown() => {}
-                    _ => self.error(codes::TYPE_MISMATCH, range(arg), "`free` takes a variable: store the value in a `let` first, or let custody free it"),
+                    _ => self.error(
+                        codes::TYPE_MISMATCH,
+                        range(arg),
+                        "`free` takes a variable: store the value in a `let` first, or let custody free it",
+                    ),
                 }
                 Ty::Unit
             }
@@ -1672,9 +1540,7 @@ impl Checker<'_> {
 
     fn method_call(&mut self, it: &ast::MethodCallExpr) -> Ty {
         let args: Vec<ast::Expr> = it.args().collect();
-        let receiver_ty = it
-            .receiver()
-            .map_or(Ty::Unknown, |r| self.infer_expr(&r, None));
+        let receiver_ty = it.receiver().map_or(Ty::Unknown, |r| self.infer_expr(&r, None));
         let Some(name_ref) = it.name_ref() else {
             return Ty::Unknown;
         };
@@ -1723,9 +1589,7 @@ impl Checker<'_> {
         };
         let sig = data.methods[m].sig.clone();
         let class_name = data.name.clone();
-        self.result
-            .methods
-            .insert(NodePtr::new(it.syntax()), (class, m as u32));
+        self.result.methods.insert(NodePtr::new(it.syntax()), (class, m as u32));
         let params: Vec<Ty> = sig.params.iter().skip(1).map(|p| p.ty.clone()).collect();
         self.check_args(&args, &params, &format!("`{class_name}.{name}`"), range(it));
         sig.ret.unwrap_or(Ty::Unit)

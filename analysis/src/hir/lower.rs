@@ -58,36 +58,18 @@ pub fn lower_body<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> Lowered
 }
 
 /// Lowers a body's node.
-pub fn lower(
-    scope: &ItemScope,
-    infer: &InferenceResult,
-    path: &BodyPath,
-    root: &SyntaxNode,
-) -> LoweredBody {
+pub fn lower(scope: &ItemScope, infer: &InferenceResult, path: &BodyPath, root: &SyntaxNode) -> LoweredBody {
     let name = path.display_name();
     let mut closures: Vec<Option<ir::Function>> = Vec::new();
     let function = match path {
         BodyPath::Fn(_) | BodyPath::Method(..) => ast::FnItem::cast(root.clone()).map(|f| {
-            let attrs: Vec<String> = f
-                .attrs()
-                .filter_map(|a| a.name())
-                .map(|n| n.text())
-                .collect();
+            let attrs: Vec<String> = f.attrs().filter_map(|a| a.name()).map(|n| n.text()).collect();
             let kind = match path {
-                BodyPath::Method(class, _) => ir::FunctionKind::Method {
-                    class: class_id(scope, class),
-                },
+                BodyPath::Method(class, _) => ir::FunctionKind::Method { class: class_id(scope, class) },
                 _ => ir::FunctionKind::Plain,
             };
-            let mut cx = FnLower::new(
-                scope,
-                infer,
-                &mut closures,
-                name.clone(),
-                kind,
-                infer.ret.as_ref(),
-                range(&f),
-            );
+            let mut cx =
+                FnLower::new(scope, infer, &mut closures, name.clone(), kind, infer.ret.as_ref(), range(&f));
             cx.func.arena = attrs.iter().any(|a| a == "arena");
             cx.func.manual = attrs.iter().any(|a| a == "manual");
             let params: Vec<LocalIdx> = infer.params.clone();
@@ -95,18 +77,8 @@ pub fn lower(
             cx.finish()
         }),
         BodyPath::Drop(class) => ast::DropBlock::cast(root.clone()).map(|d| {
-            let kind = ir::FunctionKind::Drop {
-                class: class_id(scope, class),
-            };
-            let mut cx = FnLower::new(
-                scope,
-                infer,
-                &mut closures,
-                name.clone(),
-                kind,
-                None,
-                range(&d),
-            );
+            let kind = ir::FunctionKind::Drop { class: class_id(scope, class) };
+            let mut cx = FnLower::new(scope, infer, &mut closures, name.clone(), kind, None, range(&d));
             let params: Vec<LocalIdx> = infer.params.clone();
             cx.lower_fn_body(&params, d.body(), None);
             cx.finish()
@@ -121,25 +93,12 @@ pub fn lower(
                 None,
                 range(&g),
             );
-            let index = scope
-                .globals
-                .iter()
-                .position(|x| &x.name == global)
-                .unwrap_or(0);
+            let index = scope.globals.iter().position(|x| &x.name == global).unwrap_or(0);
             cx.enter_scope(range(&g), false);
             if let Some(init) = g.init() {
-                let want = scope
-                    .globals
-                    .get(index)
-                    .map_or(Ty::Unknown, |x| x.ty.clone());
+                let want = scope.globals.get(index).map_or(Ty::Unknown, |x| x.ty.clone());
                 let value = cx.expr_as(&init, &want, None);
-                cx.emit(
-                    InstKind::StoreGlobal {
-                        global: ir::GlobalId(index as u32),
-                        value,
-                    },
-                    range(&g),
-                );
+                cx.emit(InstKind::StoreGlobal { global: ir::GlobalId(index as u32), value }, range(&g));
             }
             cx.exit_all_scopes(range(&g));
             cx.emit(InstKind::Return { value: None }, range(&g));
@@ -148,10 +107,7 @@ pub fn lower(
     };
     LoweredBody {
         function,
-        closures: closures
-            .into_iter()
-            .map(|c| c.unwrap_or_else(empty_function))
-            .collect(),
+        closures: closures.into_iter().map(|c| c.unwrap_or_else(empty_function)).collect(),
     }
 }
 
@@ -165,24 +121,13 @@ fn empty_function() -> ir::Function {
         captures: vec![],
         ret: None,
         locals: vec![],
-        blocks: vec![ir::Block {
-            insts: vec![Inst {
-                kind: InstKind::Unreachable,
-                span: Span::NONE,
-            }],
-        }],
+        blocks: vec![ir::Block { insts: vec![Inst { kind: InstKind::Unreachable, span: Span::NONE }] }],
         span: Span::NONE,
     }
 }
 
 fn class_id(scope: &ItemScope, name: &str) -> ir::ClassId {
-    ir::ClassId(
-        scope
-            .classes
-            .iter()
-            .position(|c| c.name == name)
-            .unwrap_or(0) as u32,
-    )
+    ir::ClassId(scope.classes.iter().position(|c| c.name == name).unwrap_or(0) as u32)
 }
 
 fn range(node: &impl AstNode<Language = custody_syntax::CustodyLanguage>) -> TextRange {
@@ -304,10 +249,7 @@ impl<'a> FnLower<'a> {
             let dead = self.new_block();
             self.current = dead;
         }
-        self.func.blocks[self.current.index()].insts.push(Inst {
-            kind,
-            span: span(at),
-        });
+        self.func.blocks[self.current.index()].insts.push(Inst { kind, span: span(at) });
     }
 
     fn new_block(&mut self) -> BlockId {
@@ -320,10 +262,7 @@ impl<'a> FnLower<'a> {
     }
 
     fn terminated(&self) -> bool {
-        self.func.blocks[self.current.index()]
-            .insts
-            .last()
-            .is_some_and(|i| i.kind.is_terminator())
+        self.func.blocks[self.current.index()].insts.last().is_some_and(|i| i.kind.is_terminator())
     }
 
     fn jump(&mut self, target: BlockId, at: TextRange) {
@@ -340,13 +279,7 @@ impl<'a> FnLower<'a> {
         at: TextRange,
         mode: Option<ir::Mode>,
     ) -> LocalId {
-        self.func.locals.push(ir::LocalDecl {
-            name,
-            ty,
-            kind,
-            mode,
-            span: span(at),
-        });
+        self.func.locals.push(ir::LocalDecl { name, ty, kind, mode, span: span(at) });
         LocalId((self.func.locals.len() - 1) as u32)
     }
 
@@ -369,13 +302,7 @@ impl<'a> FnLower<'a> {
             super::infer::LocalKind::Let => ir::LocalKind::Let,
             super::infer::LocalKind::LoopVar => ir::LocalKind::LoopVar,
         };
-        let l = self.new_local(
-            Some(data.name.clone()),
-            ir_type(&data.ty),
-            kind,
-            data.range,
-            data.mode,
-        );
+        let l = self.new_local(Some(data.name.clone()), ir_type(&data.ty), kind, data.range, data.mode);
         self.locals.insert(idx, l);
         l
     }
@@ -383,23 +310,9 @@ impl<'a> FnLower<'a> {
     fn enter_scope(&mut self, at: TextRange, arena: bool) {
         let id = ScopeId(self.next_scope);
         self.next_scope += 1;
-        self.emit(
-            InstKind::ScopeEnter {
-                scope: id,
-                arena,
-                locals: vec![],
-            },
-            at,
-        );
-        let enter = (
-            self.current,
-            self.func.blocks[self.current.index()].insts.len() - 1,
-        );
-        self.scopes.push(ScopeFrame {
-            id,
-            enter,
-            locals: vec![],
-        });
+        self.emit(InstKind::ScopeEnter { scope: id, arena, locals: vec![] }, at);
+        let enter = (self.current, self.func.blocks[self.current.index()].insts.len() - 1);
+        self.scopes.push(ScopeFrame { id, enter, locals: vec![] });
     }
 
     fn declare_in_scope(&mut self, local: LocalId) {
@@ -444,10 +357,7 @@ impl<'a> FnLower<'a> {
         for block in &mut self.func.blocks {
             if !block.insts.last().is_some_and(|i| i.kind.is_terminator()) {
                 let at = block.insts.last().map_or(Span::NONE, |i| i.span);
-                block.insts.push(Inst {
-                    kind: InstKind::Unreachable,
-                    span: at,
-                });
+                block.insts.push(Inst { kind: InstKind::Unreachable, span: at });
             }
         }
         let mut reachable = vec![false; n];
@@ -477,11 +387,7 @@ impl<'a> FnLower<'a> {
                 if let Some(last) = block.insts.last_mut() {
                     match &mut last.kind {
                         InstKind::Jump { target } => *target = BlockId(renumber[target.index()]),
-                        InstKind::Branch {
-                            then_block,
-                            else_block,
-                            ..
-                        } => {
+                        InstKind::Branch { then_block, else_block, .. } => {
                             *then_block = BlockId(renumber[then_block.index()]);
                             *else_block = BlockId(renumber[else_block.index()]);
                         }
@@ -554,9 +460,7 @@ impl<'a> FnLower<'a> {
         for stmt in block.stmts() {
             self.stmt(&stmt);
         }
-        let close = block
-            .r_curly_token()
-            .map_or(range(block), |t| t.text_range());
+        let close = block.r_curly_token().map_or(range(block), |t| t.text_range());
         self.exit_scope(close);
     }
 
@@ -604,22 +508,14 @@ impl<'a> FnLower<'a> {
                     Some(cond) => {
                         let c = self.expr_as(&cond, &Ty::Bool, None);
                         self.emit(
-                            InstKind::Branch {
-                                cond: c,
-                                then_block: body,
-                                else_block: exit,
-                            },
+                            InstKind::Branch { cond: c, then_block: body, else_block: exit },
                             range(&cond),
                         );
                     }
                     None => self.jump(exit, at),
                 }
                 self.switch_to(body);
-                self.loops.push(LoopFrame {
-                    continue_to: header,
-                    break_to: exit,
-                    depth: self.scopes.len(),
-                });
+                self.loops.push(LoopFrame { continue_to: header, break_to: exit, depth: self.scopes.len() });
                 if let Some(b) = it.body() {
                     self.block(&b, false);
                 }
@@ -682,14 +578,7 @@ impl<'a> FnLower<'a> {
         match it.condition() {
             Some(cond) => {
                 let c = self.expr_as(&cond, &Ty::Bool, None);
-                self.emit(
-                    InstKind::Branch {
-                        cond: c,
-                        then_block,
-                        else_block,
-                    },
-                    range(&cond),
-                );
+                self.emit(InstKind::Branch { cond: c, then_block, else_block }, range(&cond));
             }
             None => self.jump(else_block, at),
         }
@@ -735,24 +624,12 @@ impl<'a> FnLower<'a> {
             let arr = self.temp(&ty.non_null().clone(), range(&iterable));
             self.emit(InstKind::Copy { dest: arr, src: v }, range(&iterable));
             let len = self.temp(&int, range(&iterable));
-            self.emit(
-                InstKind::Len {
-                    dest: len,
-                    value: arr,
-                },
-                range(&iterable),
-            );
+            self.emit(InstKind::Len { dest: len, value: arr }, range(&iterable));
             let zero = self.const_int(0, at);
             (Some(arr), zero, len)
         };
         let counter = self.temp(&int, at);
-        self.emit(
-            InstKind::Copy {
-                dest: counter,
-                src: start,
-            },
-            at,
-        );
+        self.emit(InstKind::Copy { dest: counter, src: start }, at);
         let header = self.new_block();
         let body = self.new_block();
         let step = self.new_block();
@@ -760,85 +637,36 @@ impl<'a> FnLower<'a> {
         self.jump(header, at);
         self.switch_to(header);
         let cond = self.temp(&Ty::Bool, at);
-        self.emit(
-            InstKind::Binary {
-                dest: cond,
-                op: ir::BinaryOp::Lt,
-                lhs: counter,
-                rhs: end,
-            },
-            at,
-        );
-        self.emit(
-            InstKind::Branch {
-                cond,
-                then_block: body,
-                else_block: exit,
-            },
-            at,
-        );
+        self.emit(InstKind::Binary { dest: cond, op: ir::BinaryOp::Lt, lhs: counter, rhs: end }, at);
+        self.emit(InstKind::Branch { cond, then_block: body, else_block: exit }, at);
         self.switch_to(body);
-        self.loops.push(LoopFrame {
-            continue_to: step,
-            break_to: exit,
-            depth: self.scopes.len(),
-        });
+        self.loops.push(LoopFrame { continue_to: step, break_to: exit, depth: self.scopes.len() });
         // The loop variable lives in a scope of its own, fresh each iteration, around the body.
         let name_range = it.name().map_or(at, |n| range(&n));
         self.enter_scope(name_range, false);
         let v = self.local_of(var);
         match array {
-            Some(arr) => self.emit(
-                InstKind::LoadElem {
-                    dest: v,
-                    array: arr,
-                    index: counter,
-                },
-                name_range,
-            ),
-            None => self.emit(
-                InstKind::Copy {
-                    dest: v,
-                    src: counter,
-                },
-                name_range,
-            ),
+            Some(arr) => self.emit(InstKind::LoadElem { dest: v, array: arr, index: counter }, name_range),
+            None => self.emit(InstKind::Copy { dest: v, src: counter }, name_range),
         }
         self.declare_in_scope(v);
         if let Some(b) = it.body() {
             self.block(&b, false);
         }
-        let close = it
-            .body()
-            .and_then(|b| b.r_curly_token())
-            .map_or(at, |t| t.text_range());
+        let close = it.body().and_then(|b| b.r_curly_token()).map_or(at, |t| t.text_range());
         self.exit_scope(close);
         self.loops.pop();
         self.jump(step, at);
         self.switch_to(step);
         let one = self.const_int(1, at);
-        self.emit(
-            InstKind::Binary {
-                dest: counter,
-                op: ir::BinaryOp::Add,
-                lhs: counter,
-                rhs: one,
-            },
-            at,
-        );
+        self.emit(InstKind::Binary { dest: counter, op: ir::BinaryOp::Add, lhs: counter, rhs: one }, at);
         self.emit(InstKind::Jump { target: header }, at);
         self.switch_to(exit);
     }
 
     fn const_int(&mut self, value: i64, at: TextRange) -> LocalId {
         let t = self.temp(&Ty::Int, at);
-        self.emit(
-            InstKind::Const {
-                dest: t,
-                value: Constant::Int(value),
-            },
-            at,
-        );
+        self.emit(InstKind::Const { dest: t, value: Constant::Int(value) }, at);
         t
     }
 
@@ -849,11 +677,7 @@ impl<'a> FnLower<'a> {
             ast::Expr::NameRef(n) => match self.infer.names.get(&NodePtr::new(n.syntax())) {
                 Some(Resolution::Local(l)) => Place::Local(self.local_of(*l)),
                 Some(Resolution::Global(g)) => {
-                    let ty = self
-                        .scope
-                        .globals
-                        .get(*g as usize)
-                        .map_or(ir::Type::Int, |x| ir_type(&x.ty));
+                    let ty = self.scope.globals.get(*g as usize).map_or(ir::Type::Int, |x| ir_type(&x.ty));
                     Place::Global(ir::GlobalId(*g), ty)
                 }
                 _ => Place::Local(self.expr(e, None)),
@@ -862,32 +686,17 @@ impl<'a> FnLower<'a> {
                 let Some(receiver) = f.receiver() else {
                     return Place::Local(self.expr(e, None));
                 };
-                let field = self
-                    .infer
-                    .fields
-                    .get(&NodePtr::new(f.syntax()))
-                    .copied()
-                    .unwrap_or(0);
+                let field = self.infer.fields.get(&NodePtr::new(f.syntax())).copied().unwrap_or(0);
                 let ty = ir_type(&self.infer.type_of(e));
                 let recv_ty = self.infer.type_of(&receiver);
                 if let Ty::Struct(_) = recv_ty.non_null() {
                     let container = self.place(&receiver);
                     let object = self.load(&container, range(&receiver));
-                    Place::Field {
-                        object,
-                        field,
-                        ty,
-                        container: Some(Box::new(container)),
-                    }
+                    Place::Field { object, field, ty, container: Some(Box::new(container)) }
                 } else {
                     let object = self.expr(&receiver, None);
                     self.null_check_if(object, &recv_ty, range(&receiver));
-                    Place::Field {
-                        object,
-                        field,
-                        ty,
-                        container: None,
-                    }
+                    Place::Field { object, field, ty, container: None }
                 }
             }
             ast::Expr::IndexExpr(i) => {
@@ -899,12 +708,7 @@ impl<'a> FnLower<'a> {
                 self.null_check_if(array, &self.infer.type_of(&base), range(&base));
                 let idx = self.expr_as(&index, &Ty::Int, None);
                 let ty = ir_type(&self.infer.type_of(e));
-                Place::Elem {
-                    array,
-                    index: idx,
-                    ty,
-                    container: Box::new(container),
-                }
+                Place::Elem { array, index: idx, ty, container: Box::new(container) }
             }
             ast::Expr::ParenExpr(p) => match p.expr() {
                 Some(inner) => self.place(&inner),
@@ -920,41 +724,17 @@ impl<'a> FnLower<'a> {
             Place::Local(l) => *l,
             Place::Global(g, ty) => {
                 let t = self.temp_ir(ty.clone(), at);
-                self.emit(
-                    InstKind::LoadGlobal {
-                        dest: t,
-                        global: *g,
-                    },
-                    at,
-                );
+                self.emit(InstKind::LoadGlobal { dest: t, global: *g }, at);
                 t
             }
-            Place::Field {
-                object, field, ty, ..
-            } => {
+            Place::Field { object, field, ty, .. } => {
                 let t = self.temp_ir(ty.clone(), at);
-                self.emit(
-                    InstKind::LoadField {
-                        dest: t,
-                        object: *object,
-                        field: *field,
-                    },
-                    at,
-                );
+                self.emit(InstKind::LoadField { dest: t, object: *object, field: *field }, at);
                 t
             }
-            Place::Elem {
-                array, index, ty, ..
-            } => {
+            Place::Elem { array, index, ty, .. } => {
                 let t = self.temp_ir(ty.clone(), at);
-                self.emit(
-                    InstKind::LoadElem {
-                        dest: t,
-                        array: *array,
-                        index: *index,
-                    },
-                    at,
-                );
+                self.emit(InstKind::LoadElem { dest: t, array: *array, index: *index }, at);
                 t
             }
         }
@@ -965,48 +745,18 @@ impl<'a> FnLower<'a> {
         match place {
             Place::Local(l) => {
                 if *l != value {
-                    self.emit(
-                        InstKind::Copy {
-                            dest: *l,
-                            src: value,
-                        },
-                        at,
-                    );
+                    self.emit(InstKind::Copy { dest: *l, src: value }, at);
                 }
             }
             Place::Global(g, _) => self.emit(InstKind::StoreGlobal { global: *g, value }, at),
-            Place::Field {
-                object,
-                field,
-                container,
-                ..
-            } => {
-                self.emit(
-                    InstKind::StoreField {
-                        object: *object,
-                        field: *field,
-                        value,
-                    },
-                    at,
-                );
+            Place::Field { object, field, container, .. } => {
+                self.emit(InstKind::StoreField { object: *object, field: *field, value }, at);
                 if let Some(container) = container {
                     self.write_back(container, *object, at);
                 }
             }
-            Place::Elem {
-                array,
-                index,
-                container,
-                ..
-            } => {
-                self.emit(
-                    InstKind::StoreElem {
-                        array: *array,
-                        index: *index,
-                        value,
-                    },
-                    at,
-                );
+            Place::Elem { array, index, container, .. } => {
+                self.emit(InstKind::StoreElem { array: *array, index: *index, value }, at);
                 self.write_back(container, *array, at);
             }
         }
@@ -1060,13 +810,7 @@ impl<'a> FnLower<'a> {
     fn copy_to_dest(&mut self, value: LocalId, dest: Option<LocalId>, at: TextRange) -> LocalId {
         match dest {
             Some(d) if d != value => {
-                self.emit(
-                    InstKind::Copy {
-                        dest: d,
-                        src: value,
-                    },
-                    at,
-                );
+                self.emit(InstKind::Copy { dest: d, src: value }, at);
                 d
             }
             _ => value,
@@ -1099,24 +843,12 @@ impl<'a> FnLower<'a> {
                     Some(Resolution::Local(l)) => self.local_of(l),
                     Some(Resolution::Global(g)) => {
                         let d = self.dest(e, dest);
-                        self.emit(
-                            InstKind::LoadGlobal {
-                                dest: d,
-                                global: ir::GlobalId(g),
-                            },
-                            at,
-                        );
+                        self.emit(InstKind::LoadGlobal { dest: d, global: ir::GlobalId(g) }, at);
                         return d;
                     }
                     _ => {
                         let d = self.dest(e, dest);
-                        self.emit(
-                            InstKind::Const {
-                                dest: d,
-                                value: Constant::Int(0),
-                            },
-                            at,
-                        );
+                        self.emit(InstKind::Const { dest: d, value: Constant::Int(0) }, at);
                         return d;
                     }
                 };
@@ -1140,19 +872,9 @@ impl<'a> FnLower<'a> {
                     Ty::Array(elem) => *elem,
                     _ => Ty::Unknown,
                 };
-                let elems: Vec<LocalId> = it
-                    .elements()
-                    .map(|el| self.expr_as(&el, &elem_ty, None))
-                    .collect();
+                let elems: Vec<LocalId> = it.elements().map(|el| self.expr_as(&el, &elem_ty, None)).collect();
                 let d = self.dest(e, dest);
-                self.emit(
-                    InstKind::NewArray {
-                        dest: d,
-                        elem: ir_type(&elem_ty),
-                        elems,
-                    },
-                    at,
-                );
+                self.emit(InstKind::NewArray { dest: d, elem: ir_type(&elem_ty), elems }, at);
                 d
             }
             ast::Expr::ArrayRepeatExpr(it) => {
@@ -1169,15 +891,7 @@ impl<'a> FnLower<'a> {
                     None => self.const_int(0, at),
                 };
                 let d = self.dest(e, dest);
-                self.emit(
-                    InstKind::NewArrayRepeat {
-                        dest: d,
-                        elem: ir_type(&elem_ty),
-                        value,
-                        count,
-                    },
-                    at,
-                );
+                self.emit(InstKind::NewArrayRepeat { dest: d, elem: ir_type(&elem_ty), value, count }, at);
                 d
             }
             ast::Expr::RecordExpr(it) => self.record(it, dest),
@@ -1193,14 +907,7 @@ impl<'a> FnLower<'a> {
                     _ => ir::UnaryOp::Neg,
                 };
                 let d = self.dest(e, dest);
-                self.emit(
-                    InstKind::Unary {
-                        dest: d,
-                        op,
-                        operand,
-                    },
-                    at,
-                );
+                self.emit(InstKind::Unary { dest: d, op, operand }, at);
                 d
             }
             ast::Expr::BinExpr(it) => self.binary(it, dest),
@@ -1219,21 +926,9 @@ impl<'a> FnLower<'a> {
                 let recv_ty = self.infer.type_of(&receiver);
                 let object = self.expr(&receiver, None);
                 self.null_check_if(object, &recv_ty, range(&receiver));
-                let field = self
-                    .infer
-                    .fields
-                    .get(&NodePtr::new(it.syntax()))
-                    .copied()
-                    .unwrap_or(0);
+                let field = self.infer.fields.get(&NodePtr::new(it.syntax())).copied().unwrap_or(0);
                 let d = self.dest(e, dest);
-                self.emit(
-                    InstKind::LoadField {
-                        dest: d,
-                        object,
-                        field,
-                    },
-                    at,
-                );
+                self.emit(InstKind::LoadField { dest: d, object, field }, at);
                 d
             }
             ast::Expr::IndexExpr(it) => {
@@ -1245,14 +940,7 @@ impl<'a> FnLower<'a> {
                 self.null_check_if(array, &base_ty, range(&base));
                 let idx = self.expr_as(&index, &Ty::Int, None);
                 let d = self.dest(e, dest);
-                self.emit(
-                    InstKind::LoadElem {
-                        dest: d,
-                        array,
-                        index: idx,
-                    },
-                    at,
-                );
+                self.emit(InstKind::LoadElem { dest: d, array, index: idx }, at);
                 d
             }
         }
@@ -1262,16 +950,8 @@ impl<'a> FnLower<'a> {
         let e = ast::Expr::RecordExpr(it.clone());
         let ty = self.infer.type_of(&e);
         let field_tys: Vec<Ty> = match &ty {
-            Ty::Class(c) => self.scope.classes[c.0 as usize]
-                .fields
-                .iter()
-                .map(|f| f.ty.clone())
-                .collect(),
-            Ty::Struct(s) => self.scope.structs[s.0 as usize]
-                .fields
-                .iter()
-                .map(|f| f.ty.clone())
-                .collect(),
+            Ty::Class(c) => self.scope.classes[c.0 as usize].fields.iter().map(|f| f.ty.clone()).collect(),
+            Ty::Struct(s) => self.scope.structs[s.0 as usize].fields.iter().map(|f| f.ty.clone()).collect(),
             _ => vec![],
         };
         // Fields are evaluated in the order written, and stored in declaration order.
@@ -1281,45 +961,22 @@ impl<'a> FnLower<'a> {
                 continue;
             };
             let Some(value) = field.value() else { continue };
-            let want = field_tys
-                .get(index as usize)
-                .cloned()
-                .unwrap_or(Ty::Unknown);
+            let want = field_tys.get(index as usize).cloned().unwrap_or(Ty::Unknown);
             let v = self.expr_as(&value, &want, None);
             if let Some(slot) = values.get_mut(index as usize) {
                 *slot = Some(v);
             }
         }
         let at = range(it);
-        let fields: Vec<LocalId> = values
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| self.const_int(0, at)))
-            .collect();
+        let fields: Vec<LocalId> =
+            values.into_iter().map(|v| v.unwrap_or_else(|| self.const_int(0, at))).collect();
         let d = self.dest(&e, dest);
         match ty {
-            Ty::Struct(s) => self.emit(
-                InstKind::NewStruct {
-                    dest: d,
-                    strukt: ir::StructId(s.0),
-                    fields,
-                },
-                at,
-            ),
-            Ty::Class(c) => self.emit(
-                InstKind::NewObject {
-                    dest: d,
-                    class: ir::ClassId(c.0),
-                    fields,
-                },
-                at,
-            ),
-            _ => self.emit(
-                InstKind::Const {
-                    dest: d,
-                    value: Constant::Int(0),
-                },
-                at,
-            ),
+            Ty::Struct(s) => {
+                self.emit(InstKind::NewStruct { dest: d, strukt: ir::StructId(s.0), fields }, at)
+            }
+            Ty::Class(c) => self.emit(InstKind::NewObject { dest: d, class: ir::ClassId(c.0), fields }, at),
+            _ => self.emit(InstKind::Const { dest: d, value: Constant::Int(0) }, at),
         }
         d
     }
@@ -1333,11 +990,7 @@ impl<'a> FnLower<'a> {
         if self.closures.len() <= index {
             self.closures.resize_with(index + 1, || None);
         }
-        let name = format!(
-            "{}#closure{}",
-            self.func.name.split('#').next().unwrap_or(""),
-            data.index
-        );
+        let name = format!("{}#closure{}", self.func.name.split('#').next().unwrap_or(""), data.index);
         let parent = data.parent.map_or(BODY_PLACEHOLDER, FunctionId);
         let function = {
             let mut inner = FnLower::new(
@@ -1355,14 +1008,7 @@ impl<'a> FnLower<'a> {
         self.closures[index] = Some(function);
         let captures: Vec<LocalId> = data.captures.iter().map(|&c| self.local_of(c)).collect();
         let d = self.dest(&ast::Expr::ClosureExpr(it.clone()), dest);
-        self.emit(
-            InstKind::NewClosure {
-                dest: d,
-                function: FunctionId(data.index),
-                captures,
-            },
-            at,
-        );
+        self.emit(InstKind::NewClosure { dest: d, function: FunctionId(data.index), captures }, at);
         d
     }
 
@@ -1380,30 +1026,13 @@ impl<'a> FnLower<'a> {
             let eval_rhs = self.new_block();
             let short = self.new_block();
             let join = self.new_block();
-            let (then_block, else_block) = if op == B::And {
-                (eval_rhs, short)
-            } else {
-                (short, eval_rhs)
-            };
-            self.emit(
-                InstKind::Branch {
-                    cond: l,
-                    then_block,
-                    else_block,
-                },
-                range(&lhs),
-            );
+            let (then_block, else_block) = if op == B::And { (eval_rhs, short) } else { (short, eval_rhs) };
+            self.emit(InstKind::Branch { cond: l, then_block, else_block }, range(&lhs));
             self.switch_to(eval_rhs);
             self.expr_as(&rhs, &Ty::Bool, Some(d));
             self.jump(join, at);
             self.switch_to(short);
-            self.emit(
-                InstKind::Const {
-                    dest: d,
-                    value: Constant::Bool(op == B::Or),
-                },
-                at,
-            );
+            self.emit(InstKind::Const { dest: d, value: Constant::Bool(op == B::Or) }, at);
             self.jump(join, at);
             self.switch_to(join);
             return d;
@@ -1427,48 +1056,22 @@ impl<'a> FnLower<'a> {
                 } else {
                     let t = self.temp(&Ty::Bool, at);
                     self.emit(InstKind::IsNull { dest: t, value: v }, at);
-                    self.emit(
-                        InstKind::Unary {
-                            dest: d,
-                            op: ir::UnaryOp::Not,
-                            operand: t,
-                        },
-                        at,
-                    );
+                    self.emit(InstKind::Unary { dest: d, op: ir::UnaryOp::Not, operand: t }, at);
                 }
                 return d;
             }
             let l = self.expr(&lhs, None);
             let r = self.expr(&rhs, None);
             let d = self.dest(&e, dest);
-            let op = if op == B::Eq {
-                ir::BinaryOp::Eq
-            } else {
-                ir::BinaryOp::Ne
-            };
-            self.emit(
-                InstKind::Binary {
-                    dest: d,
-                    op,
-                    lhs: l,
-                    rhs: r,
-                },
-                at,
-            );
+            let op = if op == B::Eq { ir::BinaryOp::Eq } else { ir::BinaryOp::Ne };
+            self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
             return d;
         }
         let l = self.expr_as(&lhs, lt.non_null(), None);
         let r = self.expr_as(&rhs, rt.non_null(), None);
         let d = self.dest(&e, dest);
         if op == B::Add && matches!(lt.non_null(), Ty::String) {
-            self.emit(
-                InstKind::Concat {
-                    dest: d,
-                    lhs: l,
-                    rhs: r,
-                },
-                at,
-            );
+            self.emit(InstKind::Concat { dest: d, lhs: l, rhs: r }, at);
             return d;
         }
         let op = match op {
@@ -1483,15 +1086,7 @@ impl<'a> FnLower<'a> {
             B::Ge => ir::BinaryOp::Ge,
             B::Eq | B::Ne | B::And | B::Or => ir::BinaryOp::Eq,
         };
-        self.emit(
-            InstKind::Binary {
-                dest: d,
-                op,
-                lhs: l,
-                rhs: r,
-            },
-            at,
-        );
+        self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
         d
     }
 
@@ -1506,17 +1101,8 @@ impl<'a> FnLower<'a> {
             .collect()
     }
 
-    fn call_result(
-        &mut self,
-        e: &ast::Expr,
-        returns: bool,
-        dest: Option<LocalId>,
-    ) -> Option<LocalId> {
-        if returns {
-            Some(self.dest(e, dest))
-        } else {
-            None
-        }
+    fn call_result(&mut self, e: &ast::Expr, returns: bool, dest: Option<LocalId>) -> Option<LocalId> {
+        if returns { Some(self.dest(e, dest)) } else { None }
     }
 
     /// A call; its result, if the callee returns one.
@@ -1527,20 +1113,12 @@ impl<'a> FnLower<'a> {
         let Some(ast::Expr::NameRef(callee)) = it.callee() else {
             return Some(self.dest(&e, dest));
         };
-        let resolution = self
-            .infer
-            .names
-            .get(&NodePtr::new(callee.syntax()))
-            .copied();
+        let resolution = self.infer.names.get(&NodePtr::new(callee.syntax())).copied();
         let (target, params, returns) = match resolution {
             Some(Resolution::Fn(f)) => {
                 let data = &self.scope.functions[f as usize];
                 let params: Vec<Ty> = data.sig.params.iter().map(|p| p.ty.clone()).collect();
-                (
-                    Callee::Function(FunctionId(data.body)),
-                    params,
-                    data.sig.ret.is_some(),
-                )
+                (Callee::Function(FunctionId(data.body)), params, data.sig.ret.is_some())
             }
             Some(Resolution::Extern(x)) => {
                 let data = &self.scope.externs[x as usize];
@@ -1552,9 +1130,7 @@ impl<'a> FnLower<'a> {
                 let closure = self.local_of(l);
                 self.null_check_if(closure, &ty, range(&callee));
                 match ty.non_null() {
-                    Ty::Fn(params, ret) => {
-                        (Callee::Closure(closure), params.clone(), ret.is_some())
-                    }
+                    Ty::Fn(params, ret) => (Callee::Closure(closure), params.clone(), ret.is_some()),
                     _ => return Some(self.dest(&e, dest)),
                 }
             }
@@ -1563,24 +1139,11 @@ impl<'a> FnLower<'a> {
         };
         let arg_values = self.args(&args, &params);
         if spawn {
-            self.emit(
-                InstKind::Spawn {
-                    callee: target,
-                    args: arg_values,
-                },
-                at,
-            );
+            self.emit(InstKind::Spawn { callee: target, args: arg_values }, at);
             return None;
         }
         let d = self.call_result(&e, returns, dest);
-        self.emit(
-            InstKind::Call {
-                dest: d,
-                callee: target,
-                args: arg_values,
-            },
-            at,
-        );
+        self.emit(InstKind::Call { dest: d, callee: target, args: arg_values }, at);
         d
     }
 
@@ -1602,37 +1165,18 @@ impl<'a> FnLower<'a> {
         let recv = self.expr(&receiver, None);
         self.null_check_if(recv, &recv_ty, range(&receiver));
         let data = &self.scope.classes[class.0 as usize].methods[method as usize];
-        let params: Vec<Ty> = data
-            .sig
-            .params
-            .iter()
-            .skip(1)
-            .map(|p| p.ty.clone())
-            .collect();
+        let params: Vec<Ty> = data.sig.params.iter().skip(1).map(|p| p.ty.clone()).collect();
         let (body, returns) = (data.body, data.sig.ret.is_some());
         let args: Vec<ast::Expr> = it.args().collect();
         let mut values = vec![recv];
         values.extend(self.args(&args, &params));
         let callee = Callee::Function(FunctionId(body));
         if spawn {
-            self.emit(
-                InstKind::Spawn {
-                    callee,
-                    args: values,
-                },
-                at,
-            );
+            self.emit(InstKind::Spawn { callee, args: values }, at);
             return None;
         }
         let d = self.call_result(&e, returns, dest);
-        self.emit(
-            InstKind::Call {
-                dest: d,
-                callee,
-                args: values,
-            },
-            at,
-        );
+        self.emit(InstKind::Call { dest: d, callee, args: values }, at);
         d
     }
 

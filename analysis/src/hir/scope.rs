@@ -163,11 +163,7 @@ impl ItemScope {
 
     /// A type for messages: `[Node]?`.
     pub fn display<'a>(&'a self, ty: &'a Ty) -> TyDisplay<'a> {
-        TyDisplay {
-            ty,
-            class_names: &self.class_names,
-            struct_names: &self.struct_names,
-        }
+        TyDisplay { ty, class_names: &self.class_names, struct_names: &self.struct_names }
     }
 
     /// Resolves a written type. Problems go to `report` with ranges relative to the tree
@@ -209,15 +205,11 @@ impl ItemScope {
                 }
             }
             ast::Type::ArrayType(it) => {
-                let elem = it
-                    .elem()
-                    .map_or(Ty::Unknown, |e| self.resolve_type(&e, report));
+                let elem = it.elem().map_or(Ty::Unknown, |e| self.resolve_type(&e, report));
                 Ty::Array(Box::new(elem))
             }
             ast::Type::NullableType(it) => {
-                let inner = it
-                    .inner()
-                    .map_or(Ty::Unknown, |e| self.resolve_type(&e, report));
+                let inner = it.inner().map_or(Ty::Unknown, |e| self.resolve_type(&e, report));
                 if let Ty::Nullable(_) = inner {
                     report(Diagnostic::error(
                         codes::TYPE_MISMATCH,
@@ -233,17 +225,12 @@ impl ItemScope {
             }
             ast::Type::FnType(it) => {
                 let params = it.params().map(|p| self.resolve_type(&p, report)).collect();
-                let ret = it.ret_type().map(|r| {
-                    Box::new(
-                        r.ty()
-                            .map_or(Ty::Unknown, |t| self.resolve_type(&t, report)),
-                    )
-                });
+                let ret = it
+                    .ret_type()
+                    .map(|r| Box::new(r.ty().map_or(Ty::Unknown, |t| self.resolve_type(&t, report))));
                 Ty::Fn(params, ret)
             }
-            ast::Type::ParenType(it) => it
-                .inner()
-                .map_or(Ty::Unknown, |t| self.resolve_type(&t, report)),
+            ast::Type::ParenType(it) => it.inner().map_or(Ty::Unknown, |t| self.resolve_type(&t, report)),
         }
     }
 
@@ -263,11 +250,9 @@ impl ItemScope {
                     ast::AnyParam::SelfParam(it) => {
                         let mode = it.mode().and_then(|m| m.mode()).map(to_mode);
                         match self_ty {
-                            Some(ty) if out.is_empty() => out.push(ParamSig {
-                                name: "self".into(),
-                                ty: ty.clone(),
-                                mode,
-                            }),
+                            Some(ty) if out.is_empty() => {
+                                out.push(ParamSig { name: "self".into(), ty: ty.clone(), mode })
+                            }
                             Some(_) => report(Diagnostic::error(
                                 codes::TYPE_MISMATCH,
                                 it.syntax().text_range(),
@@ -281,9 +266,7 @@ impl ItemScope {
                         }
                     }
                     ast::AnyParam::Param(it) => {
-                        let ty = it
-                            .ty()
-                            .map_or(Ty::Unknown, |t| self.resolve_type(&t, report));
+                        let ty = it.ty().map_or(Ty::Unknown, |t| self.resolve_type(&t, report));
                         let name = it.name().map(|n| n.text()).unwrap_or_default();
                         let mode = it.mode().and_then(|m| m.mode()).map(to_mode);
                         out.push(ParamSig { name, ty, mode });
@@ -291,16 +274,8 @@ impl ItemScope {
                 }
             }
         }
-        let ret = ret.map(|r| {
-            r.ty()
-                .map_or(Ty::Unknown, |t| self.resolve_type(&t, report))
-        });
-        FnSig {
-            params: out,
-            ret,
-            arena: attrs.0,
-            manual: attrs.1,
-        }
+        let ret = ret.map(|r| r.ty().map_or(Ty::Unknown, |t| self.resolve_type(&t, report)));
+        FnSig { params: out, ret, arena: attrs.0, manual: attrs.1 }
     }
 }
 
@@ -312,15 +287,8 @@ pub(crate) fn to_mode(mode: ast::Mode) -> Mode {
 }
 
 fn fn_attrs(f: &ast::FnItem) -> (bool, bool) {
-    let names: Vec<String> = f
-        .attrs()
-        .filter_map(|a| a.name())
-        .map(|n| n.text())
-        .collect();
-    (
-        names.iter().any(|n| n == "arena"),
-        names.iter().any(|n| n == "manual"),
-    )
+    let names: Vec<String> = f.attrs().filter_map(|a| a.name()).map(|n| n.text()).collect();
+    (names.iter().any(|n| n == "arena"), names.iter().any(|n| n == "manual"))
 }
 
 /// The item scope and the problems found building it (ranges in file coordinates).
@@ -384,23 +352,15 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 methods: vec![],
                 drop: None,
             }),
-            ItemKind::Struct => scope.structs.push(StructData {
-                name: entry.name.clone(),
-                fields: vec![],
-            }),
+            ItemKind::Struct => scope.structs.push(StructData { name: entry.name.clone(), fields: vec![] }),
             _ => {}
         }
-        if BUILTIN_TYPES.contains(&entry.name.as_str())
-            || BUILTIN_FUNCTIONS.contains(&entry.name.as_str())
-        {
+        if BUILTIN_TYPES.contains(&entry.name.as_str()) || BUILTIN_FUNCTIONS.contains(&entry.name.as_str()) {
             if let Some(range) = name_range {
                 diagnostics.push(Diagnostic::error(
                     codes::DUPLICATE_DEFINITION,
                     range,
-                    format!(
-                        "`{}` is a built-in name and cannot be redefined",
-                        entry.name
-                    ),
+                    format!("`{}` is a built-in name and cannot be redefined", entry.name),
                 ));
             }
             continue;
@@ -437,13 +397,7 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 let Some(f) = ast::FnItem::cast(root) else {
                     continue;
                 };
-                let sig = scope.signature(
-                    f.param_list(),
-                    f.ret_type(),
-                    None,
-                    fn_attrs(&f),
-                    &mut report,
-                );
+                let sig = scope.signature(f.param_list(), f.ret_type(), None, fn_attrs(&f), &mut report);
                 check_params(&f.param_list(), &mut report);
                 if entry.name == "main"
                     && (!sig.params.is_empty() || sig.ret.is_some())
@@ -457,11 +411,7 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 }
                 let body = add_body(&mut scope, BodyPath::Fn(entry.name.clone()));
                 let index = scope.functions.len() as u32;
-                scope.functions.push(FnData {
-                    name: entry.name.clone(),
-                    sig,
-                    body,
-                });
+                scope.functions.push(FnData { name: entry.name.clone(), sig, body });
                 if scope.names.get(&entry.name) == Some(&ItemRef::Fn(u32::MAX)) {
                     scope.names.insert(entry.name.clone(), ItemRef::Fn(index));
                 }
@@ -470,33 +420,19 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 let Some(f) = ast::ExternFn::cast(root) else {
                     continue;
                 };
-                let sig = scope.signature(
-                    f.param_list(),
-                    f.ret_type(),
-                    None,
-                    (false, false),
-                    &mut report,
-                );
+                let sig = scope.signature(f.param_list(), f.ret_type(), None, (false, false), &mut report);
                 check_params(&f.param_list(), &mut report);
                 let index = scope.externs.len() as u32;
-                scope.externs.push(ExternData {
-                    name: entry.name.clone(),
-                    params: sig.params,
-                    ret: sig.ret,
-                });
+                scope.externs.push(ExternData { name: entry.name.clone(), params: sig.params, ret: sig.ret });
                 if scope.names.get(&entry.name) == Some(&ItemRef::Extern(u32::MAX)) {
-                    scope
-                        .names
-                        .insert(entry.name.clone(), ItemRef::Extern(index));
+                    scope.names.insert(entry.name.clone(), ItemRef::Extern(index));
                 }
             }
             ItemKind::Global => {
                 let Some(g) = ast::GlobalItem::cast(root) else {
                     continue;
                 };
-                let ty = g
-                    .ty()
-                    .map_or(Ty::Unknown, |t| scope.resolve_type(&t, &mut report));
+                let ty = g.ty().map_or(Ty::Unknown, |t| scope.resolve_type(&t, &mut report));
                 globals_pending.push((entry.name.clone(), ty));
             }
             ItemKind::Struct => {
@@ -546,10 +482,7 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                         if is_dup && let Some(range) = name_range {
                             report(duplicate("the member", &name, range));
                         }
-                        let body = add_body(
-                            &mut scope,
-                            BodyPath::Method(entry.name.clone(), name.clone()),
-                        );
+                        let body = add_body(&mut scope, BodyPath::Method(entry.name.clone(), name.clone()));
                         if !is_dup {
                             methods.push(MethodData { name, sig, body });
                         }
@@ -568,11 +501,7 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
     for (name, ty) in globals_pending {
         let body = add_body(&mut scope, BodyPath::GlobalInit(name.clone()));
         let index = scope.globals.len() as u32;
-        scope.globals.push(GlobalData {
-            name: name.clone(),
-            ty,
-            body,
-        });
+        scope.globals.push(GlobalData { name: name.clone(), ty, body });
         if scope.names.get(&name) == Some(&ItemRef::Global(u32::MAX)) {
             scope.names.insert(name, ItemRef::Global(index));
         }
@@ -618,9 +547,7 @@ fn fields(
     for field in list.iter().flat_map(|l| l.fields()) {
         let Some(name) = field.name() else { continue };
         let text = name.text();
-        let ty = field
-            .ty()
-            .map_or(Ty::Unknown, |t| scope.resolve_type(&t, report));
+        let ty = field.ty().map_or(Ty::Unknown, |t| scope.resolve_type(&t, report));
         if out.iter().any(|f| f.name == text) {
             report(Diagnostic::error(
                 codes::DUPLICATE_DEFINITION,
@@ -693,19 +620,9 @@ fn check_recursive_structs(
     }
 }
 
-fn field_type_range(
-    tree: &super::item_tree::ItemTree,
-    struct_name: &str,
-    field: &str,
-) -> Option<TextRange> {
-    let entry = tree
-        .items
-        .iter()
-        .find(|e| e.kind == ItemKind::Struct && e.name == struct_name)?;
+fn field_type_range(tree: &super::item_tree::ItemTree, struct_name: &str, field: &str) -> Option<TextRange> {
+    let entry = tree.items.iter().find(|e| e.kind == ItemKind::Struct && e.name == struct_name)?;
     let s = ast::StructItem::cast(entry.syntax())?;
-    let f = s
-        .member_list()?
-        .fields()
-        .find(|f| f.name().is_some_and(|n| n.text() == field))?;
+    let f = s.member_list()?.fields().find(|f| f.name().is_some_and(|n| n.text() == field))?;
     Some(f.ty()?.syntax().text_range() + entry.offset)
 }

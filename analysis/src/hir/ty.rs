@@ -75,10 +75,7 @@ impl Ty {
     /// Whether values of this type are references (strings, arrays, objects, closures),
     /// possibly nullable.
     pub fn is_reference(&self) -> bool {
-        matches!(
-            self.non_null(),
-            Ty::String | Ty::Array(_) | Ty::Class(_) | Ty::Fn(..) | Ty::EmptyArray
-        )
+        matches!(self.non_null(), Ty::String | Ty::Array(_) | Ty::Class(_) | Ty::Fn(..) | Ty::EmptyArray)
     }
 
     /// `T?` of this type (a nullable stays as it is).
@@ -139,11 +136,7 @@ pub struct TyDisplay<'a> {
 
 impl fmt::Display for TyDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sub = |ty| TyDisplay {
-            ty,
-            class_names: self.class_names,
-            struct_names: self.struct_names,
-        };
+        let sub = |ty| TyDisplay { ty, class_names: self.class_names, struct_names: self.struct_names };
         match self.ty {
             Ty::Int => f.write_str("int"),
             Ty::Float => f.write_str("float"),
@@ -154,16 +147,8 @@ impl fmt::Display for TyDisplay<'_> {
                 Ty::Fn(..) => write!(f, "({})?", sub(inner)),
                 _ => write!(f, "{}?", sub(inner)),
             },
-            Ty::Struct(idx) => f.write_str(
-                self.struct_names
-                    .get(idx.0 as usize)
-                    .map_or("?", String::as_str),
-            ),
-            Ty::Class(idx) => f.write_str(
-                self.class_names
-                    .get(idx.0 as usize)
-                    .map_or("?", String::as_str),
-            ),
+            Ty::Struct(idx) => f.write_str(self.struct_names.get(idx.0 as usize).map_or("?", String::as_str)),
+            Ty::Class(idx) => f.write_str(self.class_names.get(idx.0 as usize).map_or("?", String::as_str)),
             Ty::Fn(params, ret) => {
                 f.write_str("fn(")?;
                 for (i, p) in params.iter().enumerate() {

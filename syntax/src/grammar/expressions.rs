@@ -21,10 +21,9 @@ pub(crate) const EXPR_FIRST: TokenSet = TokenSet::new(&[
 ]);
 
 /// Tokens an expression that went wrong must not swallow: an enclosing rule needs them.
-const EXPR_RECOVERY: TokenSet =
-    TokenSet::new(&[T![;], T![,], T![')'], T![']'], T!['{'], T![=], T![..]])
-        .union(STMT_KEYWORDS)
-        .union(ITEM_ONLY_KEYWORDS);
+const EXPR_RECOVERY: TokenSet = TokenSet::new(&[T![;], T![,], T![')'], T![']'], T!['{'], T![=], T![..]])
+    .union(STMT_KEYWORDS)
+    .union(ITEM_ONLY_KEYWORDS);
 
 /// Where a too-deep expression is skipped to.
 const EXPR_STOP: TokenSet = TokenSet::new(&[T![;], T![,], T![..], T![=]]);
@@ -80,10 +79,7 @@ fn expr_bp(p: &mut Parser<'_>, min_bp: u8, r: Restrictions) -> Option<CompletedM
         p.bump_any();
         if !p.at_ts(EXPR_FIRST) {
             let found = p.describe_current();
-            p.err_recover(
-                format!("expected an expression after the operator, found {found}"),
-                EXPR_RECOVERY,
-            );
+            p.err_recover(format!("expected an expression after the operator, found {found}"), EXPR_RECOVERY);
         } else {
             expr_bp(p, bp, r);
         }
@@ -205,10 +201,7 @@ fn primary(p: &mut Parser<'_>, r: Restrictions) -> Option<CompletedMarker> {
         _ => {
             m.abandon(p);
             let found = p.describe_current();
-            p.err_recover(
-                format!("expected an expression, found {found}"),
-                EXPR_RECOVERY,
-            );
+            p.err_recover(format!("expected an expression, found {found}"), EXPR_RECOVERY);
             return None;
         }
     };
@@ -253,36 +246,22 @@ fn array(p: &mut Parser<'_>, m: crate::parser::Marker) -> CompletedMarker {
 /// `RecordFieldList = '{' (RecordField (',' RecordField)* ','?)? '}'`
 fn record_field_list(p: &mut Parser<'_>) {
     let m = p.start();
-    delimited(
-        p,
-        (T!['{'], T!['}']),
-        TokenSet::new(&[IDENT]),
-        "a field",
-        "to close the literal",
-        |p| {
-            let f = p.start();
-            name_ref(p);
-            if p.expect(T![:], "after the field name") {
-                expr(p);
-            }
-            f.complete(p, RECORD_FIELD);
-        },
-    );
+    delimited(p, (T!['{'], T!['}']), TokenSet::new(&[IDENT]), "a field", "to close the literal", |p| {
+        let f = p.start();
+        name_ref(p);
+        if p.expect(T![:], "after the field name") {
+            expr(p);
+        }
+        f.complete(p, RECORD_FIELD);
+    });
     m.complete(p, RECORD_FIELD_LIST);
 }
 
 /// `ArgList = '(' (Expr (',' Expr)* ','?)? ')'`
 fn arg_list(p: &mut Parser<'_>) {
     let m = p.start();
-    delimited(
-        p,
-        (T!['('], T![')']),
-        EXPR_FIRST,
-        "an argument",
-        "to close the arguments",
-        |p| {
-            expr(p);
-        },
-    );
+    delimited(p, (T!['('], T![')']), EXPR_FIRST, "an argument", "to close the arguments", |p| {
+        expr(p);
+    });
     m.complete(p, ARG_LIST);
 }

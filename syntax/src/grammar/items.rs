@@ -49,10 +49,7 @@ fn attr(p: &mut Parser<'_>) {
         p.bump_any();
         n.complete(p, NAME);
     } else {
-        p.error_expected(
-            "an attribute name",
-            "after `@` (the attributes are `@arena` and `@manual`)",
-        );
+        p.error_expected("an attribute name", "after `@` (the attributes are `@arena` and `@manual`)");
     }
     m.complete(p, ATTR);
 }
@@ -74,10 +71,7 @@ pub(super) fn fn_item(p: &mut Parser<'_>) -> CompletedMarker {
         } else if seen.contains(&name) {
             p.error_at(range, format!("`@{name}` is written twice"));
         } else if !seen.is_empty() && !name.is_empty() {
-            p.error_at(
-                range,
-                "a function is either `@arena` or `@manual`, not both",
-            );
+            p.error_at(range, "a function is either `@arena` or `@manual`, not both");
         }
         seen.push(name);
     }
@@ -145,11 +139,7 @@ fn global(p: &mut Parser<'_>) {
 /// `StructItem = 'struct' Name MemberList`, `ClassItem = 'class' Name MemberList`
 fn record_item(p: &mut Parser<'_>, kind: crate::SyntaxKind) {
     let m = p.start();
-    let keyword = if kind == CLASS_ITEM {
-        "after `class`"
-    } else {
-        "after `struct`"
-    };
+    let keyword = if kind == CLASS_ITEM { "after `class`" } else { "after `struct`" };
     p.bump_any();
     name(p, keyword);
     if p.at(T!['{']) {
@@ -174,20 +164,14 @@ fn member_list(p: &mut Parser<'_>, kind: crate::SyntaxKind) {
         match p.current() {
             T!['}'] => {
                 if closes_outer_block(p, open_indent) {
-                    p.error_at(
-                        open,
-                        "unclosed `{`: this class or struct body has no closing `}`",
-                    );
+                    p.error_at(open, "unclosed `{`: this class or struct body has no closing `}`");
                 } else {
                     p.bump(T!['}']);
                 }
                 break;
             }
             EOF => {
-                p.error_at(
-                    open,
-                    "unclosed `{`: this class or struct body has no closing `}`",
-                );
+                p.error_at(open, "unclosed `{`: this class or struct body has no closing `}`");
                 break;
             }
             IDENT => {
@@ -225,10 +209,7 @@ fn member_list(p: &mut Parser<'_>, kind: crate::SyntaxKind) {
                 fn_item(p);
             }
             kind if ITEM_ONLY_KEYWORDS.contains(kind) => {
-                p.error_at(
-                    open,
-                    "unclosed `{`: this class or struct body has no closing `}`",
-                );
+                p.error_at(open, "unclosed `{`: this class or struct body has no closing `}`");
                 break;
             }
             _ => {
@@ -248,8 +229,7 @@ fn field(p: &mut Parser<'_>) {
     let m = p.start();
     name(p, "");
     // `name int`: report the missing `:` and still read the type.
-    if p.expect(T![:], "after the field name") || (p.at_ts(types::TYPE_FIRST) && !p.at_line_start())
-    {
+    if p.expect(T![:], "after the field name") || (p.at_ts(types::TYPE_FIRST) && !p.at_line_start()) {
         types::type_(p);
     }
     m.complete(p, FIELD);
@@ -260,14 +240,7 @@ const PARAM_FIRST: TokenSet = TokenSet::new(&[IDENT, T![self], T![own], T![borro
 /// `ParamList = '(' (AnyParam (',' AnyParam)* ','?)? ')'`
 pub(super) fn param_list(p: &mut Parser<'_>) {
     let m = p.start();
-    delimited(
-        p,
-        (T!['('], T![')']),
-        PARAM_FIRST,
-        "a parameter",
-        "to close the parameter list",
-        param,
-    );
+    delimited(p, (T!['('], T![')']), PARAM_FIRST, "a parameter", "to close the parameter list", param);
     m.complete(p, PARAM_LIST);
 }
 
@@ -284,10 +257,8 @@ fn param(p: &mut Parser<'_>) {
         return;
     }
     name(p, "for the parameter");
-    if p.expect(
-        T![:],
-        "after the parameter name: every parameter needs a type",
-    ) || (p.at_ts(types::TYPE_FIRST) && !p.at(T![,]) && !p.at_line_start())
+    if p.expect(T![:], "after the parameter name: every parameter needs a type")
+        || (p.at_ts(types::TYPE_FIRST) && !p.at(T![,]) && !p.at_line_start())
     {
         types::type_(p);
     }

@@ -74,16 +74,8 @@ fn stmt(p: &mut Parser<'_>) {
         }
         T![break] | T![continue] => {
             let m = p.start();
-            let kind = if p.at(T![break]) {
-                BREAK_STMT
-            } else {
-                CONTINUE_STMT
-            };
-            let context = if kind == BREAK_STMT {
-                "after `break`"
-            } else {
-                "after `continue`"
-            };
+            let kind = if p.at(T![break]) { BREAK_STMT } else { CONTINUE_STMT };
+            let context = if kind == BREAK_STMT { "after `break`" } else { "after `continue`" };
             p.bump_any();
             semicolon(p, context);
             m.complete(p, kind);

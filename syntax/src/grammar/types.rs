@@ -31,16 +31,9 @@ pub(crate) fn type_(p: &mut Parser<'_>) -> Option<CompletedMarker> {
             let m = p.start();
             p.bump(T![fn]);
             if p.at(T!['(']) {
-                delimited(
-                    p,
-                    (T!['('], T![')']),
-                    TYPE_FIRST,
-                    "a type",
-                    "to close the parameter types",
-                    |p| {
-                        type_(p);
-                    },
-                );
+                delimited(p, (T!['('], T![')']), TYPE_FIRST, "a type", "to close the parameter types", |p| {
+                    type_(p);
+                });
             } else {
                 p.error_expected("`(`", "after `fn` in a closure type");
             }
