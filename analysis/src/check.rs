@@ -54,7 +54,12 @@ fn in_broken_construct(root: &SyntaxNode, range: TextRange, syntax_errors: &[Tex
         .find(|n| is_statement(n.kind()) || is_item(n.kind()))
         .unwrap_or_else(|| root.clone());
     let r = construct.text_range();
-    syntax_errors.iter().any(|e| r.contains_range(*e) || (e.is_empty() && r.contains_inclusive(e.start())))
+    // Errors are sorted by start: look only at those starting inside the construct.
+    let first = syntax_errors.partition_point(|e| e.start() < r.start());
+    syntax_errors[first..]
+        .iter()
+        .take_while(|e| e.start() <= r.end())
+        .any(|e| r.contains_range(*e) || (e.is_empty() && r.contains_inclusive(e.start())))
 }
 
 fn is_statement(kind: SyntaxKind) -> bool {

@@ -15,8 +15,9 @@ pub struct SourceFile {
 }
 
 /// The lossless syntax tree and syntax errors of a file. Re-runs only when the file's text
-/// changes.
-#[salsa::tracked(returns(ref))]
+/// changes, and then its result differs, so it is not compared with the old one
+/// (`no_eq`: comparing two trees costs as much as building one).
+#[salsa::tracked(returns(ref), no_eq)]
 pub fn parse(db: &dyn salsa::Database, file: SourceFile) -> custody_syntax::Parse {
     custody_syntax::parse(file.text(db))
 }

@@ -8,12 +8,13 @@
 //! lowering of an unchanged body be reused after an edit elsewhere.
 
 use crate::db::SourceFile;
-use crate::hir::item_tree::{Body, ItemKind, body_offset, item_tree};
+use crate::hir::item_tree::{Body, ItemEntry, ItemKind, body_offset, item_tree};
 use crate::hir::lower::{BODY_PLACEHOLDER, ir_type, lower_body};
 use crate::hir::scope::item_scope;
 use custody_ir as ir;
 use custody_ir::{FunctionId, InstKind, Span};
 use custody_syntax::ast::{self, AstNode};
+use std::collections::HashMap;
 
 /// The IR of a whole file. Meaningful only when [`crate::check_file`] found no errors
 /// (bodies with errors lower to something well-formed but meaningless).
@@ -21,16 +22,19 @@ use custody_syntax::ast::{self, AstNode};
 pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
     let scope = item_scope(db, file);
     let tree = item_tree(db, file);
+    // The first item of each kind and name (duplicates are errors, reported elsewhere).
+    let mut entries: HashMap<(ItemKind, &str), &ItemEntry> = HashMap::new();
+    for entry in &tree.items {
+        entries.entry((entry.kind, entry.name.as_str())).or_insert(entry);
+    }
     let item_span = |kind: ItemKind, name: &str| {
-        tree.items.iter().find(|e| e.kind == kind && e.name == name).map_or(Span::NONE, |e| {
+        entries.get(&(kind, name)).map_or(Span::NONE, |e| {
             Span::new(e.offset.into(), u32::from(e.offset) + u32::from(e.green.text_len()))
         })
     };
     // Field spans, found in the item's own subtree.
     let field_spans = |kind: ItemKind, name: &str| -> Vec<Span> {
-        let Some(entry) = tree.items.iter().find(|e| e.kind == kind && e.name == name) else {
-            return vec![];
-        };
+        let Some(entry) = entries.get(&(kind, name)) else { return vec![] };
         let list = match kind {
             ItemKind::Class => ast::ClassItem::cast(entry.syntax()).and_then(|c| c.member_list()),
             _ => ast::StructItem::cast(entry.syntax()).and_then(|s| s.member_list()),

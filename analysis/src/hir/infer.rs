@@ -15,7 +15,7 @@
 //! captures (the enclosing locals its body mentions, in order of first mention).
 
 use super::item_tree::{Body, BodyPath, body_source};
-use super::scope::{BUILTIN_FUNCTIONS, ItemRef, ItemScope, item_scope};
+use super::scope::{BUILTIN_FUNCTIONS, BodyOwner, ItemRef, ItemScope, item_scope};
 use super::ty::{ClassIdx, Ty};
 use crate::diagnostic::{Diagnostic, codes};
 use custody_ir::Mode;
@@ -169,8 +169,8 @@ pub fn infer_body<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> Inferen
         return InferenceResult::default();
     };
     let root = SyntaxNode::new_root(green);
-    let body_index = scope.bodies.iter().position(|(p, i)| p == body.path(db) && *i == *body.index(db));
-    infer(scope, body.path(db), body_index.map(|i| i as u32), &root)
+    let body_index = scope.body_id(body.path(db), *body.index(db));
+    infer(scope, body.path(db), body_index, &root)
 }
 
 /// Checks a body's node (`FN_ITEM`, `DROP_BLOCK` or `GLOBAL_ITEM`).
@@ -184,6 +184,8 @@ pub fn infer(
         scope,
         result: InferenceResult::default(),
         scopes: vec![],
+        visible: HashMap::new(),
+        closure_ptrs: vec![],
         fns: vec![],
         global_limit: None,
         closure_count: 0,
@@ -193,17 +195,7 @@ pub fn infer(
             let Some(f) = ast::FnItem::cast(root.clone()) else {
                 return cx.result;
             };
-            let sig =
-                scope.functions.iter().find(|f| Some(f.body) == body_index).map(|f| f.sig.clone()).or_else(
-                    || {
-                        scope
-                            .classes
-                            .iter()
-                            .flat_map(|c| &c.methods)
-                            .find(|m| Some(m.body) == body_index)
-                            .map(|m| m.sig.clone())
-                    },
-                );
+            let sig = body_index.and_then(|b| scope.body_sig(b)).cloned();
             let self_ty = match path {
                 BodyPath::Method(class, _) => scope.lookup(class).and_then(|r| match r {
                     ItemRef::Class(idx) => Some(Ty::Class(idx)),
@@ -280,7 +272,10 @@ pub fn infer(
             let Some(g) = ast::GlobalItem::cast(root.clone()) else {
                 return cx.result;
             };
-            let global = scope.globals.iter().position(|g| Some(g.body) == body_index);
+            let global = match body_index.and_then(|b| scope.body_owners.get(b as usize)) {
+                Some(BodyOwner::Global(g)) => Some(*g as usize),
+                _ => None,
+            };
             cx.global_limit = global.map(|g| g as u32);
             let ty = global.map_or(Ty::Unknown, |g| scope.globals[g].ty.clone());
             cx.enter_fn(Some(ty.clone()), None);
@@ -308,8 +303,13 @@ struct FnFrame {
 struct Checker<'a> {
     scope: &'a ItemScope,
     result: InferenceResult,
-    /// Lexical scopes, innermost last: (name, local).
-    scopes: Vec<Vec<(String, LocalIdx)>>,
+    /// Lexical scopes, innermost last: the names each declares (to undo on exit).
+    scopes: Vec<Vec<String>>,
+    /// For each name, the locals it can mean, innermost last, with the scope depth that
+    /// declared each: a lookup is one hash probe, however many locals are in scope.
+    visible: HashMap<String, Vec<(usize, LocalIdx)>>,
+    /// The literal of each closure, by number.
+    closure_ptrs: Vec<NodePtr>,
     fns: Vec<FnFrame>,
     /// In a global initialiser: globals from this index on are not yet initialised.
     global_limit: Option<u32>,
@@ -331,12 +331,14 @@ impl Checker<'_> {
 
     fn enter_fn(&mut self, ret: Option<Ty>, closure: Option<u32>) {
         self.fns.push(FnFrame { ret, loop_depth: 0, closure, first_scope: self.scopes.len() });
-        self.scopes.push(Vec::new());
+        self.push_scope();
     }
 
     fn exit_fn(&mut self) {
         if let Some(frame) = self.fns.pop() {
-            self.scopes.truncate(frame.first_scope);
+            while self.scopes.len() > frame.first_scope {
+                self.pop_scope();
+            }
         }
     }
 
@@ -356,28 +358,41 @@ impl Checker<'_> {
         let idx = LocalIdx(self.result.locals.len() as u32);
         self.result.locals.push(LocalData { name: name.clone(), ty, kind, owner, range, mode });
         if let Some(scope) = self.scopes.last_mut() {
-            scope.push((name, idx));
+            scope.push(name.clone());
+            let depth = self.scopes.len() - 1;
+            self.visible.entry(name).or_default().push((depth, idx));
         }
         idx
+    }
+
+    fn push_scope(&mut self) {
+        self.scopes.push(Vec::new());
+    }
+
+    fn pop_scope(&mut self) {
+        for name in self.scopes.pop().unwrap_or_default() {
+            if let Some(stack) = self.visible.get_mut(&name) {
+                stack.pop();
+            }
+        }
     }
 
     /// Looks a value name up: locals (recording captures for the closures crossed), then
     /// items, then built-ins.
     fn resolve_value(&mut self, name: &str) -> Option<Resolution> {
-        for (depth, scope) in self.scopes.iter().enumerate().rev() {
-            if let Some(&(_, local)) = scope.iter().rev().find(|(n, _)| n == name) {
-                // Every closure whose frame starts above the local's scope captures it.
-                let crossing: Vec<u32> =
-                    self.fns.iter().filter(|f| f.first_scope > depth).filter_map(|f| f.closure).collect();
-                for closure in crossing {
-                    if let Some(data) = self.result.closures.values_mut().find(|c| c.index == closure)
-                        && !data.captures.contains(&local)
-                    {
-                        data.captures.push(local);
-                    }
+        if let Some(&(depth, local)) = self.visible.get(name).and_then(|stack| stack.last()) {
+            // Every closure whose frame starts above the local's scope captures it.
+            let crossing: Vec<u32> =
+                self.fns.iter().filter(|f| f.first_scope > depth).filter_map(|f| f.closure).collect();
+            for closure in crossing {
+                let ptr = self.closure_ptrs[closure as usize];
+                if let Some(data) = self.result.closures.get_mut(&ptr)
+                    && !data.captures.contains(&local)
+                {
+                    data.captures.push(local);
                 }
-                return Some(Resolution::Local(local));
             }
+            return Some(Resolution::Local(local));
         }
         match self.scope.lookup(name) {
             Some(ItemRef::Fn(i)) => Some(Resolution::Fn(i)),
@@ -398,12 +413,12 @@ impl Checker<'_> {
 
     /// Checks a block in a new scope; returns whether every path through it returns.
     fn block(&mut self, block: &ast::Block) -> bool {
-        self.scopes.push(Vec::new());
+        self.push_scope();
         let mut returns = false;
         for stmt in block.stmts() {
             returns |= self.stmt(&stmt);
         }
-        self.scopes.pop();
+        self.pop_scope();
         returns
     }
 
@@ -478,7 +493,7 @@ impl Checker<'_> {
     }
 
     fn is_local(&self, name: &str) -> bool {
-        self.scopes.iter().any(|s| s.iter().any(|(n, _)| n == name))
+        self.visible.get(name).is_some_and(|stack| !stack.is_empty())
     }
 
     fn loop_body(&mut self, body: Option<ast::Block>) {
@@ -657,14 +672,14 @@ impl Checker<'_> {
         } else {
             Ty::Unknown
         };
-        self.scopes.push(Vec::new());
+        self.push_scope();
         if let Some(name) = it.name() {
             let text = name.text();
             let local = self.declare(text, var_ty, LocalKind::LoopVar, range(&name), None);
             self.result.bindings.insert(NodePtr::new(it.syntax()), local);
         }
         self.loop_body(it.body());
-        self.scopes.pop();
+        self.pop_scope();
     }
 
     fn return_stmt(&mut self, it: &ast::ReturnStmt) {
@@ -824,9 +839,15 @@ impl Checker<'_> {
                     return Ty::Unknown;
                 };
                 let field = name.text();
-                let fields = match ty.non_null() {
-                    Ty::Class(c) => &self.scope.classes[c.0 as usize].fields,
-                    Ty::Struct(s) => &self.scope.structs[s.0 as usize].fields,
+                let (fields, index) = match ty.non_null() {
+                    Ty::Class(c) => {
+                        let class = &self.scope.classes[c.0 as usize];
+                        (&class.fields, &class.field_index)
+                    }
+                    Ty::Struct(s) => {
+                        let strukt = &self.scope.structs[s.0 as usize];
+                        (&strukt.fields, &strukt.field_index)
+                    }
                     t if t.is_unknown() => return Ty::Unknown,
                     _ => {
                         let shown = self.show(&ty);
@@ -838,7 +859,7 @@ impl Checker<'_> {
                         return Ty::Unknown;
                     }
                 };
-                match fields.iter().position(|f| f.name == field) {
+                match index.get(&field).map(|&i| i as usize) {
                     Some(i) => {
                         let fty = fields[i].ty.clone();
                         self.result.fields.insert(NodePtr::new(it.syntax()), i as u32);
@@ -989,9 +1010,15 @@ impl Checker<'_> {
             return Ty::Unknown;
         };
         let name = name_ref.text();
-        let (ty, fields) = match self.scope.lookup(&name) {
-            Some(ItemRef::Class(c)) => (Ty::Class(c), self.scope.classes[c.0 as usize].fields.clone()),
-            Some(ItemRef::Struct(s)) => (Ty::Struct(s), self.scope.structs[s.0 as usize].fields.clone()),
+        let (ty, fields, index) = match self.scope.lookup(&name) {
+            Some(ItemRef::Class(c)) => {
+                let class = &self.scope.classes[c.0 as usize];
+                (Ty::Class(c), class.fields.clone(), class.field_index.clone())
+            }
+            Some(ItemRef::Struct(s)) => {
+                let strukt = &self.scope.structs[s.0 as usize];
+                (Ty::Struct(s), strukt.fields.clone(), strukt.field_index.clone())
+            }
             Some(_) => {
                 self.error(
                     codes::TYPE_MISMATCH,
@@ -1017,7 +1044,7 @@ impl Checker<'_> {
                 continue;
             };
             let text = fname.text();
-            match fields.iter().position(|f| f.name == text) {
+            match index.get(&text).map(|&i| i as usize) {
                 Some(i) => {
                     if given[i] {
                         self.error(
@@ -1096,6 +1123,7 @@ impl Checker<'_> {
             .map(|r| r.ty().map_or(Ty::Unknown, |t| self.scope.resolve_type(&t, &mut |d| diags.push(d))));
         self.result.diagnostics.extend(diags);
         let ptr = NodePtr::new(it.syntax());
+        self.closure_ptrs.push(ptr);
         self.result
             .closures
             .insert(ptr, ClosureData { index, parent, captures: vec![], params: vec![], ret: ret.clone() });
@@ -1574,7 +1602,7 @@ impl Checker<'_> {
             }
         };
         let data = &self.scope.classes[class.0 as usize];
-        let Some(m) = data.methods.iter().position(|m| m.name == name) else {
+        let Some(m) = data.method_index.get(&name).map(|&m| m as usize) else {
             let class_name = data.name.clone();
             let is_field = data.fields.iter().any(|f| f.name == name);
             let message = if is_field {

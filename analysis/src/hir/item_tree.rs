@@ -11,7 +11,8 @@
 
 use crate::db::{SourceFile, parse};
 use custody_syntax::ast::{self, AstNode};
-use custody_syntax::{GreenNode, SyntaxNode, TextSize};
+use custody_syntax::{GreenNode, SyntaxNode, TextRange, TextSize};
+use std::collections::{BTreeMap, HashMap};
 
 /// Which body, by name. Duplicated names (an error) are told apart by `index`, the
 /// position among bodies of the same path.
@@ -84,6 +85,8 @@ pub struct ItemEntry {
 pub struct ItemTree {
     /// The items.
     pub items: Vec<ItemEntry>,
+    /// Where each body is: its item, and its node's range within the item.
+    bodies: BTreeMap<(BodyPath, u32), (u32, TextRange)>,
 }
 
 impl ItemEntry {
@@ -96,11 +99,11 @@ impl ItemEntry {
 /// The items of a file. Re-runs after every edit (it is cheap), and its consumers are
 /// shielded from that by [`body_source`] and the item scope, which compare equal when
 /// nothing they care about changed.
-#[salsa::tracked(returns(ref))]
+#[salsa::tracked(returns(ref), no_eq)]
 pub fn item_tree(db: &dyn salsa::Database, file: SourceFile) -> ItemTree {
     let parse = parse(db, file);
     let root = parse.tree();
-    let items = root
+    let items: Vec<ItemEntry> = root
         .items()
         .map(|item| {
             let (kind, name) = match &item {
@@ -119,7 +122,39 @@ pub fn item_tree(db: &dyn salsa::Database, file: SourceFile) -> ItemTree {
             }
         })
         .collect();
-    ItemTree { items }
+    let bodies = index_bodies(&items);
+    ItemTree { items, bodies }
+}
+
+/// Every body's location, numbered the way the item scope numbers duplicates: in item
+/// order, and in member order within a class.
+fn index_bodies(items: &[ItemEntry]) -> BTreeMap<(BodyPath, u32), (u32, TextRange)> {
+    let mut bodies = BTreeMap::new();
+    let mut counts: HashMap<BodyPath, u32> = HashMap::new();
+    let mut add = |path: BodyPath, item: usize, node: &SyntaxNode| {
+        let count = counts.entry(path.clone()).or_insert(0);
+        bodies.insert((path, *count), (item as u32, node.text_range()));
+        *count += 1;
+    };
+    for (i, entry) in items.iter().enumerate() {
+        let root = entry.syntax();
+        match entry.kind {
+            ItemKind::Fn => add(BodyPath::Fn(entry.name.clone()), i, &root),
+            ItemKind::Global => add(BodyPath::GlobalInit(entry.name.clone()), i, &root),
+            ItemKind::Class => {
+                let Some(list) = ast::ClassItem::cast(root).and_then(|c| c.member_list()) else { continue };
+                for m in list.methods() {
+                    let name = m.name().map(|n| n.text()).unwrap_or_default();
+                    add(BodyPath::Method(entry.name.clone(), name), i, m.syntax());
+                }
+                for d in list.drop_blocks().take(1) {
+                    add(BodyPath::Drop(entry.name.clone()), i, d.syntax());
+                }
+            }
+            ItemKind::Extern | ItemKind::Struct => {}
+        }
+    }
+    bodies
 }
 
 /// Where a body's code is: the item holding it, and the node within the item.
@@ -129,41 +164,16 @@ struct BodyLocation<'t> {
 }
 
 fn locate<'t>(tree: &'t ItemTree, path: &BodyPath, index: u32) -> Option<BodyLocation<'t>> {
-    let mut seen = 0;
-    for entry in &tree.items {
-        let root = entry.syntax();
-        let candidates: Vec<SyntaxNode> = match (path, entry.kind) {
-            (BodyPath::Fn(name), ItemKind::Fn) if &entry.name == name => vec![root],
-            (BodyPath::GlobalInit(name), ItemKind::Global) if &entry.name == name => vec![root],
-            (BodyPath::Method(class, name), ItemKind::Class) if &entry.name == class => {
-                let class = ast::ClassItem::cast(root)?;
-                class
-                    .member_list()
-                    .into_iter()
-                    .flat_map(|m| m.methods())
-                    .filter(|m| m.name().is_some_and(|n| &n.text() == name))
-                    .map(|m| m.syntax().clone())
-                    .collect()
-            }
-            (BodyPath::Drop(class), ItemKind::Class) if &entry.name == class => {
-                let class = ast::ClassItem::cast(root)?;
-                class
-                    .member_list()
-                    .into_iter()
-                    .flat_map(|m| m.drop_blocks())
-                    .map(|d| d.syntax().clone())
-                    .collect()
-            }
-            _ => vec![],
-        };
-        for node in candidates {
-            if seen == index {
-                return Some(BodyLocation { entry, node });
-            }
-            seen += 1;
-        }
-    }
-    None
+    let &(item, range) = tree.bodies.get(&(path.clone(), index))?;
+    let entry = tree.items.get(item as usize)?;
+    let node = match entry.syntax().covering_element(range) {
+        custody_syntax::NodeOrToken::Node(node) => node,
+        custody_syntax::NodeOrToken::Token(token) => token.parent()?,
+    };
+    // The covering element is the innermost node with that range; the body is the
+    // outermost one (a method's FN_ITEM, not a child that happens to span it all).
+    let node = node.ancestors().take_while(|n| n.text_range() == range).last()?;
+    Some(BodyLocation { entry, node })
 }
 
 /// The code of a body: the green subtree of its item node (a `FN_ITEM`, `DROP_BLOCK` or

@@ -22,7 +22,7 @@
 
 use super::infer::{Builtin, InferenceResult, LocalIdx, NodePtr, Resolution, infer_body};
 use super::item_tree::{Body, BodyPath, body_source};
-use super::scope::{ItemScope, item_scope};
+use super::scope::{BodyOwner, ItemScope, item_scope};
 use super::ty::Ty;
 use custody_ir as ir;
 use custody_ir::{BlockId, Callee, Constant, FunctionId, Inst, InstKind, LocalId, ScopeId, Span};
@@ -54,18 +54,29 @@ pub fn lower_body<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> Lowered
     };
     let infer = infer_body(db, body);
     let root = SyntaxNode::new_root(green);
-    lower(scope, infer, body.path(db), &root)
+    let owner = scope.body_id(body.path(db), *body.index(db)).and_then(|b| scope.body_owners.get(b as usize));
+    lower(scope, infer, body.path(db), owner.copied(), &root)
 }
 
 /// Lowers a body's node.
-pub fn lower(scope: &ItemScope, infer: &InferenceResult, path: &BodyPath, root: &SyntaxNode) -> LoweredBody {
+pub fn lower(
+    scope: &ItemScope,
+    infer: &InferenceResult,
+    path: &BodyPath,
+    owner: Option<BodyOwner>,
+    root: &SyntaxNode,
+) -> LoweredBody {
+    let class_id = match owner {
+        Some(BodyOwner::Method(c, _) | BodyOwner::Drop(c)) => ir::ClassId(c.0),
+        _ => ir::ClassId(0),
+    };
     let name = path.display_name();
     let mut closures: Vec<Option<ir::Function>> = Vec::new();
     let function = match path {
         BodyPath::Fn(_) | BodyPath::Method(..) => ast::FnItem::cast(root.clone()).map(|f| {
             let attrs: Vec<String> = f.attrs().filter_map(|a| a.name()).map(|n| n.text()).collect();
             let kind = match path {
-                BodyPath::Method(class, _) => ir::FunctionKind::Method { class: class_id(scope, class) },
+                BodyPath::Method(..) => ir::FunctionKind::Method { class: class_id },
                 _ => ir::FunctionKind::Plain,
             };
             let mut cx =
@@ -76,14 +87,14 @@ pub fn lower(scope: &ItemScope, infer: &InferenceResult, path: &BodyPath, root: 
             cx.lower_fn_body(&params, f.body(), None);
             cx.finish()
         }),
-        BodyPath::Drop(class) => ast::DropBlock::cast(root.clone()).map(|d| {
-            let kind = ir::FunctionKind::Drop { class: class_id(scope, class) };
+        BodyPath::Drop(_) => ast::DropBlock::cast(root.clone()).map(|d| {
+            let kind = ir::FunctionKind::Drop { class: class_id };
             let mut cx = FnLower::new(scope, infer, &mut closures, name.clone(), kind, None, range(&d));
             let params: Vec<LocalIdx> = infer.params.clone();
             cx.lower_fn_body(&params, d.body(), None);
             cx.finish()
         }),
-        BodyPath::GlobalInit(global) => ast::GlobalItem::cast(root.clone()).map(|g| {
+        BodyPath::GlobalInit(_) => ast::GlobalItem::cast(root.clone()).map(|g| {
             let mut cx = FnLower::new(
                 scope,
                 infer,
@@ -93,7 +104,10 @@ pub fn lower(scope: &ItemScope, infer: &InferenceResult, path: &BodyPath, root: 
                 None,
                 range(&g),
             );
-            let index = scope.globals.iter().position(|x| &x.name == global).unwrap_or(0);
+            let index = match owner {
+                Some(BodyOwner::Global(g)) => g as usize,
+                _ => 0,
+            };
             cx.enter_scope(range(&g), false);
             if let Some(init) = g.init() {
                 let want = scope.globals.get(index).map_or(Ty::Unknown, |x| x.ty.clone());
@@ -124,10 +138,6 @@ fn empty_function() -> ir::Function {
         blocks: vec![ir::Block { insts: vec![Inst { kind: InstKind::Unreachable, span: Span::NONE }] }],
         span: Span::NONE,
     }
-}
-
-fn class_id(scope: &ItemScope, name: &str) -> ir::ClassId {
-    ir::ClassId(scope.classes.iter().position(|c| c.name == name).unwrap_or(0) as u32)
 }
 
 fn range(node: &impl AstNode<Language = custody_syntax::CustodyLanguage>) -> TextRange {

@@ -13,7 +13,7 @@ use crate::diagnostic::{Diagnostic, codes};
 use custody_ir::Mode;
 use custody_syntax::TextRange;
 use custody_syntax::ast::{self, AstNode};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The built-in types.
 pub const BUILTIN_TYPES: [&str; 4] = ["int", "float", "bool", "string"];
@@ -90,6 +90,10 @@ pub struct ClassData {
     pub methods: Vec<MethodData>,
     /// The `drop` block's body, if any.
     pub drop: Option<u32>,
+    /// Field index by name.
+    pub field_index: BTreeMap<String, u32>,
+    /// Method index by name.
+    pub method_index: BTreeMap<String, u32>,
 }
 
 /// A struct.
@@ -99,6 +103,8 @@ pub struct StructData {
     pub name: String,
     /// Fields in declaration order.
     pub fields: Vec<FieldData>,
+    /// Field index by name.
+    pub field_index: BTreeMap<String, u32>,
 }
 
 /// A plain function.
@@ -134,6 +140,19 @@ pub struct ExternData {
     pub ret: Option<Ty>,
 }
 
+/// What a body is the code of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BodyOwner {
+    /// A function: index into [`ItemScope::functions`] (`None` for a duplicate).
+    Fn(Option<u32>),
+    /// A method: its class, and its index in the class's methods (`None` for a duplicate).
+    Method(ClassIdx, Option<u32>),
+    /// A class's `drop` block.
+    Drop(ClassIdx),
+    /// A global's initialiser: index into [`ItemScope::globals`].
+    Global(u32),
+}
+
 /// Everything declared at the top level of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ItemScope {
@@ -149,6 +168,10 @@ pub struct ItemScope {
     pub externs: Vec<ExternData>,
     /// Every body, in the order the IR numbers its functions, with its duplicate index.
     pub bodies: Vec<(BodyPath, u32)>,
+    /// What each body belongs to (parallel to `bodies`).
+    pub body_owners: Vec<BodyOwner>,
+    /// The position in `bodies` of each (path, duplicate index).
+    pub body_ids: BTreeMap<(BodyPath, u32), u32>,
     /// The file-wide namespace (the first definition of each name).
     pub names: HashMap<String, ItemRef>,
     class_names: Vec<String>,
@@ -156,6 +179,20 @@ pub struct ItemScope {
 }
 
 impl ItemScope {
+    /// The position of a body in [`ItemScope::bodies`].
+    pub fn body_id(&self, path: &BodyPath, index: u32) -> Option<u32> {
+        self.body_ids.get(&(path.clone(), index)).copied()
+    }
+
+    /// The signature a body is checked against (`None` for drop blocks and initialisers).
+    pub fn body_sig(&self, body: u32) -> Option<&FnSig> {
+        match self.body_owners.get(body as usize)? {
+            BodyOwner::Fn(Some(f)) => Some(&self.functions[*f as usize].sig),
+            BodyOwner::Method(c, Some(m)) => Some(&self.classes[c.0 as usize].methods[*m as usize].sig),
+            _ => None,
+        }
+    }
+
     /// What a file-level name refers to.
     pub fn lookup(&self, name: &str) -> Option<ItemRef> {
         self.names.get(name).copied()
@@ -351,8 +388,14 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 fields: vec![],
                 methods: vec![],
                 drop: None,
+                field_index: BTreeMap::new(),
+                method_index: BTreeMap::new(),
             }),
-            ItemKind::Struct => scope.structs.push(StructData { name: entry.name.clone(), fields: vec![] }),
+            ItemKind::Struct => scope.structs.push(StructData {
+                name: entry.name.clone(),
+                fields: vec![],
+                field_index: BTreeMap::new(),
+            }),
             _ => {}
         }
         if BUILTIN_TYPES.contains(&entry.name.as_str()) || BUILTIN_FUNCTIONS.contains(&entry.name.as_str()) {
@@ -381,11 +424,14 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
     let mut class_i = 0usize;
     let mut struct_i = 0usize;
     let mut body_counts: HashMap<BodyPath, u32> = HashMap::new();
-    let mut add_body = |scope: &mut ItemScope, path: BodyPath| -> u32 {
+    let mut add_body = |scope: &mut ItemScope, path: BodyPath, owner: BodyOwner| -> u32 {
         let count = body_counts.entry(path.clone()).or_insert(0);
+        let id = scope.bodies.len() as u32;
+        scope.body_ids.insert((path.clone(), *count), id);
         scope.bodies.push((path, *count));
+        scope.body_owners.push(owner);
         *count += 1;
-        (scope.bodies.len() - 1) as u32
+        id
     };
     let mut globals_pending = Vec::new();
     for entry in &tree.items {
@@ -409,8 +455,9 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                         "`main` takes no parameters and returns no value: write `fn main()`",
                     ));
                 }
-                let body = add_body(&mut scope, BodyPath::Fn(entry.name.clone()));
                 let index = scope.functions.len() as u32;
+                let body = add_body(&mut scope, BodyPath::Fn(entry.name.clone()), BodyOwner::Fn(Some(index)));
+
                 scope.functions.push(FnData { name: entry.name.clone(), sig, body });
                 if scope.names.get(&entry.name) == Some(&ItemRef::Fn(u32::MAX)) {
                     scope.names.insert(entry.name.clone(), ItemRef::Fn(index));
@@ -442,6 +489,7 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                     continue;
                 };
                 let fields = fields(&scope, s.member_list(), &mut report);
+                scope.structs[idx].field_index = index_of(&fields);
                 scope.structs[idx].fields = fields;
             }
             ItemKind::Class => {
@@ -452,6 +500,8 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                 };
                 let class_ty = Ty::Class(ClassIdx(idx as u32));
                 let fields = fields(&scope, c.member_list(), &mut report);
+                let field_index = index_of(&fields);
+                let mut method_index: BTreeMap<String, u32> = BTreeMap::new();
                 let mut methods = Vec::new();
                 let mut drop = None;
                 if let Some(list) = c.member_list() {
@@ -477,30 +527,37 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
                                 format!("method `{name}` must take `self` as its first parameter"),
                             ));
                         }
-                        let is_dup = methods.iter().any(|x: &MethodData| x.name == name)
-                            || fields.iter().any(|f| f.name == name);
+                        let is_dup = method_index.contains_key(&name) || field_index.contains_key(&name);
                         if is_dup && let Some(range) = name_range {
                             report(duplicate("the member", &name, range));
                         }
-                        let body = add_body(&mut scope, BodyPath::Method(entry.name.clone(), name.clone()));
-                        if !is_dup {
+                        let slot = (!is_dup).then_some(methods.len() as u32);
+                        let owner = BodyOwner::Method(ClassIdx(idx as u32), slot);
+                        let body =
+                            add_body(&mut scope, BodyPath::Method(entry.name.clone(), name.clone()), owner);
+                        if let Some(slot) = slot {
+                            method_index.insert(name.clone(), slot);
                             methods.push(MethodData { name, sig, body });
                         }
                     }
                     if list.drop_blocks().next().is_some() {
-                        drop = Some(add_body(&mut scope, BodyPath::Drop(entry.name.clone())));
+                        let owner = BodyOwner::Drop(ClassIdx(idx as u32));
+                        drop = Some(add_body(&mut scope, BodyPath::Drop(entry.name.clone()), owner));
                     }
                 }
                 scope.classes[idx].fields = fields;
+                scope.classes[idx].field_index = field_index;
                 scope.classes[idx].methods = methods;
+                scope.classes[idx].method_index = method_index;
                 scope.classes[idx].drop = drop;
             }
         }
     }
     // Globals last: their initialiser bodies come after every function in the IR.
     for (name, ty) in globals_pending {
-        let body = add_body(&mut scope, BodyPath::GlobalInit(name.clone()));
         let index = scope.globals.len() as u32;
+        let body = add_body(&mut scope, BodyPath::GlobalInit(name.clone()), BodyOwner::Global(index));
+
         scope.globals.push(GlobalData { name: name.clone(), ty, body });
         if scope.names.get(&name) == Some(&ItemRef::Global(u32::MAX)) {
             scope.names.insert(name, ItemRef::Global(index));
@@ -511,13 +568,17 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
     ItemScopeResult { scope, diagnostics }
 }
 
+fn index_of(fields: &[FieldData]) -> BTreeMap<String, u32> {
+    fields.iter().enumerate().map(|(i, f)| (f.name.clone(), i as u32)).collect()
+}
+
 fn name_node(item: &custody_syntax::SyntaxNode) -> Option<ast::Name> {
     item.children().find_map(ast::Name::cast)
 }
 
 /// Duplicate parameter names, and parameters named after built-in functions.
 fn check_params(list: &Option<ast::ParamList>, report: &mut dyn FnMut(Diagnostic)) {
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for param in list.iter().flat_map(|l| l.params()) {
         let Some(name) = param.name() else { continue };
         let text = name.text();
@@ -534,7 +595,7 @@ fn check_params(list: &Option<ast::ParamList>, report: &mut dyn FnMut(Diagnostic
                 format!("the parameter `{text}` is defined more than once"),
             ));
         }
-        seen.push(text);
+        seen.insert(text);
     }
 }
 
@@ -544,11 +605,12 @@ fn fields(
     report: &mut dyn FnMut(Diagnostic),
 ) -> Vec<FieldData> {
     let mut out: Vec<FieldData> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for field in list.iter().flat_map(|l| l.fields()) {
         let Some(name) = field.name() else { continue };
         let text = name.text();
         let ty = field.ty().map_or(Ty::Unknown, |t| scope.resolve_type(&t, report));
-        if out.iter().any(|f| f.name == text) {
+        if !seen.insert(text.clone()) {
             report(Diagnostic::error(
                 codes::DUPLICATE_DEFINITION,
                 name.syntax().text_range(),
