@@ -14,6 +14,28 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// A program handed to custody as IR by another compiler's frontend (built with
+/// `custody_ir::ProgramBuilder` or read from JSON), instead of `.cdy` text.
+#[salsa::input(debug)]
+pub struct IrProgram {
+    /// Where it came from, for messages.
+    #[returns(ref)]
+    pub origin: String,
+    /// The program.
+    #[returns(ref)]
+    pub program: custody_ir::Program,
+}
+
+/// The problems of an IR program from outside, as the validator words them (empty when
+/// it is well-formed). Everything custody computes about such a program starts here.
+#[salsa::tracked(returns(ref), no_eq)]
+pub fn validate_ir(db: &dyn salsa::Database, input: IrProgram) -> Vec<custody_ir::ValidationError> {
+    match custody_ir::validate(input.program(db)) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors,
+    }
+}
+
 /// The lossless syntax tree and syntax errors of a file. Re-runs only when the file's text
 /// changes, and then its result differs, so it is not compared with the old one
 /// (`no_eq`: comparing two trees costs as much as building one).

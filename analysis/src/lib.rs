@@ -22,6 +22,6 @@ pub mod hir;
 pub mod program;
 
 pub use check::check_file;
-pub use db::{AnalysisDatabase, SourceFile, parse};
+pub use db::{AnalysisDatabase, IrProgram, SourceFile, parse, validate_ir};
 pub use diagnostic::{Diagnostic, Severity};
 pub use program::program_ir;

@@ -3,7 +3,9 @@
 use crate::check::{self, Checked};
 use crate::render;
 use crate::source::read_source;
-use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
+use custody_analysis::{
+    AnalysisDatabase, IrProgram, Severity, SourceFile, check_file, program_ir, validate_ir,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,6 +52,7 @@ pub(crate) fn run(path: &Path, format: Format) -> ExitCode {
 /// Reads IR programs in JSON and validates them. A file that is not JSON of an IR program
 /// is unreadable input (2); a program that breaks the IR's rules has errors (1).
 pub(crate) fn check_ir(paths: &[PathBuf], format: check::Format) -> ExitCode {
+    let db = AnalysisDatabase::default();
     let mut unreadable = false;
     let mut errors = 0usize;
     let mut report = Vec::new();
@@ -70,12 +73,10 @@ pub(crate) fn check_ir(paths: &[PathBuf], format: check::Format) -> ExitCode {
                 continue;
             }
         };
-        if let Err(problems) = custody_ir::validate(&program) {
-            errors += problems.len();
-            for p in problems {
-                report.push((path.display().to_string(), p.to_string()));
-            }
-        }
+        let input = IrProgram::new(&db, path.display().to_string(), program);
+        let problems = validate_ir(&db, input);
+        errors += problems.len();
+        report.extend(problems.iter().map(|p| (path.display().to_string(), p.to_string())));
     }
     match format {
         check::Format::Human => {
