@@ -13,10 +13,11 @@
 //!   outside: ids, block structure, operand and call types;
 //! - [`print_program`] (module [`print`](mod@print)), the stable text form, for people
 //!   and golden tests;
-//! - the memory plan custody produces (`plan`, issue 4);
+//! - [`plan`]: the memory plan custody produces, which backends execute;
 //! - the checked interpreter that runs a program under a plan (`exec`, issue 4).
 
 pub mod builder;
+pub mod plan;
 pub mod print;
 mod program;
 mod span;

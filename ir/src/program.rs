@@ -91,7 +91,7 @@ pub struct GlobalDef {
 }
 
 /// A declared parameter mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The callee takes control of the argument.
@@ -224,7 +224,9 @@ pub struct Block {
 }
 
 /// Where an instruction is: block and index within the block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct InstAddr {
     /// The block.
     pub block: BlockId,
@@ -621,6 +623,32 @@ impl InstKind {
             | Len { dest, .. }
             | LoadGlobal { dest, .. } => Some(*dest),
             Call { dest, .. } => *dest,
+            _ => None,
+        }
+    }
+
+    /// The local this instruction writes, mutably (to redirect it).
+    pub fn dest_mut(&mut self) -> Option<&mut LocalId> {
+        use InstKind::*;
+        match self {
+            Const { dest, .. }
+            | Copy { dest, .. }
+            | Unary { dest, .. }
+            | Binary { dest, .. }
+            | IsNull { dest, .. }
+            | NewObject { dest, .. }
+            | NewArray { dest, .. }
+            | NewArrayRepeat { dest, .. }
+            | Concat { dest, .. }
+            | ToString { dest, .. }
+            | NewClosure { dest, .. }
+            | NewStruct { dest, .. }
+            | LoadField { dest, .. }
+            | LoadElem { dest, .. }
+            | Pop { dest, .. }
+            | Len { dest, .. }
+            | LoadGlobal { dest, .. } => Some(dest),
+            Call { dest, .. } => dest.as_mut(),
             _ => None,
         }
     }

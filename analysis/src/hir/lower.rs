@@ -109,10 +109,20 @@ pub fn lower(
                 _ => 0,
             };
             cx.enter_scope(range(&g), false);
+            // The initialiser is a statement: its temporaries end with it.
+            cx.stmt_frames.push(StmtFrame {
+                start: (cx.current, 1),
+                depth: cx.scopes.len(),
+                scoped: false,
+                range: range(&g),
+            });
             if let Some(init) = g.init() {
                 let want = scope.globals.get(index).map_or(Ty::Unknown, |x| x.ty.clone());
                 let value = cx.expr_as(&init, &want, None);
                 cx.emit(InstKind::StoreGlobal { global: ir::GlobalId(index as u32), value }, range(&g));
+            }
+            if cx.stmt_frames.pop().is_some_and(|f| f.scoped) {
+                cx.exit_scope(range(&g));
             }
             cx.exit_all_scopes(range(&g));
             cx.emit(InstKind::Return { value: None }, range(&g));
@@ -150,6 +160,11 @@ fn span(range: TextRange) -> Span {
 
 /// A semantic type as an IR type. Only well-typed bodies are lowered; the types that
 /// exist only during checking never reach here, and map to `int` if they do.
+/// Whether values of an IR type may hold references (a struct may hold them in fields).
+pub fn holds_references(ty: &ir::Type) -> bool {
+    matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
+}
+
 pub fn ir_type(ty: &Ty) -> ir::Type {
     match ty {
         Ty::Int | Ty::Unknown | Ty::Unit => ir::Type::Int,
@@ -213,6 +228,22 @@ struct FnLower<'a> {
     scopes: Vec<ScopeFrame>,
     loops: Vec<LoopFrame>,
     next_scope: u32,
+    /// The statements being lowered, innermost last (their temporaries' scopes).
+    stmt_frames: Vec<StmtFrame>,
+}
+
+/// A statement being lowered. Its reference-holding temporaries live until it ends: the
+/// first one creates a scope for them, whose `scope_enter` is inserted where the statement
+/// began (so statements without such temporaries cost no instructions).
+struct StmtFrame {
+    /// Where the statement's first instruction went.
+    start: (BlockId, usize),
+    /// How many scopes were open when it began.
+    depth: usize,
+    /// Whether its temporaries' scope exists (then it is `scopes[depth]`).
+    scoped: bool,
+    /// The statement's source, for its scope's instructions.
+    range: TextRange,
 }
 
 impl<'a> FnLower<'a> {
@@ -247,12 +278,34 @@ impl<'a> FnLower<'a> {
             scopes: vec![],
             loops: vec![],
             next_scope: 0,
+            stmt_frames: vec![],
         }
     }
 
     // ---- building blocks ------------------------------------------------------------------
 
-    fn emit(&mut self, kind: InstKind, at: TextRange) {
+    fn emit(&mut self, mut kind: InstKind, at: TextRange) {
+        // A named local both read and written by one instruction (`x = x.next`): compute
+        // into a temporary first, so a plan can release the old value before it is
+        // overwritten without losing what the instruction still has to read.
+        if let Some(dest) = kind.dest()
+            && self.is_named_local(dest)
+            && holds_references(&self.func.locals[dest.index()].ty)
+            && kind.uses().contains(&dest)
+        {
+            let ty = self.func.locals[dest.index()].ty.clone();
+            let t = self.temp_ir(ty, at);
+            if let Some(d) = kind.dest_mut() {
+                *d = t;
+            }
+            self.emit(kind, at);
+            self.emit(InstKind::Copy { dest, src: t }, at);
+            return;
+        }
+        self.push_inst(kind, at);
+    }
+
+    fn push_inst(&mut self, kind: InstKind, at: TextRange) {
         let block = &mut self.func.blocks[self.current.index()];
         // After a terminator the rest of the source is dead: give it a block of its own.
         if block.insts.last().is_some_and(|i| i.kind.is_terminator()) {
@@ -294,11 +347,71 @@ impl<'a> FnLower<'a> {
     }
 
     fn temp(&mut self, ty: &Ty, at: TextRange) -> LocalId {
-        self.new_local(None, ir_type(ty), ir::LocalKind::Temp, at, None)
+        self.temp_ir(ir_type(ty), at)
     }
 
+    /// A temporary; one that holds references is released when its statement ends.
     fn temp_ir(&mut self, ty: ir::Type, at: TextRange) -> LocalId {
+        let scoped = holds_references(&ty);
+        let t = self.new_local(None, ty, ir::LocalKind::Temp, at, None);
+        if scoped {
+            self.scope_temp(t);
+        }
+        t
+    }
+
+    /// A temporary no scope releases: its value moves elsewhere (a returned value).
+    fn temp_unscoped(&mut self, ty: ir::Type, at: TextRange) -> LocalId {
         self.new_local(None, ty, ir::LocalKind::Temp, at, None)
+    }
+
+    /// Puts a temporary into its statement's scope, creating that scope on first use.
+    fn scope_temp(&mut self, t: LocalId) {
+        let Some(frame) = self.stmt_frames.last() else { return };
+        if !frame.scoped {
+            // Temporaries of a statement are made before any scope it opens, so the
+            // statement's scope goes right above the scopes open when it began.
+            if self.scopes.len() != frame.depth {
+                return;
+            }
+            let (block, index) = frame.start;
+            let id = ScopeId(self.next_scope);
+            self.next_scope += 1;
+            let span = span(frame.range);
+            self.func.blocks[block.index()].insts.insert(
+                index,
+                Inst { kind: InstKind::ScopeEnter { scope: id, arena: false, locals: vec![] }, span },
+            );
+            // Positions recorded after the insertion point moved by one.
+            for f in &mut self.scopes {
+                if f.enter.0 == block && f.enter.1 >= index {
+                    f.enter.1 += 1;
+                }
+            }
+            for f in &mut self.stmt_frames {
+                if f.start.0 == block && f.start.1 > index {
+                    f.start.1 += 1;
+                }
+            }
+            self.scopes.push(ScopeFrame { id, enter: (block, index), locals: vec![] });
+            if let Some(frame) = self.stmt_frames.last_mut() {
+                frame.scoped = true;
+            }
+        }
+        let depth = self.stmt_frames.last().map_or(0, |f| f.depth);
+        if let Some(scope) = self.scopes.get_mut(depth) {
+            scope.locals.push(t);
+        }
+    }
+
+    /// Takes a temporary out of its statement's scope (its value moves to the caller).
+    fn unscope(&mut self, t: LocalId) {
+        if let Some(frame) = self.stmt_frames.last()
+            && frame.scoped
+            && let Some(scope) = self.scopes.get_mut(frame.depth)
+        {
+            scope.locals.retain(|&l| l != t);
+        }
     }
 
     /// The IR local of a checked local, declaring it on first sight.
@@ -325,8 +438,14 @@ impl<'a> FnLower<'a> {
         self.scopes.push(ScopeFrame { id, enter, locals: vec![] });
     }
 
+    /// Declares a local in the innermost scope, not counting the scope of the current
+    /// statement's temporaries (a `let` outlives its statement).
     fn declare_in_scope(&mut self, local: LocalId) {
-        if let Some(frame) = self.scopes.last_mut() {
+        let index = match self.stmt_frames.last() {
+            Some(frame) if frame.scoped => frame.depth.checked_sub(1),
+            _ => self.scopes.len().checked_sub(1),
+        };
+        if let Some(frame) = index.and_then(|i| self.scopes.get_mut(i)) {
             frame.locals.push(local);
         }
     }
@@ -431,9 +550,10 @@ impl<'a> FnLower<'a> {
                     data.range,
                     None,
                 );
+                // Captures are borrowed from the closure's environment, which outlives
+                // the call: no scope releases them.
                 self.locals.insert(c, l);
                 self.func.captures.push(l);
-                self.declare_in_scope(l);
             }
         }
         for &p in params {
@@ -474,7 +594,28 @@ impl<'a> FnLower<'a> {
         self.exit_scope(close);
     }
 
+    /// Lowers a statement; its reference-holding temporaries are released at its end.
     fn stmt(&mut self, stmt: &ast::Stmt) {
+        if self.terminated() {
+            let dead = self.new_block();
+            self.switch_to(dead);
+        }
+        let start = (self.current, self.func.blocks[self.current.index()].insts.len());
+        self.stmt_frames.push(StmtFrame {
+            start,
+            depth: self.scopes.len(),
+            scoped: false,
+            range: range(stmt),
+        });
+        self.stmt_inner(stmt);
+        if let Some(frame) = self.stmt_frames.pop()
+            && frame.scoped
+        {
+            self.exit_scope(frame.range);
+        }
+    }
+
+    fn stmt_inner(&mut self, stmt: &ast::Stmt) {
         let at = range(stmt);
         match stmt {
             ast::Stmt::LetStmt(it) => {
@@ -540,10 +681,12 @@ impl<'a> FnLower<'a> {
                     let v = self.expr_as(&e, &want, None);
                     if self.is_named_local(v) {
                         // The scope exits may release the variable: return a copy.
-                        let t = self.temp_ir(self.func.locals[v.index()].ty.clone(), range(&e));
+                        let t = self.temp_unscoped(self.func.locals[v.index()].ty.clone(), range(&e));
                         self.emit(InstKind::Copy { dest: t, src: v }, range(&e));
                         t
                     } else {
+                        // The value moves to the caller: its statement must not release it.
+                        self.unscope(v);
                         v
                     }
                 });
