@@ -19,6 +19,8 @@ mod db;
 pub mod diagnostic;
 #[allow(missing_docs)]
 pub mod hir;
+pub mod naive;
+pub mod plan;
 pub mod program;
 
 pub use check::check_file;

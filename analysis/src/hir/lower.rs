@@ -556,10 +556,14 @@ impl<'a> FnLower<'a> {
                 self.func.captures.push(l);
             }
         }
+        // A `drop` block's `self` is borrowed from the object being destroyed.
+        let borrowed_self = matches!(self.func.kind, ir::FunctionKind::Drop { .. });
         for &p in params {
             let l = self.local_of(p);
             self.func.params.push(l);
-            self.declare_in_scope(l);
+            if !borrowed_self {
+                self.declare_in_scope(l);
+            }
         }
         if let Some(block) = body {
             let arena = self.func.arena;

@@ -1,0 +1,161 @@
+//! Assembling a [`MemoryPlan`]: the parts every plan shares, naive or inferred.
+//!
+//! - source spans with line and column;
+//! - the type table: which classes can form cycles (a strongly connected component of the
+//!   class graph, whose edges are reference-holding fields) and through which fields, and
+//!   the order fields are released in;
+//! - allocation sites (`function#n` in instruction order) and their kinds and types;
+//! - the stats, counted from the plan itself.
+
+use custody_ir as ir;
+use custody_ir::plan::*;
+use custody_syntax::{LineIndex, TextSize};
+use petgraph::graph::DiGraph;
+
+/// Turns IR spans into plan spans with lines and columns (all zero for IR without source).
+pub struct SpanMap<'a> {
+    index: Option<&'a LineIndex>,
+}
+
+impl<'a> SpanMap<'a> {
+    /// Spans of a source file.
+    pub fn new(index: Option<&'a LineIndex>) -> SpanMap<'a> {
+        SpanMap { index }
+    }
+
+    /// The plan span of an IR span.
+    pub fn span(&self, span: ir::Span) -> SourceSpan {
+        let (line, col) = match self.index {
+            Some(index) if span != ir::Span::NONE => {
+                let pos = index.line_col(TextSize::from(span.start));
+                (pos.line, pos.col)
+            }
+            _ => (0, 0),
+        };
+        SourceSpan { start: span.start, end: span.end, line, col }
+    }
+}
+
+/// The type table: every class and struct, with cycle facts and release order.
+pub fn type_table(program: &ir::Program) -> Vec<TypeInfo> {
+    let cycles = class_cycles(program);
+    let classes = program.classes.iter().enumerate().map(|(i, class)| TypeInfo {
+        name: class.name.clone(),
+        kind: TypeKind::Class,
+        cyclic: !cycles[i].is_empty(),
+        cycle_via: cycles[i].clone(),
+        release_order: class.fields.iter().map(|f| f.name.clone()).collect(),
+    });
+    let structs = program.structs.iter().map(|s| TypeInfo {
+        name: s.name.clone(),
+        kind: TypeKind::Struct,
+        cyclic: false,
+        cycle_via: vec![],
+        release_order: s.fields.iter().map(|f| f.name.clone()).collect(),
+    });
+    classes.chain(structs).collect()
+}
+
+/// The classes a value of `ty` can hold a reference to (through arrays, nullables,
+/// structs and closures' unknown environments aside).
+fn referenced_classes(program: &ir::Program, ty: &ir::Type, out: &mut Vec<usize>, depth: u32) {
+    if depth > 64 {
+        return;
+    }
+    match ty {
+        ir::Type::Class(c) => out.push(c.index()),
+        ir::Type::Array(elem) | ir::Type::Nullable(elem) => referenced_classes(program, elem, out, depth + 1),
+        ir::Type::Struct(s) => {
+            if let Some(def) = program.structs.get(s.index()) {
+                for f in &def.fields {
+                    referenced_classes(program, &f.ty, out, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// For each class, the fields (`Class.field`) through which a cycle of classes can close:
+/// the fields whose target class is in the same strongly connected component.
+fn class_cycles(program: &ir::Program) -> Vec<Vec<String>> {
+    let n = program.classes.len();
+    let mut graph = DiGraph::<usize, (usize, usize)>::with_capacity(n, n);
+    let nodes: Vec<_> = (0..n).map(|i| graph.add_node(i)).collect();
+    for (i, class) in program.classes.iter().enumerate() {
+        for (f, field) in class.fields.iter().enumerate() {
+            let mut targets = Vec::new();
+            referenced_classes(program, &field.ty, &mut targets, 0);
+            for t in targets {
+                if t < n {
+                    graph.add_edge(nodes[i], nodes[t], (i, f));
+                }
+            }
+        }
+    }
+    let mut component = vec![usize::MAX; n];
+    for (c, scc) in petgraph::algo::tarjan_scc(&graph).into_iter().enumerate() {
+        for node in scc {
+            component[graph[node]] = c;
+        }
+    }
+    let mut via = vec![Vec::new(); n];
+    for edge in graph.edge_indices() {
+        let (a, b) = graph.edge_endpoints(edge).unwrap_or((nodes[0], nodes[0]));
+        let (class, field) = graph[edge];
+        if component[graph[a]] == component[graph[b]] {
+            let name =
+                format!("{}.{}", program.classes[class].name, program.classes[class].fields[field].name);
+            if !via[class].contains(&name) {
+                via[class].push(name);
+            }
+        }
+    }
+    via
+}
+
+/// Whether a value of this type may hold references (a struct may, in its fields).
+pub fn holds_references(ty: &ir::Type) -> bool {
+    matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
+}
+
+/// The kind and the type (as the source writes it) of an allocation instruction.
+pub fn allocation_kind(
+    program: &ir::Program,
+    function: &ir::Function,
+    kind: &ir::InstKind,
+) -> Option<(AllocKind, String)> {
+    let ty = |local: ir::LocalId| {
+        function.get_local(local).map_or_else(String::new, |l| l.ty.display(program).to_string())
+    };
+    match kind {
+        ir::InstKind::NewObject { dest, .. } => Some((AllocKind::Object, ty(*dest))),
+        ir::InstKind::NewArray { dest, .. } | ir::InstKind::NewArrayRepeat { dest, .. } => {
+            Some((AllocKind::Array, ty(*dest)))
+        }
+        ir::InstKind::Concat { .. } | ir::InstKind::ToString { .. } => {
+            Some((AllocKind::String, "string".into()))
+        }
+        ir::InstKind::NewClosure { dest, .. } => Some((AllocKind::Closure, ty(*dest))),
+        _ => None,
+    }
+}
+
+/// The stats of a plan, counted from its functions.
+pub fn stats(functions: &[FunctionPlan], rc_ops_naive: u32) -> PlanStats {
+    let mut stats = PlanStats { functions: functions.len() as u32, rc_ops_naive, ..PlanStats::default() };
+    for f in functions {
+        for a in &f.allocations {
+            stats.allocations += 1;
+            stats.by_placement.add(a.placement);
+        }
+        stats.rc_ops += count_rc_ops(f) as u32;
+    }
+    stats
+}
+
+/// The counter operations of a function's plan: `dup` and `drop`s whose value can be
+/// counted (every `dup` and `drop` a plan emits is on a counted value or a no-op).
+pub fn count_rc_ops(f: &FunctionPlan) -> usize {
+    f.ops.iter().filter(|op| matches!(op.op, OpKind::Dup | OpKind::Drop)).count()
+}
