@@ -8,6 +8,7 @@
 mod check;
 mod diagnostics_json;
 mod ir_cmd;
+mod plan_cmd;
 mod render;
 mod source;
 
@@ -61,6 +62,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = check::Format::Human)]
         format: check::Format,
     },
+    /// Print the memory plan of files as JSON.
+    ///
+    /// For every function: its parameters, its allocations with their escape state,
+    /// placement and control, and the memory operations a backend must emit where (see
+    /// spec/plan-format.md). Exit status: 0 written, 1 a file has errors, 2 unreadable input.
+    Plan {
+        /// The `.cdy` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `inferred` (custody's analysis) or `naive` (everything reference counted).
+        #[arg(long, value_enum, default_value_t = plan_cmd::PlanChoice::Inferred)]
+        plan: plan_cmd::PlanChoice,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = plan_cmd::Format::Json)]
+        format: plan_cmd::Format,
+        /// Write the plan to this file (whole or not at all) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Print the lowered IR of a file: every function as a control-flow graph.
     ///
     /// The IR is custody's interface to other compilers; `--format json` writes the form
@@ -89,6 +109,9 @@ fn main() -> ExitCode {
         Command::Check { files, ir: false, format } => check::run(&files, format),
         Command::Check { files, ir: true, format } => ir_cmd::check_ir(&files, format),
         Command::Ir { file, format } => ir_cmd::run(&file, format),
+        Command::Plan { files, plan, format, output } => {
+            plan_cmd::run(&files, plan, format, output.as_deref())
+        }
     }
 }
 

@@ -1,0 +1,83 @@
+//! `custody plan`: the memory plan of one or more files, as JSON.
+//!
+//! Until the inference exists the plan is the naive one (said on stderr); `--output PATH`
+//! writes the file whole or not at all.
+
+use crate::check::{self, Checked};
+use crate::render;
+use crate::source::read_source;
+use custody_analysis::naive::naive_plan;
+use custody_analysis::plan::SpanMap;
+use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
+use custody_syntax::LineIndex;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Which plan to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PlanChoice {
+    /// The plan custody infers (the naive one until the inference exists).
+    Inferred,
+    /// The baseline: everything reference counted.
+    Naive,
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// The JSON plan of `spec/plan-format.md`.
+    Json,
+}
+
+pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: Option<&Path>) -> ExitCode {
+    if plan == PlanChoice::Inferred {
+        eprintln!("note: the inferred plan does not exist yet; writing the naive plan");
+    }
+    let db = AnalysisDatabase::default();
+    let mut plans = Vec::new();
+    let mut status = ExitCode::SUCCESS;
+    for path in files {
+        let text = match read_source(path) {
+            Ok(text) => text,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        };
+        let name = path.display().to_string();
+        let file = SourceFile::new(&db, name.clone(), text.clone());
+        let diagnostics = check_file(&db, file).clone();
+        if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+            let checked = [Checked { path: path.clone(), text, diagnostics }];
+            eprint!("{}", check::human(&checked, render::Renderer::for_stderr()));
+            status = ExitCode::from(1);
+            continue;
+        }
+        let index = LineIndex::new(&text);
+        plans.push(naive_plan(program_ir(&db, file), &name, &SpanMap::new(Some(&index))));
+    }
+    // One file: the plan itself; several: an array of plans.
+    let json = match plans.as_slice() {
+        [one] => serde_json::to_string_pretty(one),
+        many => serde_json::to_string_pretty(many),
+    };
+    let json = match json {
+        Ok(json) => json + "\n",
+        Err(err) => {
+            eprintln!("error: cannot write the plan as JSON: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match output {
+        Some(path) => {
+            let tmp = path.with_extension("tmp-custody");
+            if let Err(err) = std::fs::write(&tmp, &json).and_then(|()| std::fs::rename(&tmp, path)) {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("error: cannot write `{}`: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+        None => crate::write_stdout(&json),
+    }
+    status
+}
