@@ -17,6 +17,7 @@ pub mod check;
 #[allow(missing_docs)]
 mod db;
 pub mod diagnostic;
+pub mod escape;
 #[allow(missing_docs)]
 pub mod hir;
 pub mod naive;

@@ -1,0 +1,777 @@
+//! The constraint graph of one function: abstract objects, nodes, and one or more named
+//! constraints per IR instruction.
+//!
+//! Rules (each named in `spec/rules.md`; the constraint that implements a rule carries its
+//! name, which is what explanations show):
+//!
+//! - `esc-param-entry`: on entry, parameter `i`'s definition points to the object
+//!   `param i` (a closure's captures are parameters after its declared ones).
+//! - `esc-alloc`: an allocation's destination points to the new object; the values it is
+//!   built from flow into its fields (`esc-alloc-field`).
+//! - `esc-copy`: `d = s` makes `d` point to whatever `s` points to.
+//! - `esc-field-load` / `esc-field-store`: `d = o.f` / `o.f = v`, through every object `o`
+//!   points to, into that object's own field `f` (field-sensitive: `a.x = b` does not
+//!   touch `a.y`). Elements (`esc-elem-load`, `esc-elem-store`) are one field `[]`.
+//! - `esc-param-content`: a field of a parameter's object, read before anything is stored
+//!   in it, holds the caller's object at that path.
+//! - `esc-global-load` / `esc-global-store`: a global holds what is stored into it, and
+//!   everything it holds is `uncontained` (`esc-global-root`).
+//! - `esc-return`: the result node holds what is returned.
+//! - `esc-call-summary`: a call applies the callee's summary, flow by flow;
+//!   `esc-call-fresh`: a callee that returns a fresh object gives the caller a new one.
+//! - `esc-extern`: an extern's parameters not declared `borrow` escape to unknown code.
+//! - `esc-closure-call`: calling a closure whose literal is known applies its body's
+//!   summary, its captured values standing for the extra parameters; `esc-unknown-call`:
+//!   calling any other closure is a call of unknown code.
+//! - `esc-spawn`: everything reachable from a spawned call's arguments (and a spawned
+//!   closure's environment) is reachable from another thread.
+
+use super::summary::{FlowDst, Summary};
+use custody_ir as ir;
+use custody_ir::{FunctionId, GlobalId, InstAddr, InstKind, LocalId};
+use std::collections::HashMap;
+
+/// A step into an object: a field, the elements of an array, or a closure's captured slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sel {
+    /// Field `n` of an object or struct.
+    Field(u32),
+    /// Any element of an array.
+    Elem,
+    /// Captured value `n` of a closure.
+    Env(u32),
+}
+
+/// How deep inside a parameter the analysis names objects separately; deeper objects
+/// share one name (`Deep`), which keeps recursive structures finite.
+pub const MAX_PATH: usize = 3;
+
+/// A path of steps into an object, cut off at [`MAX_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Path {
+    /// The steps.
+    pub steps: Vec<Sel>,
+    /// Whether the path was cut off (it stands for every deeper path too).
+    pub deep: bool,
+}
+
+impl Path {
+    /// The path one step further.
+    pub fn then(&self, sel: Sel) -> Path {
+        if self.deep || self.steps.len() >= MAX_PATH {
+            return Path { steps: self.steps.clone(), deep: true };
+        }
+        let mut steps = self.steps.clone();
+        steps.push(sel);
+        Path { steps, deep: false }
+    }
+
+    /// The root path.
+    pub fn root() -> Path {
+        Path::default()
+    }
+}
+
+/// What a reference may point to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Obj {
+    /// The object an allocation instruction of this function creates (for `new_struct`,
+    /// the struct value: structs are modelled as objects so their fields are tracked).
+    Alloc(InstAddr),
+    /// The object at `path` inside parameter `n` (as the caller passed it).
+    Param(u32, Path),
+    /// The fresh object a call returns, and everything inside it.
+    CallResult(InstAddr),
+    /// Whatever a global holds, and everything inside it.
+    Global(GlobalId),
+    /// Something only unknown code knows: an extern's result, a closure from elsewhere.
+    Unknown,
+}
+
+/// A holder of references.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Node {
+    /// A definition of a local: `Def(n)` is [`FunctionGraph::defs`]`[n]`.
+    Def(u32),
+    /// A field of an abstract object.
+    Field(u32, Sel),
+    /// The function's result.
+    Ret,
+    /// A global's value.
+    Global(GlobalId),
+    /// An intermediate value of a call's summary application.
+    Temp(u32),
+}
+
+/// Where a value goes when it escapes for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sink {
+    /// A global.
+    Global(GlobalId),
+    /// Another thread.
+    Thread,
+    /// Code custody cannot see.
+    Unknown,
+}
+
+/// The rule that justifies a constraint (names as in `spec/rules.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum Rule {
+    ParamEntry,
+    Alloc,
+    AllocField,
+    Copy,
+    FieldLoad,
+    FieldStore,
+    ElemLoad,
+    ElemStore,
+    ParamContent,
+    GlobalLoad,
+    GlobalStore,
+    Return,
+    CallSummary,
+    CallFresh,
+    Extern,
+    ClosureCall,
+    UnknownCall,
+    Spawn,
+}
+
+impl Rule {
+    /// The rule's name in `spec/rules.md`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::ParamEntry => "esc-param-entry",
+            Rule::Alloc => "esc-alloc",
+            Rule::AllocField => "esc-alloc-field",
+            Rule::Copy => "esc-copy",
+            Rule::FieldLoad => "esc-field-load",
+            Rule::FieldStore => "esc-field-store",
+            Rule::ElemLoad => "esc-elem-load",
+            Rule::ElemStore => "esc-elem-store",
+            Rule::ParamContent => "esc-param-content",
+            Rule::GlobalLoad => "esc-global-load",
+            Rule::GlobalStore => "esc-global-store",
+            Rule::Return => "esc-return",
+            Rule::CallSummary => "esc-call-summary",
+            Rule::CallFresh => "esc-call-fresh",
+            Rule::Extern => "esc-extern",
+            Rule::ClosureCall => "esc-closure-call",
+            Rule::UnknownCall => "esc-unknown-call",
+            Rule::Spawn => "esc-spawn",
+        }
+    }
+}
+
+/// Why a constraint exists: its rule and the instruction it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The rule.
+    pub rule: Rule,
+    /// The instruction (none for entry facts).
+    pub at: Option<InstAddr>,
+}
+
+/// A constraint over nodes (ids into [`FunctionGraph::nodes`]) and objects. The fields
+/// are named by the relation each variant's documentation states.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Constraint {
+    /// `node ∋ obj`.
+    AddrOf { node: u32, obj: u32 },
+    /// `pts(to) ⊇ pts(from)`.
+    Copy { from: u32, to: u32 },
+    /// `∀o ∈ pts(base): pts(to) ⊇ pts(o.sel)`.
+    Load { base: u32, sel: Sel, to: u32 },
+    /// `∀o ∈ pts(base): pts(o.sel) ⊇ pts(from)`.
+    Store { base: u32, sel: Sel, from: u32 },
+    /// `pts(to) ⊇` every object reachable from `pts(from)` (a summary flow from deep inside).
+    CopyReach { from: u32, to: u32 },
+    /// Everything reachable from `pts(node)` escapes to `sink`.
+    Escape { node: u32, sink: Sink },
+    /// A call of the closure in `callee`: for each closure object it may hold, apply that
+    /// closure's summary (or treat it as unknown code).
+    CallClosure { callee: u32, args: Vec<u32>, dest: Option<u32>, at: InstAddr, spawn: bool },
+}
+
+/// A definition of a local.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefInfo {
+    /// The local.
+    pub local: LocalId,
+    /// The instruction that writes it (`None`: its value on entry).
+    pub at: Option<InstAddr>,
+}
+
+/// Interns values to dense ids.
+#[derive(Debug, Clone)]
+pub struct Interner<T: std::hash::Hash + Eq + Clone> {
+    items: Vec<T>,
+    ids: HashMap<T, u32>,
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Default for Interner<T> {
+    fn default() -> Self {
+        Interner { items: Vec::new(), ids: HashMap::new() }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+    /// The id of `item`, adding it if new; `true` if it was new.
+    pub fn intern(&mut self, item: T) -> (u32, bool) {
+        if let Some(&id) = self.ids.get(&item) {
+            return (id, false);
+        }
+        let id = self.items.len() as u32;
+        self.ids.insert(item.clone(), id);
+        self.items.push(item);
+        (id, true)
+    }
+
+    /// The id of `item`, if interned.
+    pub fn get(&self, item: &T) -> Option<u32> {
+        self.ids.get(item).copied()
+    }
+
+    /// The item with this id.
+    pub fn item(&self, id: u32) -> &T {
+        &self.items[id as usize]
+    }
+
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// One function's constraints.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionGraph {
+    /// The abstract objects.
+    pub objs: Interner<Obj>,
+    /// The nodes.
+    pub nodes: Interner<Node>,
+    /// The constraints, each with its origin.
+    pub constraints: Vec<(Constraint, Origin)>,
+    /// Every definition of a reference-holding local.
+    pub defs: Vec<DefInfo>,
+    /// The definition each instruction makes.
+    pub def_at: HashMap<InstAddr, u32>,
+    /// The entry definition of each parameter (and capture), by parameter number.
+    pub param_defs: Vec<u32>,
+    temps: u32,
+}
+
+impl FunctionGraph {
+    /// The node id of a node.
+    pub fn node(&mut self, node: Node) -> u32 {
+        self.nodes.intern(node).0
+    }
+
+    /// The object id of an object.
+    pub fn obj(&mut self, obj: Obj) -> u32 {
+        self.objs.intern(obj).0
+    }
+
+    /// The field node `obj.sel`, and the object it initially holds if it is new and `obj`
+    /// stands for outside memory (a parameter's content, a global's, unknown code's).
+    pub fn field(&mut self, obj: u32, sel: Sel) -> (u32, Option<u32>) {
+        let (node, new) = self.nodes.intern(Node::Field(obj, sel));
+        if !new {
+            return (node, None);
+        }
+        let seed = match self.objs.item(obj).clone() {
+            Obj::Param(i, path) => Some(Obj::Param(i, path.then(sel))),
+            Obj::Global(g) => Some(Obj::Global(g)),
+            Obj::Unknown => Some(Obj::Unknown),
+            Obj::CallResult(at) => Some(Obj::CallResult(at)),
+            Obj::Alloc(_) => None,
+        };
+        (node, seed.map(|o| self.obj(o)))
+    }
+
+    fn temp(&mut self) -> u32 {
+        self.temps += 1;
+        self.node(Node::Temp(self.temps))
+    }
+
+    fn add(&mut self, c: Constraint, rule: Rule, at: Option<InstAddr>) {
+        self.constraints.push((c, Origin { rule, at }));
+    }
+}
+
+/// Whether a local's values may hold references (references, and structs, which may hold
+/// them in fields).
+pub fn tracked(ty: &ir::Type) -> bool {
+    matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
+}
+
+/// The summaries a function's constraints are built with: of every function it may call.
+pub trait Summaries {
+    /// The summary of a function (an empty one while it is being computed).
+    fn summary(&self, function: FunctionId) -> Option<&Summary>;
+}
+
+/// Builds the constraint graph of `function`.
+pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) -> FunctionGraph {
+    let mut g = FunctionGraph::default();
+    let Some(f) = program.functions.get(fid.index()) else { return g };
+    let reaching = reaching_defs(f, &mut g);
+    // Parameters and captures arrive holding the caller's objects.
+    let entry: Vec<LocalId> = f.params.iter().chain(&f.captures).copied().collect();
+    for (i, local) in entry.iter().enumerate() {
+        let def = g.defs.iter().position(|d| d.local == *local && d.at.is_none());
+        let Some(def) = def else {
+            g.param_defs.push(u32::MAX);
+            continue;
+        };
+        let def = def as u32;
+        g.param_defs.push(def);
+        let node = g.node(Node::Def(def));
+        let obj = g.obj(Obj::Param(i as u32, Path::root()));
+        g.add(Constraint::AddrOf { node, obj }, Rule::ParamEntry, None);
+    }
+    for (b, block) in f.blocks.iter().enumerate() {
+        let mut current = reaching.block_in[b].clone();
+        for (i, inst) in block.insts.iter().enumerate() {
+            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+            let uses = |g: &mut FunctionGraph, local: LocalId| -> Vec<u32> {
+                reaching.defs_of(local, &current).into_iter().map(|d| g.node(Node::Def(d))).collect()
+            };
+            translate(program, f, at, &inst.kind, &mut g, &uses, summaries);
+            if let Some(&def) = g.def_at.get(&at) {
+                reaching.kill_gen(&mut current, def);
+            }
+        }
+    }
+    g
+}
+
+/// Adds the constraints of one instruction.
+fn translate(
+    program: &ir::Program,
+    f: &ir::Function,
+    at: InstAddr,
+    kind: &InstKind,
+    g: &mut FunctionGraph,
+    uses: &dyn Fn(&mut FunctionGraph, LocalId) -> Vec<u32>,
+    summaries: &dyn Summaries,
+) {
+    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(&d.ty));
+    let def = |g: &mut FunctionGraph| g.def_at.get(&at).copied().map(|d| g.node(Node::Def(d)));
+    let some_at = Some(at);
+    // `pts(to) ⊇ pts(uses of local)`.
+    let copy_into = |g: &mut FunctionGraph, local: LocalId, to: u32, rule: Rule| {
+        if is_tracked(local) {
+            for from in uses(g, local) {
+                g.add(Constraint::Copy { from, to }, rule, some_at);
+            }
+        }
+    };
+    match kind {
+        InstKind::Copy { src, .. } => {
+            if let Some(d) = def(g) {
+                copy_into(g, *src, d, Rule::Copy);
+            }
+        }
+        InstKind::NewObject { fields: values, .. } | InstKind::NewStruct { fields: values, .. } => {
+            if let Some(d) = def(g) {
+                let obj = g.obj(Obj::Alloc(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+                for (n, v) in values.iter().enumerate() {
+                    let (field, _) = g.field(obj, Sel::Field(n as u32));
+                    copy_into(g, *v, field, Rule::AllocField);
+                }
+            }
+        }
+        InstKind::NewArray { elems, .. } => {
+            if let Some(d) = def(g) {
+                let obj = g.obj(Obj::Alloc(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+                let (field, _) = g.field(obj, Sel::Elem);
+                for v in elems {
+                    copy_into(g, *v, field, Rule::AllocField);
+                }
+            }
+        }
+        InstKind::NewArrayRepeat { value, .. } => {
+            if let Some(d) = def(g) {
+                let obj = g.obj(Obj::Alloc(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+                let (field, _) = g.field(obj, Sel::Elem);
+                copy_into(g, *value, field, Rule::AllocField);
+            }
+        }
+        InstKind::NewClosure { captures, .. } => {
+            if let Some(d) = def(g) {
+                let obj = g.obj(Obj::Alloc(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+                for (n, v) in captures.iter().enumerate() {
+                    let (field, _) = g.field(obj, Sel::Env(n as u32));
+                    copy_into(g, *v, field, Rule::AllocField);
+                }
+            }
+        }
+        InstKind::Concat { .. } | InstKind::ToString { .. } => {
+            if let Some(d) = def(g) {
+                let obj = g.obj(Obj::Alloc(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+            }
+        }
+        InstKind::LoadField { object, field, .. } => {
+            if let Some(d) = def(g) {
+                for base in uses(g, *object) {
+                    g.add(
+                        Constraint::Load { base, sel: Sel::Field(*field), to: d },
+                        Rule::FieldLoad,
+                        some_at,
+                    );
+                }
+            }
+        }
+        InstKind::StoreField { object, field, value } if is_tracked(*value) => {
+            for base in uses(g, *object) {
+                for from in uses(g, *value) {
+                    g.add(
+                        Constraint::Store { base, sel: Sel::Field(*field), from },
+                        Rule::FieldStore,
+                        some_at,
+                    );
+                }
+            }
+        }
+        InstKind::LoadElem { array, .. } | InstKind::Pop { array, .. } => {
+            if let Some(d) = def(g) {
+                for base in uses(g, *array) {
+                    g.add(Constraint::Load { base, sel: Sel::Elem, to: d }, Rule::ElemLoad, some_at);
+                }
+            }
+        }
+        InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } if is_tracked(*value) => {
+            for base in uses(g, *array) {
+                for from in uses(g, *value) {
+                    g.add(Constraint::Store { base, sel: Sel::Elem, from }, Rule::ElemStore, some_at);
+                }
+            }
+        }
+        InstKind::LoadGlobal { global, .. } => {
+            if let Some(d) = def(g) {
+                let node = global_node(g, *global);
+                g.add(Constraint::Copy { from: node, to: d }, Rule::GlobalLoad, some_at);
+            }
+        }
+        InstKind::StoreGlobal { global, value } => {
+            let node = global_node(g, *global);
+            copy_into(g, *value, node, Rule::GlobalStore);
+        }
+        InstKind::Return { value: Some(v) } => {
+            let ret = g.node(Node::Ret);
+            copy_into(g, *v, ret, Rule::Return);
+        }
+        InstKind::Call { callee, args, .. } => {
+            call(program, at, kind, callee, args, false, g, uses, summaries, &is_tracked);
+        }
+        InstKind::Spawn { callee, args } => {
+            call(program, at, kind, callee, args, true, g, uses, summaries, &is_tracked);
+        }
+        _ => {}
+    }
+}
+
+/// The node of a global's value; it holds the global's previous contents, and everything
+/// in it escapes (`esc-global-root`).
+fn global_node(g: &mut FunctionGraph, global: GlobalId) -> u32 {
+    let (node, new) = g.nodes.intern(Node::Global(global));
+    if new {
+        let obj = g.obj(Obj::Global(global));
+        g.add(Constraint::AddrOf { node, obj }, Rule::GlobalLoad, None);
+        g.add(Constraint::Escape { node, sink: Sink::Global(global) }, Rule::GlobalStore, None);
+    }
+    node
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call(
+    program: &ir::Program,
+    at: InstAddr,
+    kind: &InstKind,
+    callee: &ir::Callee,
+    args: &[LocalId],
+    spawn: bool,
+    g: &mut FunctionGraph,
+    uses: &dyn Fn(&mut FunctionGraph, LocalId) -> Vec<u32>,
+    summaries: &dyn Summaries,
+    is_tracked: &dyn Fn(LocalId) -> bool,
+) {
+    let some_at = Some(at);
+    let dest = match kind {
+        InstKind::Call { .. } => g.def_at.get(&at).copied().map(|d| g.node(Node::Def(d))),
+        _ => None,
+    };
+    // Each argument as one node (the union of its reaching definitions).
+    let mut arg_nodes = Vec::with_capacity(args.len());
+    for a in args {
+        let node = g.temp();
+        if is_tracked(*a) {
+            for from in uses(g, *a) {
+                g.add(Constraint::Copy { from, to: node }, Rule::Copy, some_at);
+            }
+        }
+        arg_nodes.push(node);
+    }
+    if spawn {
+        // Everything reachable from the arguments is shared with the new thread.
+        for &node in &arg_nodes {
+            g.add(Constraint::Escape { node, sink: Sink::Thread }, Rule::Spawn, some_at);
+        }
+        if let ir::Callee::Closure(local) = callee {
+            for node in uses(g, *local) {
+                g.add(Constraint::Escape { node, sink: Sink::Thread }, Rule::Spawn, some_at);
+            }
+        }
+        return;
+    }
+    match callee {
+        ir::Callee::Function(fid) => {
+            let empty = Summary::default();
+            let summary = summaries.summary(*fid).unwrap_or(&empty);
+            apply_summary(g, summary, &arg_nodes, dest, at, Rule::CallSummary);
+        }
+        ir::Callee::Extern(x) => {
+            let params = program.externs.get(x.index()).map(|e| e.params.clone()).unwrap_or_default();
+            for (i, &node) in arg_nodes.iter().enumerate() {
+                let borrowed = params.get(i).is_some_and(|p| p.mode == Some(ir::Mode::Borrow));
+                if !borrowed {
+                    g.add(Constraint::Escape { node, sink: Sink::Unknown }, Rule::Extern, some_at);
+                }
+            }
+            if let Some(d) = dest {
+                let obj = g.obj(Obj::CallResult(at));
+                g.add(Constraint::AddrOf { node: d, obj }, Rule::CallFresh, some_at);
+            }
+        }
+        ir::Callee::Closure(local) => {
+            for callee in uses(g, *local) {
+                g.add(
+                    Constraint::CallClosure { callee, args: arg_nodes.clone(), dest, at, spawn: false },
+                    Rule::ClosureCall,
+                    some_at,
+                );
+            }
+        }
+    }
+}
+
+/// Adds the constraints of a summary applied at a call: `args` are the argument nodes (a
+/// closure's captured values after its declared parameters), `dest` the result's node.
+pub fn apply_summary(
+    g: &mut FunctionGraph,
+    summary: &Summary,
+    args: &[u32],
+    dest: Option<u32>,
+    at: InstAddr,
+    rule: Rule,
+) {
+    let some_at = Some(at);
+    for (i, param) in summary.params.iter().enumerate() {
+        let Some(&arg) = args.get(i) else { continue };
+        for flow in &param.flows {
+            // The source: the argument, followed along the flow's path inside it.
+            let source = if flow.src.deep {
+                let t = g.temp();
+                g.add(Constraint::CopyReach { from: arg, to: t }, rule, some_at);
+                t
+            } else {
+                load_path(g, arg, &flow.src.steps, at, rule)
+            };
+            match &flow.dst {
+                FlowDst::Return(path) => {
+                    let Some(d) = dest else { continue };
+                    store_path(g, d, path, source, at, rule);
+                }
+                FlowDst::Param(j, path) => {
+                    let Some(&target) = args.get(*j as usize) else { continue };
+                    store_path(g, target, path, source, at, rule);
+                }
+                FlowDst::Global(global) => {
+                    let node = global_node(g, *global);
+                    g.add(Constraint::Copy { from: source, to: node }, rule, some_at);
+                }
+                FlowDst::Thread => {
+                    g.add(Constraint::Escape { node: source, sink: Sink::Thread }, rule, some_at)
+                }
+                FlowDst::Unknown => {
+                    g.add(Constraint::Escape { node: source, sink: Sink::Unknown }, rule, some_at)
+                }
+            }
+        }
+    }
+    if let Some(d) = dest {
+        if summary.returns_fresh {
+            let obj = g.obj(Obj::CallResult(at));
+            g.add(Constraint::AddrOf { node: d, obj }, Rule::CallFresh, some_at);
+        }
+        if summary.returns_outside {
+            let obj = g.obj(Obj::Unknown);
+            g.add(Constraint::AddrOf { node: d, obj }, rule, some_at);
+        }
+    }
+}
+
+fn load_path(g: &mut FunctionGraph, from: u32, steps: &[Sel], at: InstAddr, rule: Rule) -> u32 {
+    let mut node = from;
+    for &sel in steps {
+        let t = g.temp();
+        g.add(Constraint::Load { base: node, sel, to: t }, rule, Some(at));
+        node = t;
+    }
+    node
+}
+
+fn store_path(
+    g: &mut FunctionGraph,
+    base: u32,
+    path: &super::graph::Path,
+    value: u32,
+    at: InstAddr,
+    rule: Rule,
+) {
+    match path.steps.split_last() {
+        None => g.add(Constraint::Copy { from: value, to: base }, rule, Some(at)),
+        Some((&last, init)) => {
+            let container = load_path(g, base, init, at, rule);
+            g.add(Constraint::Store { base: container, sel: last, from: value }, rule, Some(at));
+        }
+    }
+}
+
+/// Reaching definitions of the reference-holding locals: which writes of a local may reach
+/// each use. Bit sets over definitions, iterated to a fixpoint over the CFG.
+pub struct Reaching {
+    /// The definitions reaching the start of each block.
+    pub block_in: Vec<Vec<u64>>,
+    /// Each local's definitions.
+    defs_by_local: HashMap<LocalId, Vec<u32>>,
+    def_local: Vec<LocalId>,
+}
+
+impl Reaching {
+    /// The definitions of `local` in `set`.
+    pub fn defs_of(&self, local: LocalId, set: &[u64]) -> Vec<u32> {
+        self.defs_by_local
+            .get(&local)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&d| set[(d / 64) as usize] & (1 << (d % 64)) != 0)
+            .collect()
+    }
+
+    /// After definition `def`: it reaches, the other definitions of its local do not.
+    pub fn kill_gen(&self, set: &mut [u64], def: u32) {
+        let local = self.def_local[def as usize];
+        for &other in self.defs_by_local.get(&local).into_iter().flatten() {
+            set[(other / 64) as usize] &= !(1 << (other % 64));
+        }
+        set[(def / 64) as usize] |= 1 << (def % 64);
+    }
+}
+
+fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
+    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(&d.ty));
+    // Entry definitions of parameters and captures, then one per writing instruction.
+    for &local in f.params.iter().chain(&f.captures) {
+        if is_tracked(local) {
+            g.defs.push(DefInfo { local, at: None });
+        }
+    }
+    for (at, inst) in f.insts() {
+        if let Some(dest) = inst.kind.dest()
+            && is_tracked(dest)
+        {
+            g.def_at.insert(at, g.defs.len() as u32);
+            g.defs.push(DefInfo { local: dest, at: Some(at) });
+        }
+    }
+    let n = g.defs.len();
+    let words = n.div_ceil(64).max(1);
+    let mut defs_by_local: HashMap<LocalId, Vec<u32>> = HashMap::new();
+    let mut def_local = Vec::with_capacity(n);
+    for (d, info) in g.defs.iter().enumerate() {
+        defs_by_local.entry(info.local).or_default().push(d as u32);
+        def_local.push(info.local);
+    }
+    let mut reaching =
+        Reaching { block_in: vec![vec![0u64; words]; f.blocks.len()], defs_by_local, def_local };
+    // Entry definitions reach the start of the entry block.
+    if let Some(entry) = reaching.block_in.first_mut() {
+        for (d, info) in g.defs.iter().enumerate() {
+            if info.at.is_none() {
+                entry[d / 64] |= 1 << (d % 64);
+            }
+        }
+    }
+    // Per block: the definitions it makes that survive to its end, and the locals it
+    // writes (whose other definitions it kills).
+    let mut gen_last: Vec<Vec<u32>> = vec![Vec::new(); f.blocks.len()];
+    for (b, block) in f.blocks.iter().enumerate() {
+        let mut last: HashMap<LocalId, u32> = HashMap::new();
+        for i in 0..block.insts.len() {
+            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+            if let Some(&d) = g.def_at.get(&at) {
+                last.insert(g.defs[d as usize].local, d);
+            }
+        }
+        let mut v: Vec<u32> = last.into_values().collect();
+        v.sort_unstable();
+        gen_last[b] = v;
+    }
+    let preds = predecessors(f);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (b, block_preds) in preds.iter().enumerate() {
+            let mut input = if b == 0 { reaching.block_in[0].clone() } else { vec![0u64; words] };
+            for &p in block_preds {
+                let mut out = reaching.block_in[p].clone();
+                for &d in &gen_last[p] {
+                    reaching.kill_gen(&mut out, d);
+                }
+                for (w, o) in input.iter_mut().zip(&out) {
+                    *w |= o;
+                }
+            }
+            if input != reaching.block_in[b] {
+                // The sets only grow (entry facts stay in block 0).
+                for (w, old) in input.iter_mut().zip(&reaching.block_in[b]) {
+                    *w |= old;
+                }
+                if input != reaching.block_in[b] {
+                    reaching.block_in[b] = input;
+                    changed = true;
+                }
+            }
+        }
+    }
+    reaching
+}
+
+fn predecessors(f: &ir::Function) -> Vec<Vec<usize>> {
+    let mut preds = vec![Vec::new(); f.blocks.len()];
+    for (b, block) in f.blocks.iter().enumerate() {
+        if let Some(last) = block.insts.last() {
+            for s in last.kind.successors() {
+                if let Some(p) = preds.get_mut(s.index()) {
+                    p.push(b);
+                }
+            }
+        }
+    }
+    preds
+}

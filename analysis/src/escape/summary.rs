@@ -1,0 +1,161 @@
+//! Function summaries: what a function does with its parameters, as its callers see it.
+//!
+//! For each parameter, the *flows* of its value and of the objects inside it: into the
+//! result (at a field path), into another parameter's contents (at a path), into a global,
+//! to another thread, to unknown code. The parameter's escape state is the worst of its
+//! flows. A summary also says whether the result may be a fresh object (control passes
+//! to the caller) or something from outside (a global's contents, unknown code's).
+//!
+//! Summaries are computed from a solved function ([`compute`]) and applied at call sites
+//! by [`super::graph::apply_summary`].
+
+use super::graph::{FunctionGraph, Node, Obj, Path, Sel, Sink};
+use super::solve::Solution;
+use custody_ir::GlobalId;
+use custody_ir::plan::Escape;
+use std::collections::{BTreeSet, VecDeque};
+
+/// Where a flow goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowDst {
+    /// The result, at a path inside it (empty: the result itself).
+    Return(Path),
+    /// Another parameter's contents, at a (non-empty) path.
+    Param(u32, Path),
+    /// A global.
+    Global(GlobalId),
+    /// Another thread.
+    Thread,
+    /// Unknown code.
+    Unknown,
+}
+
+/// One flow of (part of) a parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Flow {
+    /// Which part of the parameter: a path inside it (empty: the parameter itself).
+    pub src: Path,
+    /// Where it goes.
+    pub dst: FlowDst,
+}
+
+/// What a function does with one parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParamSummary {
+    /// Its flows, sorted.
+    pub flows: BTreeSet<Flow>,
+}
+
+impl ParamSummary {
+    /// The parameter's escape state: the worst of its flows.
+    pub fn escape(&self) -> Escape {
+        self.flows
+            .iter()
+            .map(|f| match f.dst {
+                FlowDst::Return(_) | FlowDst::Param(..) => Escape::Binding,
+                FlowDst::Global(_) | FlowDst::Unknown => Escape::Uncontained,
+                FlowDst::Thread => Escape::Thread,
+            })
+            .max()
+            .unwrap_or(Escape::Contained)
+    }
+}
+
+/// A function's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// One per parameter (a closure's captures after its declared parameters).
+    pub params: Vec<ParamSummary>,
+    /// The result may be an object the function (or a callee) allocated.
+    pub returns_fresh: bool,
+    /// The result may be something from outside: a global's contents, unknown code's.
+    pub returns_outside: bool,
+}
+
+/// Computes the summary of a solved function with `n_params` parameters.
+pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summary {
+    let mut summary = Summary { params: vec![ParamSummary::default(); n_params], ..Summary::default() };
+    let record = |obj: &Obj, dst: FlowDst, summary: &mut Summary| {
+        if let Obj::Param(i, path) = obj
+            && let Some(p) = summary.params.get_mut(*i as usize)
+        {
+            p.flows.insert(Flow { src: path.clone(), dst });
+        }
+    };
+    // What the result holds, with the path at which it holds it.
+    if let Some(ret) = g.nodes.get(&Node::Ret) {
+        for (obj, path) in reach_with_paths(g, solution, solution.pts(ret)) {
+            match g.objs.item(obj) {
+                Obj::Alloc(_) | Obj::CallResult(_) => summary.returns_fresh = true,
+                Obj::Global(_) | Obj::Unknown => summary.returns_outside = true,
+                p @ Obj::Param(..) => record(&p.clone(), FlowDst::Return(path), &mut summary),
+            }
+        }
+    }
+    // Stores into parameters' contents (beyond what the caller put there).
+    for node in 0..g.nodes.len() as u32 {
+        let Node::Field(base, sel) = *g.nodes.item(node) else { continue };
+        let Obj::Param(j, base_path) = g.objs.item(base).clone() else { continue };
+        let target = base_path.then(sel);
+        let seed = Obj::Param(j, target.clone());
+        let stored: Vec<u32> =
+            solution.pts(node).iter().copied().filter(|&o| *g.objs.item(o) != seed).collect();
+        for (obj, path) in reach_with_paths(g, solution, &stored) {
+            let mut dst_path = target.clone();
+            for s in &path.steps {
+                dst_path = dst_path.then(*s);
+            }
+            let obj = g.objs.item(obj).clone();
+            // A parameter's own content seen again at its own place is not a flow.
+            if obj != Obj::Param(j, dst_path.clone()) {
+                record(&obj, FlowDst::Param(j, dst_path), &mut summary);
+            }
+        }
+    }
+    // Sinks: globals, threads, unknown code.
+    for (node, sink) in &solution.escapes {
+        let dst = match sink {
+            Sink::Global(g) => FlowDst::Global(*g),
+            Sink::Thread => FlowDst::Thread,
+            Sink::Unknown => FlowDst::Unknown,
+        };
+        for (obj, _) in reach_with_paths(g, solution, solution.pts(*node)) {
+            let obj = g.objs.item(obj).clone();
+            record(&obj, dst.clone(), &mut summary);
+        }
+    }
+    summary
+}
+
+/// Every object reachable from `roots` through fields, with the (first, shortest) path at
+/// which it was reached.
+pub fn reach_with_paths(g: &FunctionGraph, solution: &Solution, roots: &[u32]) -> Vec<(u32, Path)> {
+    let mut seen = vec![false; g.objs.len()];
+    let mut out = Vec::new();
+    let mut queue: VecDeque<(u32, Path)> = VecDeque::new();
+    for &o in roots {
+        if !std::mem::replace(&mut seen[o as usize], true) {
+            queue.push_back((o, Path::root()));
+        }
+    }
+    while let Some((o, path)) = queue.pop_front() {
+        out.push((o, path.clone()));
+        for (sel, node) in solution.fields_of(o) {
+            for &inner in solution.pts(node) {
+                if (inner as usize) < seen.len() && !std::mem::replace(&mut seen[inner as usize], true) {
+                    queue.push_back((inner, path.then(sel)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A field selector, for paths shown to people: `.3`, `[]`, `.env2`.
+pub fn sel_text(sel: Sel, field_name: impl Fn(u32) -> Option<String>) -> String {
+    match sel {
+        Sel::Field(n) => format!(".{}", field_name(n).unwrap_or_else(|| n.to_string())),
+        Sel::Elem => "[]".to_string(),
+        Sel::Env(n) => format!(".capture{n}"),
+    }
+}
