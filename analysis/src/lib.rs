@@ -20,6 +20,7 @@ pub mod diagnostic;
 pub mod escape;
 #[allow(missing_docs)]
 pub mod hir;
+pub mod inferred;
 pub mod naive;
 pub mod plan;
 pub mod program;

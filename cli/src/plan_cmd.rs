@@ -1,11 +1,13 @@
 //! `custody plan`: the memory plan of one or more files, as JSON.
 //!
-//! Until the inference exists the plan is the naive one (said on stderr); `--output PATH`
-//! writes the file whole or not at all.
+//! The inferred plan carries the escape analysis's verdicts; its placements and
+//! operations are the naive plan's (always correct) until the lifetime analysis refines
+//! them. `--output PATH` writes the file whole or not at all.
 
 use crate::check::{self, Checked};
 use crate::render;
 use crate::source::read_source;
+use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 /// Which plan to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum PlanChoice {
-    /// The plan custody infers (the naive one until the inference exists).
+    /// The plan custody infers.
     Inferred,
     /// The baseline: everything reference counted.
     Naive,
@@ -30,9 +32,6 @@ pub(crate) enum Format {
 }
 
 pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: Option<&Path>) -> ExitCode {
-    if plan == PlanChoice::Inferred {
-        eprintln!("note: the inferred plan does not exist yet; writing the naive plan");
-    }
     let db = AnalysisDatabase::default();
     let mut plans = Vec::new();
     let mut status = ExitCode::SUCCESS;
@@ -54,7 +53,16 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: 
             continue;
         }
         let index = LineIndex::new(&text);
-        plans.push(naive_plan(program_ir(&db, file), &name, &SpanMap::new(Some(&index))));
+        let spans = SpanMap::new(Some(&index));
+        let program = program_ir(&db, file);
+        let position = |span: custody_ir::Span| {
+            let pos = index.line_col(span.start.into());
+            format!("{}:{}", pos.line, pos.col)
+        };
+        plans.push(match plan {
+            PlanChoice::Naive => naive_plan(program, &name, &spans),
+            PlanChoice::Inferred => inferred_plan(program, &name, &spans, &position).0,
+        });
     }
     // One file: the plan itself; several: an array of plans.
     let json = match plans.as_slice() {

@@ -23,8 +23,8 @@ pub enum Root {
     ParamContent(u32),
     /// A sink: a global, a thread, unknown code.
     Sink(Sink),
-    /// Memory from outside: what a global or unknown code holds.
-    Outside,
+    /// Memory from outside: a global's or unknown code's object (the one named).
+    Outside(u32),
 }
 
 impl Root {
@@ -33,7 +33,7 @@ impl Root {
         match self {
             Root::Return | Root::ParamContent(_) => Escape::Binding,
             Root::Sink(Sink::Thread) => Escape::Thread,
-            Root::Sink(_) | Root::Outside => Escape::Uncontained,
+            Root::Sink(_) | Root::Outside(_) => Escape::Uncontained,
         }
     }
 }
@@ -105,14 +105,14 @@ impl Verdicts {
             // uncontained, what a parameter holds belongs to the caller.
             for obj in 0..g.objs.len() as u32 {
                 let root = match g.objs.item(obj) {
-                    Obj::Global(_) | Obj::Unknown if level == Escape::Uncontained => Root::Outside,
+                    Obj::Global(_) | Obj::Unknown if level == Escape::Uncontained => Root::Outside(obj),
                     Obj::Param(i, _) if level == Escape::Binding => Root::ParamContent(*i),
                     _ => continue,
                 };
                 for (sel, field) in sol.fields_of(obj) {
                     for &inner in sol.pts(field) {
                         // A parameter's own content is not an escape of anything.
-                        if matches!(g.objs.item(inner), Obj::Param(..)) && root != Root::Outside {
+                        if matches!(g.objs.item(inner), Obj::Param(..)) && !matches!(root, Root::Outside(_)) {
                             continue;
                         }
                         visit(inner, Link::Root(root, field), &mut state, &mut queue);

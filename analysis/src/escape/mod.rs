@@ -53,6 +53,7 @@
 //! `contained` can be explained ([`explain`]): the shortest chain of flows from the
 //! allocation to where the bound was lost, each step with its instruction and a sentence.
 
+pub mod describe;
 pub mod explain;
 pub mod graph;
 pub mod reference;

@@ -1,0 +1,168 @@
+//! The inferred plan: escape states, control, parameter flows, return bindings and
+//! reasons from the escape analysis.
+//!
+//! Placements and operations are still those of the naive plan (everything counted),
+//! which is correct for every program; the lifetime analysis replaces them. Everything
+//! this plan states about escapes is the escape analysis's verdict.
+
+use crate::escape::describe::{Position, reason};
+use crate::escape::graph::{Obj, Sel};
+use crate::escape::summary::FlowDst;
+use crate::escape::{FunctionEscape, ProgramEscape, analyze};
+use crate::naive::naive_plan;
+use crate::plan::SpanMap;
+use custody_ir as ir;
+use custody_ir::plan::*;
+
+/// The plan of a program, with the escape analysis's facts.
+pub fn inferred_plan(
+    program: &ir::Program,
+    source: &str,
+    spans: &SpanMap<'_>,
+    pos: Position<'_>,
+) -> (MemoryPlan, ProgramEscape) {
+    let escape = analyze(program);
+    let mut plan = naive_plan(program, source, spans);
+    for ((f, fp), fe) in program.functions.iter().zip(&mut plan.functions).zip(&escape.functions) {
+        fill_function(program, f, fp, fe, pos);
+    }
+    (plan, escape)
+}
+
+/// Control of an object in a given state: who frees it.
+pub fn control(escape: Escape) -> Control {
+    match escape {
+        Escape::Contained => Control::Function,
+        Escape::Binding => Control::Caller,
+        Escape::Uncontained | Escape::Thread => Control::Global,
+    }
+}
+
+fn fill_function(
+    program: &ir::Program,
+    f: &ir::Function,
+    fp: &mut FunctionPlan,
+    fe: &FunctionEscape,
+    pos: Position<'_>,
+) {
+    for (i, param) in fp.params.iter_mut().enumerate() {
+        let Some(summary) = fe.summary.params.get(i) else { continue };
+        param.escape = summary.escape();
+        param.flows_to = flows_to(program, f, summary);
+        let declared = f.params.get(i).and_then(|&l| f.get_local(l)).and_then(|l| l.mode);
+        // Until borrow inference: what the naive operations do (the callee owns).
+        param.mode = declared.unwrap_or(ir::Mode::Own);
+    }
+    fp.returns = return_plan(f, fe);
+    for alloc in &mut fp.allocations {
+        let Some(obj) = fe.graph.objs.get(&Obj::Alloc(alloc.inst)) else {
+            alloc.escape = Escape::Contained;
+            alloc.control = Control::Function;
+            alloc.reason = String::new();
+            continue;
+        };
+        alloc.escape = fe.verdicts.escape(obj);
+        alloc.control = control(alloc.escape);
+        alloc.reason =
+            if alloc.escape == Escape::Contained { String::new() } else { reason(program, f, fe, obj, pos) };
+    }
+}
+
+/// A parameter's flows in the plan's terms (paths with field names).
+fn flows_to(
+    program: &ir::Program,
+    f: &ir::Function,
+    summary: &crate::escape::summary::ParamSummary,
+) -> Vec<FlowTarget> {
+    let mut out: Vec<FlowTarget> = Vec::new();
+    for flow in &summary.flows {
+        let target = match &flow.dst {
+            FlowDst::Return(_) => FlowTarget::Return,
+            FlowDst::Param(j, path) => {
+                let ty = f.params.get(*j as usize).and_then(|&l| f.get_local(l)).map(|l| l.ty.clone());
+                FlowTarget::Param { index: *j, path: path_text(program, ty, &path.steps, path.deep) }
+            }
+            FlowDst::Global(g) => FlowTarget::Global {
+                name: program.globals.get(g.index()).map_or(String::new(), |g| g.name.clone()),
+            },
+            FlowDst::Thread => FlowTarget::Thread,
+            FlowDst::Unknown => FlowTarget::Unknown,
+        };
+        if !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// `.next`, `.items[]`: a path with field names, following the types.
+pub fn path_text(program: &ir::Program, mut ty: Option<ir::Type>, steps: &[Sel], deep: bool) -> String {
+    let mut out = String::new();
+    for &sel in steps {
+        let current = ty.as_ref().map(|t| t.non_null().clone());
+        match (sel, &current) {
+            (Sel::Field(n), Some(ir::Type::Class(c))) => {
+                let field = program.classes.get(c.index()).and_then(|c| c.fields.get(n as usize));
+                out.push('.');
+                out.push_str(field.map_or("?", |f| f.name.as_str()));
+                ty = field.map(|f| f.ty.clone());
+            }
+            (Sel::Field(n), Some(ir::Type::Struct(s))) => {
+                let field = program.structs.get(s.index()).and_then(|s| s.fields.get(n as usize));
+                out.push('.');
+                out.push_str(field.map_or("?", |f| f.name.as_str()));
+                ty = field.map(|f| f.ty.clone());
+            }
+            (Sel::Elem, Some(ir::Type::Array(elem))) => {
+                out.push_str("[]");
+                ty = Some((**elem).clone());
+            }
+            (Sel::Elem, _) => {
+                out.push_str("[]");
+                ty = None;
+            }
+            (Sel::Field(n), _) => {
+                out.push_str(&format!(".{n}"));
+                ty = None;
+            }
+            (Sel::Env(n), _) => {
+                out.push_str(&format!(".capture{n}"));
+                ty = None;
+            }
+        }
+    }
+    if deep {
+        out.push_str("...");
+    }
+    out
+}
+
+/// VSL's return rules from the summary: a fresh object (callee), a parameter or part of
+/// one (parameter), something reachable from a global (parent), several, or none.
+fn return_plan(f: &ir::Function, fe: &FunctionEscape) -> ReturnPlan {
+    let returns_reference = f.ret.as_ref().is_some_and(crate::plan::holds_references);
+    let mut params: Vec<u32> = fe
+        .summary
+        .params
+        .iter()
+        .enumerate()
+        // Returned itself (or a part of it returned itself), not merely inside the result.
+        .filter(|(_, p)| {
+            p.flows
+                .iter()
+                .any(|fl| matches!(&fl.dst, FlowDst::Return(path) if path.steps.is_empty() && !path.deep))
+        })
+        .map(|(i, _)| i as u32)
+        .filter(|&i| (i as usize) < f.params.len())
+        .collect();
+    params.dedup();
+    let kinds = [fe.summary.returns_fresh, !params.is_empty(), fe.summary.returns_outside];
+    let bound = match (returns_reference, kinds.iter().filter(|k| **k).count()) {
+        (false, _) | (true, 0) => ReturnBound::None,
+        (true, 1) if kinds[0] => ReturnBound::Callee,
+        (true, 1) if kinds[1] => ReturnBound::Parameter,
+        (true, 1) => ReturnBound::Parent,
+        _ => ReturnBound::Mixed,
+    };
+    ReturnPlan { bound, params }
+}
