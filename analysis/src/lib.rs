@@ -18,6 +18,7 @@ pub mod check;
 mod db;
 pub mod diagnostic;
 pub mod escape;
+pub mod explain;
 #[allow(missing_docs)]
 pub mod hir;
 pub mod inferred;

@@ -7,6 +7,7 @@
 
 mod check;
 mod diagnostics_json;
+mod explain_cmd;
 mod ir_cmd;
 mod plan_cmd;
 mod render;
@@ -81,6 +82,25 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Explain why the allocation or parameter at a place escapes.
+    ///
+    /// Prints the chain of flows from it to where its bound was lost, each step with its
+    /// position and the rule of spec/rules.md behind it. Without `--col`, every allocation
+    /// and parameter starting on the line is explained. Exit status: 0 explained, 1 the
+    /// file has errors or nothing is at that place, 2 unreadable input.
+    Explain {
+        /// The `.cdy` file.
+        file: PathBuf,
+        /// The 1-based line.
+        #[arg(long)]
+        line: u32,
+        /// The 1-based column (characters).
+        #[arg(long)]
+        col: Option<u32>,
+        /// `text` or `json`.
+        #[arg(long, value_enum, default_value_t = explain_cmd::Format::Text)]
+        format: explain_cmd::Format,
+    },
     /// Print the lowered IR of a file: every function as a control-flow graph.
     ///
     /// The IR is custody's interface to other compilers; `--format json` writes the form
@@ -109,6 +129,7 @@ fn main() -> ExitCode {
         Command::Check { files, ir: false, format } => check::run(&files, format),
         Command::Check { files, ir: true, format } => ir_cmd::check_ir(&files, format),
         Command::Ir { file, format } => ir_cmd::run(&file, format),
+        Command::Explain { file, line, col, format } => explain_cmd::run(&file, line, col, format),
         Command::Plan { files, plan, format, output } => {
             plan_cmd::run(&files, plan, format, output.as_deref())
         }

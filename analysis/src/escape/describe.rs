@@ -25,6 +25,30 @@ fn local_name(f: &ir::Function, local: ir::LocalId) -> Option<String> {
     f.get_local(local).and_then(|l| l.name.clone())
 }
 
+/// How to name a local in a sentence: `` `x` ``, or for a temporary the place it was
+/// read from (`global `cache``, `field `items` of `o``).
+fn place_name(program: &ir::Program, f: &ir::Function, local: ir::LocalId) -> String {
+    if let Some(name) = local_name(f, local) {
+        return format!("`{name}`");
+    }
+    let def = f.insts().find(|(_, i)| i.kind.dest() == Some(local)).map(|(_, i)| i.kind.clone());
+    match def {
+        Some(InstKind::LoadGlobal { global, .. }) => {
+            format!("global `{}`", program.globals.get(global.index()).map_or("?", |g| g.name.as_str()))
+        }
+        Some(InstKind::LoadField { object, field, .. }) => {
+            let ty = f.get_local(object).map(|l| l.ty.clone());
+            format!(
+                "field `{}` of {}",
+                field_name(program, ty.as_ref(), Sel::Field(field)),
+                place_name(program, f, object)
+            )
+        }
+        Some(InstKind::LoadElem { array, .. }) => format!("an element of {}", place_name(program, f, array)),
+        _ => "a temporary".to_string(),
+    }
+}
+
 fn callee_name(program: &ir::Program, f: &ir::Function, callee: &ir::Callee) -> String {
     match callee {
         ir::Callee::Function(c) => program.functions.get(c.index()).map_or("?".into(), |f| f.name.clone()),
@@ -194,16 +218,12 @@ fn flow_text(
         InstKind::StoreField { object, field, .. } => {
             let ty = f.get_local(*object).map(|l| l.ty.clone());
             let name = field_name(program, ty.as_ref(), Sel::Field(*field));
-            match named(*object) {
-                Some(o) => format!("stored into field `{name}` of `{o}` at {at}"),
-                None => format!("stored into field `{name}` at {at}"),
-            }
+            format!("stored into field `{name}` of {} at {at}", place_name(program, f, *object))
         }
-        InstKind::StoreElem { .. } => format!("stored into an array element at {at}"),
-        InstKind::Push { array, .. } => match named(*array) {
-            Some(a) => format!("pushed onto `{a}` at {at}"),
-            None => format!("pushed onto an array at {at}"),
-        },
+        InstKind::StoreElem { array, .. } => {
+            format!("stored into an element of {} at {at}", place_name(program, f, *array))
+        }
+        InstKind::Push { array, .. } => format!("pushed onto {} at {at}", place_name(program, f, *array)),
         InstKind::NewObject { .. } | InstKind::NewStruct { .. } => {
             format!("put into the object built at {at}")
         }

@@ -110,14 +110,17 @@ impl Verdicts {
                     _ => continue,
                 };
                 for (sel, field) in sol.fields_of(obj) {
+                    // What the caller put there is not an escape of anything.
+                    let seed = match g.objs.item(obj) {
+                        Obj::Param(i, path) => g.objs.get(&Obj::Param(*i, path.then(sel))),
+                        _ => None,
+                    };
                     for &inner in sol.pts(field) {
-                        // A parameter's own content is not an escape of anything.
-                        if matches!(g.objs.item(inner), Obj::Param(..)) && !matches!(root, Root::Outside(_)) {
+                        if Some(inner) == seed {
                             continue;
                         }
                         visit(inner, Link::Root(root, field), &mut state, &mut queue);
                     }
-                    let _ = sel;
                 }
             }
             while let Some(obj) = queue.pop_front() {

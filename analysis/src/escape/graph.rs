@@ -514,13 +514,20 @@ fn call(
         InstKind::Call { .. } => g.def_at.get(&at).copied().map(|d| g.node(Node::Def(d))),
         _ => None,
     };
-    // Each argument as one node (the union of its reaching definitions).
+    // Each argument as one node (the union of its reaching definitions), moved there by
+    // the call's own rule, which is what explanations show for this step.
+    let rule = match (spawn, callee) {
+        (true, _) => Rule::Spawn,
+        (false, ir::Callee::Function(_)) => Rule::CallSummary,
+        (false, ir::Callee::Extern(_)) => Rule::Extern,
+        (false, ir::Callee::Closure(_)) => Rule::ClosureCall,
+    };
     let mut arg_nodes = Vec::with_capacity(args.len());
     for a in args {
         let node = g.temp();
         if is_tracked(*a) {
             for from in uses(g, *a) {
-                g.add(Constraint::Copy { from, to: node }, Rule::Copy, some_at);
+                g.add(Constraint::Copy { from, to: node }, rule, some_at);
             }
         }
         arg_nodes.push(node);

@@ -1,0 +1,193 @@
+//! `explain`: why the allocation or parameter at a source position escapes, as the chain
+//! of flows from it to where the bound was lost.
+
+use crate::escape::ProgramEscape;
+use crate::escape::describe::{Position, Sentence, sentences};
+use crate::escape::graph::Obj;
+use crate::naive::local_name;
+use custody_ir as ir;
+use custody_ir::plan::Escape;
+use custody_syntax::{LineCol, LineIndex};
+use serde::Serialize;
+
+/// What is explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// An allocation site.
+    Allocation,
+    /// A parameter.
+    Parameter,
+}
+
+/// One explained verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// Allocation or parameter.
+    pub subject: Subject,
+    /// The allocation's plan id (`main#3`) or the parameter's `function(name)`.
+    pub id: String,
+    /// The function it belongs to.
+    pub function: String,
+    /// Its escape state.
+    pub escape: Escape,
+    /// Its source.
+    pub span: ir::Span,
+    /// The chain, in order.
+    pub steps: Vec<Step>,
+}
+
+/// One step of the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Where (empty for steps that are facts, not instructions).
+    pub span: ir::Span,
+    /// The rule of `spec/rules.md` that justifies it.
+    pub rule: &'static str,
+    /// What happened.
+    pub text: String,
+}
+
+impl From<Sentence> for Step {
+    fn from(s: Sentence) -> Step {
+        Step { span: s.span, rule: s.rule, text: s.text }
+    }
+}
+
+/// Every allocation and parameter at `line` (and `col`, if given: the innermost whose
+/// source contains it), explained.
+pub fn explain_at(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    index: &LineIndex,
+    text: &str,
+    line: u32,
+    col: Option<u32>,
+    pos: Position<'_>,
+) -> Vec<Explanation> {
+    let offset = col.and_then(|c| index.offset(LineCol { line, col: c }, text)).map(u32::from);
+    let on_line = |span: ir::Span| span != ir::Span::NONE && index.line_col(span.start.into()).line == line;
+    let matches = |span: ir::Span| match offset {
+        Some(o) => span.start <= o && o < span.end.max(span.start + 1),
+        None => on_line(span),
+    };
+    let mut found: Vec<Explanation> = Vec::new();
+    for (fi, f) in program.functions.iter().enumerate() {
+        let fe = &escape.functions[fi];
+        let mut n = 0;
+        for (at, inst) in f.insts() {
+            if !inst.kind.is_allocation() {
+                continue;
+            }
+            let id = format!("{}#{n}", f.name);
+            n += 1;
+            if !matches(inst.span) {
+                continue;
+            }
+            let obj = fe.graph.objs.get(&Obj::Alloc(at));
+            let escape = obj.map_or(Escape::Contained, |o| fe.verdicts.escape(o));
+            let steps = obj.map(|o| sentences(program, f, fe, o, pos)).unwrap_or_default();
+            found.push(Explanation {
+                subject: Subject::Allocation,
+                id,
+                function: f.name.clone(),
+                escape,
+                span: inst.span,
+                steps: steps.into_iter().map(Step::from).collect(),
+            });
+        }
+        for (i, &p) in f.params.iter().enumerate() {
+            let Some(decl) = f.get_local(p) else { continue };
+            if !matches(decl.span) {
+                continue;
+            }
+            let escape = fe.summary.params.get(i).map_or(Escape::Contained, |s| s.escape());
+            // The parameter's state covers everything inside it: explain the part that
+            // escapes worst, the shallowest first.
+            let mut parts: Vec<(usize, u32)> = (0..fe.graph.objs.len() as u32)
+                .filter_map(|o| match fe.graph.objs.item(o) {
+                    Obj::Param(j, path) if *j == i as u32 => {
+                        Some((path.steps.len() + usize::from(path.deep), o))
+                    }
+                    _ => None,
+                })
+                .collect();
+            parts.sort_unstable();
+            let worst = parts.into_iter().map(|(_, o)| o).find(|&o| fe.verdicts.escape(o) == escape);
+            let steps = match worst {
+                Some(o) if escape != Escape::Contained => {
+                    let mut steps = Vec::new();
+                    if let Obj::Param(_, path) = fe.graph.objs.item(o)
+                        && !path.steps.is_empty()
+                    {
+                        let ty = f.get_local(p).map(|l| l.ty.clone());
+                        let at = crate::inferred::path_text(program, ty, &path.steps, path.deep);
+                        steps.push(Step {
+                            span: ir::Span::NONE,
+                            rule: "esc-param-content",
+                            text: format!(
+                                "the object at `{}{at}` is part of the parameter",
+                                local_name(f, p)
+                            ),
+                        });
+                    }
+                    steps.extend(sentences(program, f, fe, o, pos).into_iter().map(Step::from));
+                    steps
+                }
+                _ => Vec::new(),
+            };
+            found.push(Explanation {
+                subject: Subject::Parameter,
+                id: format!("{}({})", f.name, local_name(f, p)),
+                function: f.name.clone(),
+                escape,
+                span: decl.span,
+                steps,
+            });
+        }
+    }
+    // Innermost first when a column narrows it down.
+    if offset.is_some() {
+        found.sort_by_key(|e| e.span.len());
+        found.truncate(1);
+    }
+    found
+}
+
+impl Explanation {
+    /// The explanation as text: a headline and the numbered steps.
+    pub fn text(&self, source: &str, pos: Position<'_>) -> String {
+        let what = match self.subject {
+            Subject::Allocation => {
+                let snippet = source.get(self.span.start as usize..self.span.end as usize).unwrap_or("");
+                let snippet: String = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+                let snippet = if snippet.chars().count() > 40 {
+                    format!("{}...", snippet.chars().take(40).collect::<String>())
+                } else {
+                    snippet
+                };
+                format!("allocation {} at {} (`{}`)", self.id, pos(self.span), snippet)
+            }
+            Subject::Parameter => format!("parameter {} at {}", self.id, pos(self.span)),
+        };
+        let state = match self.escape {
+            Escape::Contained => "contained",
+            Escape::Binding => "binding",
+            Escape::Uncontained => "uncontained",
+            Escape::Thread => "thread",
+        };
+        let mut out = format!("{what} is `{state}`");
+        if self.steps.is_empty() {
+            out.push_str(match self.subject {
+                Subject::Allocation => ": it never outlives its function\n",
+                Subject::Parameter => ": the function does not keep it\n",
+            });
+            return out;
+        }
+        out.push_str(":\n");
+        for (i, step) in self.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {}  [{}]\n", i + 1, step.text, step.rule));
+        }
+        out
+    }
+}
