@@ -1,7 +1,8 @@
 //! The naive plan: the baseline every inferred plan is measured against.
 //!
 //! It is what a simple reference-counting compiler (Dream's, say) emits, and it must be
-//! correct, not a straw man:
+//! correct, not a straw man (rules naive-count, naive-dup, naive-drop, naive-cow and
+//! naive-free of `spec/rules.md`):
 //! - every allocation is `heap_rc`, or `heap_atomic_rc` when the program spawns threads
 //!   (two threads may then touch any counter);
 //! - a reference gains a count wherever it is copied: `copy`, loads from fields, elements

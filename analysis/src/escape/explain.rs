@@ -73,7 +73,8 @@ enum Link {
 }
 
 impl Verdicts {
-    /// Computes every object's state: the most escaping root it can be reached from.
+    /// Computes every object's state: the most escaping root it can be reached from
+    /// (rules esc-state-thread, esc-state-uncontained, esc-state-binding, esc-state-contained).
     pub fn compute(g: &FunctionGraph, sol: &Solution) -> Verdicts {
         let mut state: Vec<(Escape, Option<Link>)> = vec![(Escape::Contained, None); g.objs.len()];
         // Roots, most escaping first, so each object keeps its worst verdict's witness.

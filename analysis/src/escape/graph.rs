@@ -286,6 +286,7 @@ impl FunctionGraph {
         if !new {
             return (node, None);
         }
+        // rule esc-param-content
         let seed = match self.objs.item(obj).clone() {
             Obj::Param(i, path) => Some(Obj::Param(i, path.then(sel))),
             Obj::Global(g) => Some(Obj::Global(g)),
@@ -323,7 +324,7 @@ pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) 
     let mut g = FunctionGraph::default();
     let Some(f) = program.functions.get(fid.index()) else { return g };
     let reaching = reaching_defs(f, &mut g);
-    // Parameters and captures arrive holding the caller's objects.
+    // rule esc-param-entry: parameters and captures arrive holding the caller's objects.
     let entry: Vec<LocalId> = f.params.iter().chain(&f.captures).copied().collect();
     for (i, local) in entry.iter().enumerate() {
         let def = g.defs.iter().position(|d| d.local == *local && d.at.is_none());
@@ -375,11 +376,13 @@ fn translate(
         }
     };
     match kind {
+        // rule esc-copy
         InstKind::Copy { src, .. } => {
             if let Some(d) = def(g) {
                 copy_into(g, *src, d, Rule::Copy);
             }
         }
+        // rules esc-alloc, esc-alloc-field
         InstKind::NewObject { fields: values, .. } | InstKind::NewStruct { fields: values, .. } => {
             if let Some(d) = def(g) {
                 let obj = g.obj(Obj::Alloc(at));
@@ -424,6 +427,7 @@ fn translate(
                 g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
             }
         }
+        // rule esc-field-load
         InstKind::LoadField { object, field, .. } => {
             if let Some(d) = def(g) {
                 for base in uses(g, *object) {
@@ -435,6 +439,7 @@ fn translate(
                 }
             }
         }
+        // rule esc-field-store
         InstKind::StoreField { object, field, value } if is_tracked(*value) => {
             for base in uses(g, *object) {
                 for from in uses(g, *value) {
@@ -446,6 +451,7 @@ fn translate(
                 }
             }
         }
+        // rule esc-elem-load
         InstKind::LoadElem { array, .. } | InstKind::Pop { array, .. } => {
             if let Some(d) = def(g) {
                 for base in uses(g, *array) {
@@ -453,6 +459,7 @@ fn translate(
                 }
             }
         }
+        // rule esc-elem-store
         InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } if is_tracked(*value) => {
             for base in uses(g, *array) {
                 for from in uses(g, *value) {
@@ -460,16 +467,19 @@ fn translate(
                 }
             }
         }
+        // rule esc-global-load
         InstKind::LoadGlobal { global, .. } => {
             if let Some(d) = def(g) {
                 let node = global_node(g, *global);
                 g.add(Constraint::Copy { from: node, to: d }, Rule::GlobalLoad, some_at);
             }
         }
+        // rule esc-global-store
         InstKind::StoreGlobal { global, value } => {
             let node = global_node(g, *global);
             copy_into(g, *value, node, Rule::GlobalStore);
         }
+        // rule esc-return
         InstKind::Return { value: Some(v) } => {
             let ret = g.node(Node::Ret);
             copy_into(g, *v, ret, Rule::Return);
@@ -532,6 +542,7 @@ fn call(
         }
         arg_nodes.push(node);
     }
+    // rule esc-spawn
     if spawn {
         // Everything reachable from the arguments is shared with the new thread.
         for &node in &arg_nodes {
@@ -545,11 +556,13 @@ fn call(
         return;
     }
     match callee {
+        // rules esc-call-summary, esc-call-fresh
         ir::Callee::Function(fid) => {
             let empty = Summary::default();
             let summary = summaries.summary(*fid).unwrap_or(&empty);
             apply_summary(g, summary, &arg_nodes, dest, at, Rule::CallSummary);
         }
+        // rule esc-extern
         ir::Callee::Extern(x) => {
             let params = program.externs.get(x.index()).map(|e| e.params.clone()).unwrap_or_default();
             for (i, &node) in arg_nodes.iter().enumerate() {
@@ -563,6 +576,7 @@ fn call(
                 g.add(Constraint::AddrOf { node: d, obj }, Rule::CallFresh, some_at);
             }
         }
+        // rule esc-closure-call (instantiated by the solver)
         ir::Callee::Closure(local) => {
             for callee in uses(g, *local) {
                 g.add(

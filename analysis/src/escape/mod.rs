@@ -205,7 +205,7 @@ pub fn analyze_function(
 }
 
 /// Analyses a whole program: bottom-up over the call graph's strongly connected
-/// components, iterating each recursive component's summaries to a fixpoint.
+/// components, iterating each recursive component's summaries to a fixpoint (rule sum-scc).
 pub fn analyze(program: &ir::Program) -> ProgramEscape {
     analyze_with(program, false)
 }

@@ -47,7 +47,7 @@ pub struct ParamSummary {
 }
 
 impl ParamSummary {
-    /// The parameter's escape state: the worst of its flows.
+    /// The parameter's escape state: the worst of its flows (rule sum-param-state).
     pub fn escape(&self) -> Escape {
         self.flows
             .iter()
@@ -82,7 +82,7 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
             p.flows.insert(Flow { src: path.clone(), dst });
         }
     };
-    // What the result holds, with the path at which it holds it.
+    // rule sum-return: what the result holds, with the path at which it holds it.
     if let Some(ret) = g.nodes.get(&Node::Ret) {
         for (obj, path) in reach_with_paths(g, solution, solution.pts(ret)) {
             match g.objs.item(obj) {
@@ -92,7 +92,7 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
             }
         }
     }
-    // Stores into parameters' contents (beyond what the caller put there).
+    // rule sum-param-store: stores into parameters' contents (beyond the caller's own).
     for node in 0..g.nodes.len() as u32 {
         let Node::Field(base, sel) = *g.nodes.item(node) else { continue };
         let Obj::Param(j, base_path) = g.objs.item(base).clone() else { continue };
@@ -112,7 +112,7 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
             }
         }
     }
-    // Sinks: globals, threads, unknown code.
+    // rule sum-sink: globals, threads, unknown code.
     for (node, sink) in &solution.escapes {
         let dst = match sink {
             Sink::Global(g) => FlowDst::Global(*g),
