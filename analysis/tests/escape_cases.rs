@@ -158,13 +158,12 @@ fn escape_cases_hold() {
             }
             if f.span.line != 0
                 && let Some(want) = expected.returns.get(&f.span.line)
+                && *want != f.returns.bound
             {
-                if *want != f.returns.bound {
-                    errors.push(format!(
-                        "{name}:{}: expected returns {want:?}, found {:?}",
-                        f.span.line, f.returns.bound
-                    ));
-                }
+                errors.push(format!(
+                    "{name}:{}: expected returns {want:?}, found {:?}",
+                    f.span.line, f.returns.bound
+                ));
             }
         }
         for key in expected.params.keys() {
