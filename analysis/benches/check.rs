@@ -10,7 +10,8 @@
 
 use custody_analysis::{AnalysisDatabase, SourceFile, check_file, program_ir};
 use salsa::Setter;
-use std::fmt::Write;
+
+mod common;
 
 fn main() {
     divan::main();
@@ -18,45 +19,9 @@ fn main() {
 
 const FUNCTIONS: usize = 4000;
 
-fn program() -> String {
-    let mut out = String::new();
-    for c in 0..FUNCTIONS / 20 {
-        writeln!(
-            out,
-            "class Box{c} {{\n    value: int,\n    label: string,\n    next: Box{c}?,\n    fn get(self) -> int {{ return self.value; }}\n}}\n"
-        )
-        .unwrap();
-    }
-    for f in 0..FUNCTIONS {
-        let c = f / 20;
-        let prev = if f == 0 { "0".to_string() } else { format!("f{}(n - 1)", f - 1) };
-        writeln!(
-            out,
-            "fn f{f}(n: int) -> int {{
-    let total = 0;
-    let b = Box{c} {{ value: n, label: \"x\" + str(n), next: null }};
-    let xs: [int] = [];
-    for i in 0..n {{
-        push(xs, i * 2);
-        total = total + xs[i] + b.get();
-    }}
-    let add = fn(k: int) -> int {{ return k + total; }};
-    if n > 0 && total >= 0 {{
-        return add({prev});
-    }}
-    return total;
-}}
-"
-        )
-        .unwrap();
-    }
-    out.push_str("fn main() { print(f3(3)); }\n");
-    out
-}
-
 #[divan::bench(sample_count = 5)]
 fn check_from_scratch(bencher: divan::Bencher<'_, '_>) {
-    let text = program();
+    let text = common::program(FUNCTIONS);
     bencher.counter(divan::counter::BytesCount::of_str(&text)).bench(|| {
         let db = AnalysisDatabase::default();
         let file = SourceFile::new(&db, "bench.cdy".into(), text.clone());
@@ -66,7 +31,7 @@ fn check_from_scratch(bencher: divan::Bencher<'_, '_>) {
 
 #[divan::bench(sample_count = 5)]
 fn lower_from_scratch(bencher: divan::Bencher<'_, '_>) {
-    let text = program();
+    let text = common::program(FUNCTIONS);
     bencher.counter(divan::counter::BytesCount::of_str(&text)).bench(|| {
         let db = AnalysisDatabase::default();
         let file = SourceFile::new(&db, "bench.cdy".into(), text.clone());
@@ -77,7 +42,7 @@ fn lower_from_scratch(bencher: divan::Bencher<'_, '_>) {
 
 #[divan::bench(sample_count = 5)]
 fn recheck_after_edit(bencher: divan::Bencher<'_, '_>) {
-    let text = program();
+    let text = common::program(FUNCTIONS);
     let edited = edit_one_body(&text, FUNCTIONS / 2);
     let mut db = AnalysisDatabase::default();
     let file = SourceFile::new(&db, "bench.cdy".into(), text.clone());

@@ -17,7 +17,8 @@
 //!
 //! Counting everything frees everything except cycles, which leak: the checked interpreter
 //! reports them. Escape states are not analysed here: every allocation and parameter is
-//! reported `uncontained` (the conservative answer), every parameter `own`.
+//! reported `uncontained` with control `global` (the conservative answer), every parameter
+//! `own` (but a `drop` block's `self`, which is borrowed).
 
 use crate::plan::{SpanMap, allocation_kind, holds_references, stats, type_table};
 use custody_ir as ir;
@@ -155,7 +156,12 @@ fn function_plan(
                     sink.on(OpKind::Dup, *a, at, span, Before);
                 }
             }
-            InstKind::Spawn { args, .. } => {
+            InstKind::Spawn { args, callee } => {
+                // The new thread owns its arguments, and its reference to a spawned
+                // closure, which it releases when the call returns.
+                if let ir::Callee::Closure(c) = callee {
+                    sink.on(OpKind::Dup, *c, at, span, Before);
+                }
                 for a in args {
                     sink.on(OpKind::Dup, *a, at, span, Before);
                 }
@@ -224,7 +230,7 @@ fn function_plan(
                 ty,
                 escape: Escape::Uncontained,
                 placement,
-                control: Control::Function,
+                control: Control::Global,
                 arena_scope: None,
                 cyclic: false,
                 reason: "naive plan: every allocation is reference counted".to_string(),
@@ -241,7 +247,12 @@ fn function_plan(
             index: i as u32,
             ty: f.get_local(p).map_or_else(String::new, |l| l.ty.display(program).to_string()),
             escape: Escape::Uncontained,
-            mode: ir::Mode::Own,
+            // A drop block's `self` is the object being destroyed: borrowed.
+            mode: if matches!(f.kind, ir::FunctionKind::Drop { .. }) {
+                ir::Mode::Borrow
+            } else {
+                ir::Mode::Own
+            },
             flows_to: vec![FlowTarget::Unknown],
         })
         .collect();

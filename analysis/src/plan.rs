@@ -65,6 +65,8 @@ fn referenced_classes(program: &ir::Program, ty: &ir::Type, out: &mut Vec<usize>
     match ty {
         ir::Type::Class(c) => out.push(c.index()),
         ir::Type::Array(elem) | ir::Type::Nullable(elem) => referenced_classes(program, elem, out, depth + 1),
+        // A closure's environment can hold anything: conservatively, every class.
+        ir::Type::Closure(_) => out.extend(0..program.classes.len()),
         ir::Type::Struct(s) => {
             if let Some(def) = program.structs.get(s.index()) {
                 for f in &def.fields {

@@ -59,3 +59,112 @@ fn fast_and_reference_solvers_agree() {
     }
     assert!(checked > 100, "only {checked} functions");
 }
+
+mod generated {
+    //! Random well-typed programs: objects linked through fields, globals, calls (with
+    //! recursion), loops, branches and spawns, over a handful of locals per function.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Stmt {
+        New(usize, usize, usize),
+        Assign(usize, usize),
+        Store(usize, bool, usize),
+        Load(usize, usize, bool),
+        Global(usize),
+        Call(usize, usize, usize, usize),
+        Spawn(usize, usize, usize),
+        IfNull(usize, Vec<Stmt>, Vec<Stmt>),
+        Walk(usize),
+    }
+
+    const LOCALS: usize = 4;
+    const FUNCTIONS: usize = 4;
+
+    fn stmt() -> impl Strategy<Value = Stmt> {
+        let v = 0..LOCALS;
+        let leaf = prop_oneof![
+            (v.clone(), v.clone(), v.clone()).prop_map(|(a, b, c)| Stmt::New(a, b, c)),
+            (v.clone(), v.clone()).prop_map(|(a, b)| Stmt::Assign(a, b)),
+            (v.clone(), any::<bool>(), v.clone()).prop_map(|(a, f, b)| Stmt::Store(a, f, b)),
+            (v.clone(), v.clone(), any::<bool>()).prop_map(|(a, b, f)| Stmt::Load(a, b, f)),
+            v.clone().prop_map(Stmt::Global),
+            (v.clone(), 0..FUNCTIONS, v.clone(), v.clone()).prop_map(|(d, f, a, b)| Stmt::Call(d, f, a, b)),
+            (0..FUNCTIONS, v.clone(), v.clone()).prop_map(|(f, a, b)| Stmt::Spawn(f, a, b)),
+            v.clone().prop_map(Stmt::Walk),
+        ];
+        leaf.prop_recursive(2, 12, 4, move |inner| {
+            (
+                0..LOCALS,
+                proptest::collection::vec(inner.clone(), 0..3),
+                proptest::collection::vec(inner, 0..3),
+            )
+                .prop_map(|(c, t, e)| Stmt::IfNull(c, t, e))
+        })
+    }
+
+    fn render(out: &mut String, s: &Stmt, indent: usize) {
+        let pad = " ".repeat(indent);
+        let field = |f: bool| if f { "next" } else { "other" };
+        match s {
+            Stmt::New(d, a, b) => out.push_str(&format!("{pad}v{d} = N {{ next: v{a}, other: v{b} }};\n")),
+            Stmt::Assign(a, b) => out.push_str(&format!("{pad}v{a} = v{b};\n")),
+            Stmt::Store(a, f, b) => {
+                out.push_str(&format!("{pad}if v{a} != null {{ v{a}.{} = v{b}; }}\n", field(*f)))
+            }
+            Stmt::Load(d, a, f) => {
+                out.push_str(&format!("{pad}if v{a} != null {{ v{d} = v{a}.{}; }}\n", field(*f)))
+            }
+            Stmt::Global(a) => out.push_str(&format!("{pad}push(keep, v{a});\n")),
+            Stmt::Call(d, f, a, b) => out.push_str(&format!("{pad}v{d} = f{f}(v{a}, v{b});\n")),
+            Stmt::Spawn(f, a, b) => out.push_str(&format!("{pad}spawn f{f}(v{a}, v{b});\n")),
+            Stmt::Walk(a) => out.push_str(&format!("{pad}while v{a} != null {{ v{a} = v{a}.next; }}\n")),
+            Stmt::IfNull(c, t, e) => {
+                out.push_str(&format!("{pad}if v{c} == null {{\n"));
+                for s in t {
+                    render(out, s, indent + 4);
+                }
+                out.push_str(&format!("{pad}}} else {{\n"));
+                for s in e {
+                    render(out, s, indent + 4);
+                }
+                out.push_str(&format!("{pad}}}\n"));
+            }
+        }
+    }
+
+    fn program() -> impl Strategy<Value = String> {
+        proptest::collection::vec((proptest::collection::vec(stmt(), 1..8), 0..LOCALS), FUNCTIONS).prop_map(|fns| {
+            let mut out = String::from("class N { next: N?, other: N? }\nglobal keep: [N?] = [];\n");
+            for (i, (body, ret)) in fns.iter().enumerate() {
+                out.push_str(&format!("fn f{i}(p0: N?, p1: N?) -> N? {{\n"));
+                out.push_str("    let v0: N? = p0;\n    let v1: N? = p1;\n    let v2: N? = null;\n    let v3: N? = N { next: null, other: null };\n");
+                for s in body {
+                    render(&mut out, s, 4);
+                }
+                out.push_str(&format!("    return v{ret};\n}}\n"));
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn solvers_agree_on_generated_programs(text in program()) {
+            let db = AnalysisDatabase::default();
+            let file = SourceFile::new(&db, "gen.cdy".into(), text.clone());
+            let diagnostics = custody_analysis::check_file(&db, file);
+            prop_assert!(diagnostics.is_empty(), "generator made an invalid program:\n{text}\n{diagnostics:#?}");
+            let program = program_ir(&db, file);
+            let fast = analyze(program);
+            let slow = analyze_reference(program);
+            for (i, f) in program.functions.iter().enumerate() {
+                let (a, b) = (&fast.functions[i], &slow.functions[i]);
+                prop_assert_eq!(a.solution.facts(&a.graph), b.solution.facts(&b.graph), "{}\n{}", f.name, text);
+                prop_assert_eq!(&a.summary, &b.summary, "{}\n{}", f.name, text);
+            }
+        }
+    }
+}

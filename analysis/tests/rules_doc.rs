@@ -30,6 +30,9 @@ fn every_rule_is_documented_and_cited() {
         Rule::ClosureCall,
         Rule::UnknownCall,
         Rule::Spawn,
+        Rule::ClosureCapture,
+        Rule::Cow,
+        Rule::StructCopy,
     ];
     for rule in all {
         assert!(doc.contains(&format!("`{}`", rule.name())), "{} is not in spec/rules.md", rule.name());

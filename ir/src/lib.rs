@@ -14,9 +14,11 @@
 //! - [`print_program`] (module [`print`](mod@print)), the stable text form, for people
 //!   and golden tests;
 //! - [`plan`]: the memory plan custody produces, which backends execute;
-//! - the checked interpreter that runs a program under a plan (`exec`, issue 4).
+//! - [`exec`]: the checked interpreter, which runs a program under a plan and reports
+//!   every way the plan is unsound.
 
 pub mod builder;
+pub mod exec;
 pub mod plan;
 pub mod print;
 mod program;

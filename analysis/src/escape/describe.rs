@@ -119,6 +119,19 @@ pub fn describe_obj(
             format!("global `{}`", program.globals.get(g.index()).map_or("?", |g| g.name.as_str()))
         }
         Obj::Unknown => "memory custody cannot see".into(),
+        Obj::Copy(at) => {
+            let span = f.inst(*at).map_or(Span::NONE, |i| i.span);
+            match f.inst(*at).map(|i| &i.kind) {
+                Some(InstKind::Copy { .. }) => format!("the struct copied at {}", pos(span)),
+                _ => format!("the array written at {}", pos(span)),
+            }
+        }
+        Obj::ParamCopy(i) => {
+            let params: Vec<ir::LocalId> = f.params.iter().chain(&f.captures).copied().collect();
+            let name =
+                params.get(*i as usize).and_then(|l| local_name(f, *l)).unwrap_or_else(|| format!("#{i}"));
+            format!("the copy of struct parameter `{name}`")
+        }
     }
 }
 
@@ -130,16 +143,27 @@ pub fn sentences(
     obj: u32,
     pos: Position<'_>,
 ) -> Vec<Sentence> {
-    let mut out = Vec::new();
+    let mut out: Vec<Sentence> = Vec::new();
     for step in fe.verdicts.witness(&fe.solution, obj) {
         match step {
             Step::Flow { origin } => {
+                // The buffer an array write leaves is an implementation detail of
+                // copy-on-write: the write itself has been told already.
+                if origin.rule == Rule::Cow {
+                    continue;
+                }
                 let Some(at) = origin.at else { continue };
                 let Some(inst) = f.inst(at) else { continue };
+                // One sentence per statement: `push(cache, n)` is a push and a write-back.
+                if out.last().is_some_and(|last| last.span == inst.span) {
+                    continue;
+                }
                 if let Some(text) = flow_text(program, f, &inst.kind, origin.rule, pos, inst.span) {
                     out.push(Sentence { span: inst.span, rule: origin.rule.name(), text });
                 }
             }
+            Step::StoredIn { container, .. } if matches!(fe.graph.objs.item(container), Obj::Copy(at) if !fe.graph.struct_copies.contains_key(at)) =>
+                {}
             Step::StoredIn { container, sel } => {
                 let ty = container_type(f, fe, container);
                 let field = field_name(program, ty.as_ref(), sel);

@@ -82,6 +82,12 @@ pub enum Obj {
     Param(u32, Path),
     /// The fresh object a call returns, and everything inside it.
     CallResult(InstAddr),
+    /// The array an array write leaves in its local (`esc-cow`), or the struct value a
+    /// struct copy makes (`esc-struct-copy`): a value of its own, holding what the
+    /// original held (plus the written element).
+    Copy(InstAddr),
+    /// A struct parameter's own copy of the caller's struct (`esc-struct-copy`).
+    ParamCopy(u32),
     /// Whatever a global holds, and everything inside it.
     Global(GlobalId),
     /// Something only unknown code knows: an extern's result, a closure from elsewhere.
@@ -136,6 +142,9 @@ pub enum Rule {
     ClosureCall,
     UnknownCall,
     Spawn,
+    ClosureCapture,
+    Cow,
+    StructCopy,
 }
 
 impl Rule {
@@ -160,6 +169,9 @@ impl Rule {
             Rule::ClosureCall => "esc-closure-call",
             Rule::UnknownCall => "esc-unknown-call",
             Rule::Spawn => "esc-spawn",
+            Rule::ClosureCapture => "esc-closure-capture",
+            Rule::Cow => "esc-cow",
+            Rule::StructCopy => "esc-struct-copy",
         }
     }
 }
@@ -186,7 +198,8 @@ pub enum Constraint {
     Load { base: u32, sel: Sel, to: u32 },
     /// `∀o ∈ pts(base): pts(o.sel) ⊇ pts(from)`.
     Store { base: u32, sel: Sel, from: u32 },
-    /// `pts(to) ⊇` every object reachable from `pts(from)` (a summary flow from deep inside).
+    /// `pts(to) ⊇` every object reachable from `pts(from)` through at least one field (a
+    /// summary flow from below a cut-off path: the objects strictly inside `pts(from)`).
     CopyReach { from: u32, to: u32 },
     /// Everything reachable from `pts(node)` escapes to `sink`.
     Escape { node: u32, sink: Sink },
@@ -263,6 +276,11 @@ pub struct FunctionGraph {
     pub defs: Vec<DefInfo>,
     /// The definition each instruction makes.
     pub def_at: HashMap<InstAddr, u32>,
+    /// The new definition of the array local an array write makes (copy-on-write).
+    pub array_def_at: HashMap<InstAddr, u32>,
+    /// For each struct copy, the nodes it copies from (to tell a returned copy of a
+    /// parameter from a fresh value).
+    pub struct_copies: HashMap<InstAddr, Vec<u32>>,
     /// The entry definition of each parameter (and capture), by parameter number.
     pub param_defs: Vec<u32>,
     temps: u32,
@@ -292,7 +310,7 @@ impl FunctionGraph {
             Obj::Global(g) => Some(Obj::Global(g)),
             Obj::Unknown => Some(Obj::Unknown),
             Obj::CallResult(at) => Some(Obj::CallResult(at)),
-            Obj::Alloc(_) => None,
+            Obj::Alloc(_) | Obj::Copy(_) | Obj::ParamCopy(_) => None,
         };
         (node, seed.map(|o| self.obj(o)))
     }
@@ -336,7 +354,17 @@ pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) 
         g.param_defs.push(def);
         let node = g.node(Node::Def(def));
         let obj = g.obj(Obj::Param(i as u32, Path::root()));
-        g.add(Constraint::AddrOf { node, obj }, Rule::ParamEntry, None);
+        match f.get_local(*local).map(|l| l.ty.non_null().clone()) {
+            // rule esc-struct-copy: a struct arrives by value: the callee writes its own copy.
+            Some(ir::Type::Struct(s)) => {
+                let copy = g.obj(Obj::ParamCopy(i as u32));
+                g.add(Constraint::AddrOf { node, obj: copy }, Rule::StructCopy, None);
+                let from = g.temp();
+                g.add(Constraint::AddrOf { node: from, obj }, Rule::ParamEntry, None);
+                copy_struct_fields(program, s, &mut g, from, copy, None);
+            }
+            _ => g.add(Constraint::AddrOf { node, obj }, Rule::ParamEntry, None),
+        }
     }
     for (b, block) in f.blocks.iter().enumerate() {
         let mut current = reaching.block_in[b].clone();
@@ -347,6 +375,9 @@ pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) 
             };
             translate(program, f, at, &inst.kind, &mut g, &uses, summaries);
             if let Some(&def) = g.def_at.get(&at) {
+                reaching.kill_gen(&mut current, def);
+            }
+            if let Some(&def) = g.array_def_at.get(&at) {
                 reaching.kill_gen(&mut current, def);
             }
         }
@@ -376,10 +407,21 @@ fn translate(
         }
     };
     match kind {
-        // rule esc-copy
+        // rule esc-copy (a struct is copied by value: esc-struct-copy)
         InstKind::Copy { src, .. } => {
             if let Some(d) = def(g) {
-                copy_into(g, *src, d, Rule::Copy);
+                match f.get_local(*src).map(|l| l.ty.non_null().clone()) {
+                    Some(ir::Type::Struct(s)) => {
+                        let copy = g.obj(Obj::Copy(at));
+                        g.add(Constraint::AddrOf { node: d, obj: copy }, Rule::StructCopy, some_at);
+                        let sources = uses(g, *src);
+                        for &from in &sources {
+                            copy_struct_fields(program, s, g, from, copy, some_at);
+                        }
+                        g.struct_copies.insert(at, sources);
+                    }
+                    _ => copy_into(g, *src, d, Rule::Copy),
+                }
             }
         }
         // rules esc-alloc, esc-alloc-field
@@ -411,14 +453,17 @@ fn translate(
                 copy_into(g, *value, field, Rule::AllocField);
             }
         }
-        InstKind::NewClosure { captures, .. } => {
+        InstKind::NewClosure { function, captures, .. } => {
             if let Some(d) = def(g) {
                 let obj = g.obj(Obj::Alloc(at));
                 g.add(Constraint::AddrOf { node: d, obj }, Rule::Alloc, some_at);
+                let mut env = Vec::with_capacity(captures.len());
                 for (n, v) in captures.iter().enumerate() {
                     let (field, _) = g.field(obj, Sel::Env(n as u32));
                     copy_into(g, *v, field, Rule::AllocField);
+                    env.push(field);
                 }
+                closure_capture(program, g, *function, &env, at, summaries);
             }
         }
         InstKind::Concat { .. } | InstKind::ToString { .. } => {
@@ -458,12 +503,16 @@ fn translate(
                     g.add(Constraint::Load { base, sel: Sel::Elem, to: d }, Rule::ElemLoad, some_at);
                 }
             }
+            if matches!(kind, InstKind::Pop { .. }) {
+                cow(g, at, *array, uses);
+            }
         }
-        // rule esc-elem-store
-        InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } if is_tracked(*value) => {
-            for base in uses(g, *array) {
+        // rule esc-elem-store, on the buffer copy-on-write leaves in the local (esc-cow)
+        InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } => {
+            let elems = cow(g, at, *array, uses);
+            if is_tracked(*value) {
                 for from in uses(g, *value) {
-                    g.add(Constraint::Store { base, sel: Sel::Elem, from }, Rule::ElemStore, some_at);
+                    g.add(Constraint::Copy { from, to: elems }, Rule::ElemStore, some_at);
                 }
             }
         }
@@ -492,6 +541,86 @@ fn translate(
         }
         _ => {}
     }
+}
+
+/// rule esc-cow: an array write through `array` leaves in that local a buffer of its
+/// own: a copy when the old one was shared, the old one when nobody else could see it.
+/// Abstractly the local then holds the old buffer and a new object holding the old
+/// elements; the written value joins only the new object's elements. Other holders of the
+/// old buffer never see the write, which is why a push onto an array parameter does not
+/// reach the caller, while the array itself (written in place) can still be returned.
+/// Returns the new object's elements node.
+fn cow(
+    g: &mut FunctionGraph,
+    at: InstAddr,
+    array: LocalId,
+    uses: &dyn Fn(&mut FunctionGraph, LocalId) -> Vec<u32>,
+) -> u32 {
+    let copy = g.obj(Obj::Copy(at));
+    let (elems, _) = g.field(copy, Sel::Elem);
+    for base in uses(g, array) {
+        g.add(Constraint::Load { base, sel: Sel::Elem, to: elems }, Rule::Cow, Some(at));
+    }
+    if let Some(&def) = g.array_def_at.get(&at) {
+        let node = g.node(Node::Def(def));
+        g.add(Constraint::AddrOf { node, obj: copy }, Rule::Cow, Some(at));
+        // Written in place when nobody else held it: the local may still hold the
+        // original buffer (whose other holders, if any, made the write copy instead).
+        for from in uses(g, array) {
+            g.add(Constraint::Copy { from, to: node }, Rule::Cow, Some(at));
+        }
+    }
+    elems
+}
+
+/// rule esc-struct-copy: the copy's fields hold what the original's fields hold.
+fn copy_struct_fields(
+    program: &ir::Program,
+    s: ir::StructId,
+    g: &mut FunctionGraph,
+    from: u32,
+    copy: u32,
+    at: Option<InstAddr>,
+) {
+    let n = program.structs.get(s.index()).map_or(0, |d| d.fields.len());
+    for k in 0..n {
+        let (field, _) = g.field(copy, Sel::Field(k as u32));
+        g.add(Constraint::Load { base: from, sel: Sel::Field(k as u32), to: field }, Rule::StructCopy, at);
+    }
+}
+
+/// rule esc-closure-capture: what a closure's body does with its captures can happen at
+/// any call of it, wherever the closure goes, so the flows of the captured values to
+/// globals, threads and unknown code are applied where the closure is made; a flow into
+/// the contents of one of the closure's parameters reaches whatever its callers pass,
+/// which is unknown here. (Flows to the closure's result need nothing: the environment
+/// already holds the values, so they escape with the closure.)
+fn closure_capture(
+    program: &ir::Program,
+    g: &mut FunctionGraph,
+    function: FunctionId,
+    env: &[u32],
+    at: InstAddr,
+    summaries: &dyn Summaries,
+) {
+    let Some(summary) = summaries.summary(function) else { return };
+    let n_params = program.functions.get(function.index()).map_or(0, |f| f.params.len());
+    let mut filtered = Summary { params: vec![Default::default(); n_params], ..Summary::default() };
+    for k in 0..env.len() {
+        let mut kept = super::summary::ParamSummary::default();
+        for flow in summary.params.get(n_params + k).map(|p| p.flows.iter()).into_iter().flatten() {
+            let dst = match &flow.dst {
+                FlowDst::Return(_) => continue,
+                FlowDst::Param(..) => FlowDst::Unknown,
+                other => other.clone(),
+            };
+            kept.flows.insert(super::summary::Flow { src: flow.src.clone(), dst });
+        }
+        filtered.params.push(kept);
+    }
+    let mut args: Vec<u32> = (0..n_params).map(|_| g.temp()).collect();
+    args.extend_from_slice(env);
+    apply_summary(g, &filtered, &args, None, at, Rule::ClosureCapture);
 }
 
 /// The node of a global's value; it holds the global's previous contents, and everything
@@ -604,12 +733,15 @@ pub fn apply_summary(
         let Some(&arg) = args.get(i) else { continue };
         for flow in &param.flows {
             // The source: the argument, followed along the flow's path inside it.
+            // The source: the argument followed along the flow's path; a path cut off at the
+            // depth limit stands for everything below its last step.
+            let base = load_path(g, arg, &flow.src.steps, at, rule);
             let source = if flow.src.deep {
                 let t = g.temp();
-                g.add(Constraint::CopyReach { from: arg, to: t }, rule, some_at);
+                g.add(Constraint::CopyReach { from: base, to: t }, rule, some_at);
                 t
             } else {
-                load_path(g, arg, &flow.src.steps, at, rule)
+                base
             };
             match &flow.dst {
                 FlowDst::Return(path) => {
@@ -719,6 +851,14 @@ fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
             g.def_at.insert(at, g.defs.len() as u32);
             g.defs.push(DefInfo { local: dest, at: Some(at) });
         }
+        // An array write leaves a (possibly new) buffer in the array's local.
+        if let InstKind::StoreElem { array, .. }
+        | InstKind::Push { array, .. }
+        | InstKind::Pop { array, .. } = &inst.kind
+        {
+            g.array_def_at.insert(at, g.defs.len() as u32);
+            g.defs.push(DefInfo { local: *array, at: Some(at) });
+        }
     }
     let n = g.defs.len();
     let words = n.div_ceil(64).max(1);
@@ -746,6 +886,9 @@ fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
         for i in 0..block.insts.len() {
             let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
             if let Some(&d) = g.def_at.get(&at) {
+                last.insert(g.defs[d as usize].local, d);
+            }
+            if let Some(&d) = g.array_def_at.get(&at) {
                 last.insert(g.defs[d as usize].local, d);
             }
         }

@@ -71,8 +71,16 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
                     }
                 }
                 Constraint::CopyReach { from, to } => {
-                    // Everything reachable through fields (of the fields known so far).
-                    let mut seen: BTreeSet<u32> = get(&pts, *from).into_iter().collect();
+                    // Everything strictly inside `from`'s objects (through the fields known
+                    // so far): start from their fields.
+                    let mut seen: BTreeSet<u32> = BTreeSet::new();
+                    for o in get(&pts, *from) {
+                        for &(owner, _, node) in &fields {
+                            if owner == o {
+                                seen.extend(get(&pts, node));
+                            }
+                        }
+                    }
                     let mut stack: Vec<u32> = seen.iter().copied().collect();
                     while let Some(o) = stack.pop() {
                         for &(owner, _, node) in &fields {

@@ -13,6 +13,19 @@
 use super::graph::{Constraint, FunctionGraph, Node, Origin, Sel, Sink};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+/// A node named by its meaning, for comparing solutions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FactNode {
+    /// A definition.
+    Def(u32),
+    /// A field of an object.
+    Field(super::graph::Obj, Sel),
+    /// The result.
+    Ret,
+    /// A global.
+    Global(custody_ir::GlobalId),
+}
+
 /// How a fact was first derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prov {
@@ -46,12 +59,21 @@ impl Solution {
         self.fields.get(&obj).cloned().unwrap_or_default()
     }
 
-    /// Every fact, as comparable values (for checking one solver against another).
-    pub fn facts(&self, g: &FunctionGraph) -> BTreeSet<(Node, super::graph::Obj)> {
+    /// Every fact, as values comparable across solvers: nodes named by what they are
+    /// (a field by its object's value, not its id, since solvers discover objects in
+    /// different orders), internal temporaries left out.
+    pub fn facts(&self, g: &FunctionGraph) -> BTreeSet<(FactNode, super::graph::Obj)> {
         let mut out = BTreeSet::new();
         for (node, set) in self.pts.iter().enumerate() {
+            let name = match g.nodes.item(node as u32) {
+                Node::Def(d) => FactNode::Def(*d),
+                Node::Field(obj, sel) => FactNode::Field(g.objs.item(*obj).clone(), *sel),
+                Node::Ret => FactNode::Ret,
+                Node::Global(gl) => FactNode::Global(*gl),
+                Node::Temp(_) => continue,
+            };
             for &obj in set {
-                out.insert((g.nodes.item(node as u32).clone(), g.objs.item(obj).clone()));
+                out.insert((name.clone(), g.objs.item(obj).clone()));
             }
         }
         out
@@ -282,7 +304,14 @@ impl Solver<'_> {
             let mut sol = std::mem::take(&mut self.sol);
             sol.index_fields(self.g);
             sol.finish();
-            let reached = super::summary::reach_with_paths(self.g, &sol, sol.pts(from));
+            // Strictly inside: start from the fields of the objects in `from`.
+            let starts: Vec<u32> = sol
+                .pts(from)
+                .iter()
+                .flat_map(|&o| sol.fields_of(o))
+                .flat_map(|(_, f)| sol.pts(f).to_vec())
+                .collect();
+            let reached = super::summary::reach_with_paths(self.g, &sol, &starts);
             self.sol = sol;
             for (obj, _) in reached {
                 self.grow();

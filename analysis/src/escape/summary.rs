@@ -86,7 +86,18 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
     if let Some(ret) = g.nodes.get(&Node::Ret) {
         for (obj, path) in reach_with_paths(g, solution, solution.pts(ret)) {
             match g.objs.item(obj) {
-                Obj::Alloc(_) | Obj::CallResult(_) => summary.returns_fresh = true,
+                // A struct parameter's copy returned (perhaps copied again) is a version of
+                // the parameter; any other copy of a struct is as fresh as its source.
+                Obj::ParamCopy(i) => {
+                    record(&Obj::Param(*i, Path::root()), FlowDst::Return(path), &mut summary)
+                }
+                Obj::Copy(at) if g.struct_copies.contains_key(at) => {
+                    match struct_copy_origin(g, solution, obj) {
+                        Some(i) => record(&Obj::Param(i, Path::root()), FlowDst::Return(path), &mut summary),
+                        None => summary.returns_fresh = true,
+                    }
+                }
+                Obj::Alloc(_) | Obj::CallResult(_) | Obj::Copy(_) => summary.returns_fresh = true,
                 Obj::Global(_) | Obj::Unknown => summary.returns_outside = true,
                 p @ Obj::Param(..) => record(&p.clone(), FlowDst::Return(path), &mut summary),
             }
@@ -124,7 +135,111 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
             record(&obj, dst.clone(), &mut summary);
         }
     }
+    for p in &mut summary.params {
+        compact(&mut p.flows);
+    }
     summary
+}
+
+/// More flows than this for one parameter are widened (see [`compact`]).
+pub const MAX_FLOWS: usize = 24;
+
+/// Removes the flows implied by shorter ones (rule sum-compact), then widens an
+/// oversized set.
+///
+/// `(p.r, D.r)` follows from `(p, D)`: the object at `p` lands at `D`, and what is inside
+/// it comes along (verdicts are reachability, and the caller reaches `p.r` through `p`);
+/// `(p.r, sink)` follows from `(p, sink)` likewise. Without this, a parameter walked in a
+/// loop and stored elsewhere yields a flow for every path, and recursive components
+/// multiply them round after round.
+///
+/// Widening (rule sum-widen), past [`MAX_FLOWS`]: every flow becomes a flow of the whole
+/// parameter (`p` = the root): to the result itself, into the first field of its path in
+/// another parameter, or to the same sink. Everything reachable at run time from where
+/// the parameter's parts go is then still reachable from where the whole goes, so the
+/// verdicts stay sound; only precision about which part went where is lost. The widened
+/// set is finite and only grows, so fixpoints still end.
+pub fn compact(flows: &mut BTreeSet<Flow>) {
+    let implied = |flow: &Flow, all: &BTreeSet<Flow>| -> bool {
+        let steps = &flow.src.steps;
+        for k in 0..=steps.len() {
+            if k == steps.len() && !flow.src.deep {
+                break;
+            }
+            let prefix = Path { steps: steps[..k].to_vec(), deep: false };
+            let suffix = &steps[k..];
+            let shorter = match &flow.dst {
+                FlowDst::Return(q) if !flow.src.deep && q.steps.ends_with(suffix) && !q.deep => {
+                    FlowDst::Return(Path {
+                        steps: q.steps[..q.steps.len() - suffix.len()].to_vec(),
+                        deep: false,
+                    })
+                }
+                FlowDst::Param(j, q)
+                    if !flow.src.deep
+                        && q.steps.ends_with(suffix)
+                        && !q.deep
+                        && q.steps.len() > suffix.len() =>
+                {
+                    FlowDst::Param(
+                        *j,
+                        Path { steps: q.steps[..q.steps.len() - suffix.len()].to_vec(), deep: false },
+                    )
+                }
+                FlowDst::Global(_) | FlowDst::Thread | FlowDst::Unknown => flow.dst.clone(),
+                _ => continue,
+            };
+            let candidate = Flow { src: prefix, dst: shorter };
+            if &candidate != flow && all.contains(&candidate) {
+                return true;
+            }
+        }
+        false
+    };
+    let redundant: Vec<Flow> = flows.iter().filter(|f| implied(f, flows)).cloned().collect();
+    for f in redundant {
+        flows.remove(&f);
+    }
+    if flows.len() > MAX_FLOWS {
+        let widened: BTreeSet<Flow> = flows
+            .iter()
+            .map(|f| Flow {
+                src: Path::root(),
+                dst: match &f.dst {
+                    FlowDst::Return(_) => FlowDst::Return(Path::root()),
+                    FlowDst::Param(j, q) => FlowDst::Param(
+                        *j,
+                        Path { steps: q.steps.iter().take(1).copied().collect(), deep: false },
+                    ),
+                    other => other.clone(),
+                },
+            })
+            .collect();
+        *flows = widened;
+    }
+}
+
+/// The struct parameter a chain of struct copies starts from, if it starts from one.
+fn struct_copy_origin(g: &FunctionGraph, solution: &Solution, obj: u32) -> Option<u32> {
+    let mut seen = vec![obj];
+    let mut stack = vec![obj];
+    while let Some(o) = stack.pop() {
+        match g.objs.item(o) {
+            Obj::ParamCopy(i) => return Some(*i),
+            Obj::Copy(at) => {
+                for &node in g.struct_copies.get(at).into_iter().flatten() {
+                    for &src in solution.pts(node) {
+                        if !seen.contains(&src) {
+                            seen.push(src);
+                            stack.push(src);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Every object reachable from `roots` through fields, with the (first, shortest) path at

@@ -747,7 +747,21 @@ impl<'a> FnLower<'a> {
         self.switch_to(else_block);
         match it.else_branch() {
             Some(ast::ElseBranch::Block(b)) => self.block(&b, false),
-            Some(ast::ElseBranch::IfStmt(nested)) => self.if_stmt(&nested),
+            Some(ast::ElseBranch::IfStmt(nested)) => {
+                // `else if` is a statement of its own: temporaries of its condition get a
+                // scope that starts in the else branch, so an early exit in the `then`
+                // branch above never enters it.
+                let start = (self.current, self.func.blocks[self.current.index()].insts.len());
+                let frame =
+                    StmtFrame { start, depth: self.scopes.len(), scoped: false, range: range(&nested) };
+                self.stmt_frames.push(frame);
+                self.if_stmt(&nested);
+                if let Some(frame) = self.stmt_frames.pop()
+                    && frame.scoped
+                {
+                    self.exit_scope(frame.range);
+                }
+            }
             None => {}
         }
         self.jump(join, at);

@@ -1,0 +1,307 @@
+//! The plan, indexed for execution: for every instruction of every function, the
+//! operations to run before and after it and the allocation entry that places it.
+//!
+//! Plan functions are matched to IR functions by name, operations and allocations to
+//! instructions by address. Nothing in the plan is trusted: an operation on a local,
+//! global, instruction or scope that does not exist, an allocation entry on an instruction
+//! that does not allocate, or a plan function the program does not have is recorded as a
+//! [`Problem`] (reported as an `invalid-plan` violation) and left out, never indexed
+//! blindly.
+
+use crate::plan::{AllocationPlan, MemoryPlan, Op, OpKind, Placement, When};
+use crate::{Function, FunctionId, GlobalId, InstAddr, InstKind, LocalId, LocalKind, Program, ScopeId, Span};
+use std::collections::HashMap;
+
+/// What an operation applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The value in a local.
+    Local(LocalId),
+    /// A field of the object or struct in a local.
+    Field(LocalId, u32),
+    /// The element of the array in the first local at the index in the second.
+    Elem(LocalId, LocalId),
+    /// The value of a global.
+    Global(GlobalId),
+    /// An arena scope.
+    Scope(ScopeId),
+}
+
+/// One operation, resolved against the IR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ROp {
+    /// What to do.
+    pub(super) kind: OpKind,
+    /// To what.
+    pub(super) target: Target,
+    /// Repeat as many times as the int in this local says.
+    pub(super) count: Option<LocalId>,
+}
+
+impl ROp {
+    /// The locals the operation reads (for liveness).
+    pub(super) fn uses(&self) -> impl Iterator<Item = LocalId> {
+        let (a, b) = match self.target {
+            Target::Local(l) | Target::Field(l, _) => (Some(l), None),
+            Target::Elem(l, i) => (Some(l), Some(i)),
+            Target::Global(_) | Target::Scope(_) => (None, None),
+        };
+        a.into_iter().chain(b).chain(self.count)
+    }
+}
+
+/// How the plan places one allocation site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AllocInfo {
+    /// Where it lives.
+    pub(super) placement: Placement,
+    /// For arena placement: the arena scope.
+    pub(super) arena_scope: Option<ScopeId>,
+    /// The plan's id of the site.
+    pub(super) id: String,
+}
+
+/// What the plan says about one instruction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct InstPlan {
+    /// Operations just before it, in plan order.
+    pub(super) before: Vec<ROp>,
+    /// Operations just after it, in plan order.
+    pub(super) after: Vec<ROp>,
+    /// Its allocation entry, if it allocates and the plan has one.
+    pub(super) alloc: Option<AllocInfo>,
+}
+
+impl InstPlan {
+    /// The operations on one side.
+    pub(super) fn ops(&self, when: When) -> &[ROp] {
+        match when {
+            When::Before => &self.before,
+            When::After => &self.after,
+        }
+    }
+}
+
+/// What the plan says about one function.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FnPlan {
+    /// Per block, per instruction.
+    pub(super) insts: Vec<Vec<InstPlan>>,
+    /// The locals each scope declares (from its first `scope_enter`).
+    pub(super) scope_locals: HashMap<ScopeId, Vec<LocalId>>,
+}
+
+impl FnPlan {
+    /// The plan of one instruction (an empty one if the address is out of range).
+    pub(super) fn inst(&self, addr: InstAddr) -> Option<&InstPlan> {
+        self.insts.get(addr.block.index())?.get(addr.index as usize)
+    }
+
+    /// The locals `scope` declares.
+    pub(super) fn scope_locals(&self, scope: ScopeId) -> &[LocalId] {
+        self.scope_locals.get(&scope).map_or(&[], Vec::as_slice)
+    }
+
+    /// The locals that an instruction ends: a `scope_exit` its scope's locals, a
+    /// `scope_enter` the ones it starts empty (parameters and captures keep the values the
+    /// call gave them), `free` its local.
+    pub(super) fn ended_by(&self, function: &Function, kind: &InstKind) -> Vec<LocalId> {
+        match kind {
+            InstKind::ScopeExit { scope } => self.scope_locals(*scope).to_vec(),
+            InstKind::ScopeEnter { locals, .. } => locals
+                .iter()
+                .copied()
+                .filter(|&l| {
+                    function
+                        .get_local(l)
+                        .is_some_and(|d| !matches!(d.kind, LocalKind::Param | LocalKind::Capture))
+                })
+                .collect(),
+            InstKind::Free { value } => vec![*value],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Something in the plan that does not fit the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Problem {
+    /// The IR function it concerns (empty if none).
+    pub(super) function: String,
+    /// The instruction's span, if any.
+    pub(super) span: Span,
+    /// What is wrong.
+    pub(super) message: String,
+}
+
+/// The whole plan, indexed by IR function.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PlanIndex {
+    /// Indexed by [`FunctionId`].
+    pub(super) functions: Vec<FnPlan>,
+    /// What did not fit.
+    pub(super) problems: Vec<Problem>,
+}
+
+impl PlanIndex {
+    /// Indexes `plan` against `program` (which must have passed validation).
+    pub(super) fn build(program: &Program, plan: &MemoryPlan) -> PlanIndex {
+        let mut index =
+            PlanIndex { functions: program.functions.iter().map(skeleton).collect(), problems: Vec::new() };
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        for (i, f) in program.functions.iter().enumerate() {
+            by_name.entry(f.name.as_str()).or_insert(i);
+        }
+        let mut planned = vec![false; program.functions.len()];
+        for fp in &plan.functions {
+            let Some(&id) = by_name.get(fp.name.as_str()) else {
+                index.problem(
+                    "",
+                    Span::NONE,
+                    format!("the plan has a function `{}` the program does not", fp.name),
+                );
+                continue;
+            };
+            if std::mem::replace(&mut planned[id], true) {
+                index.problem(&fp.name, Span::NONE, format!("the plan has two entries for `{}`", fp.name));
+                continue;
+            }
+            let function = &program.functions[id];
+            for alloc in &fp.allocations {
+                index.allocation(function, id, alloc);
+            }
+            for op in &fp.ops {
+                index.op(program, function, id, op);
+            }
+        }
+        index
+    }
+
+    /// The plan of a function.
+    pub(super) fn function(&self, id: FunctionId) -> Option<&FnPlan> {
+        self.functions.get(id.index())
+    }
+
+    fn problem(&mut self, function: &str, span: Span, message: String) {
+        self.problems.push(Problem { function: function.to_string(), span, message });
+    }
+
+    fn allocation(&mut self, function: &Function, id: usize, alloc: &AllocationPlan) {
+        let Some(inst) = function.inst(alloc.inst) else {
+            let message =
+                format!("allocation `{}` is placed at {}, which does not exist", alloc.id, alloc.inst);
+            return self.problem(&function.name, Span::NONE, message);
+        };
+        if !inst.kind.is_allocation() {
+            let message = format!(
+                "allocation `{}` is placed at {}, which is `{}`, not an allocation",
+                alloc.id,
+                alloc.inst,
+                inst.kind.mnemonic()
+            );
+            return self.problem(&function.name, inst.span, message);
+        }
+        let slot = &mut self.functions[id].insts[alloc.inst.block.index()][alloc.inst.index as usize];
+        if slot.alloc.is_some() {
+            let message = format!("two allocation entries for {} (`{}` is the second)", alloc.inst, alloc.id);
+            return self.problem(&function.name, inst.span, message);
+        }
+        slot.alloc = Some(AllocInfo {
+            placement: alloc.placement,
+            arena_scope: alloc.arena_scope,
+            id: alloc.id.clone(),
+        });
+    }
+
+    fn op(&mut self, program: &Program, function: &Function, id: usize, op: &Op) {
+        let Some(inst) = function.inst(op.inst) else {
+            let message = format!("`{}` is placed at {}, which does not exist", op.op.as_str(), op.inst);
+            return self.problem(&function.name, Span::NONE, message);
+        };
+        let local_ok = |l: LocalId| l.index() < function.locals.len();
+        let resolved = match resolve(program, function, &inst.kind, op) {
+            Ok(target) => target,
+            Err(message) => return self.problem(&function.name, inst.span, message),
+        };
+        if let Some(count) = op.count
+            && !local_ok(count)
+        {
+            let message =
+                format!("`{}` at {} repeats by %{}, which does not exist", op.op.as_str(), op.inst, count.0);
+            return self.problem(&function.name, inst.span, message);
+        }
+        let rop = ROp { kind: op.op, target: resolved, count: op.count };
+        let slot = &mut self.functions[id].insts[op.inst.block.index()][op.inst.index as usize];
+        match op.when {
+            When::Before => slot.before.push(rop),
+            When::After => slot.after.push(rop),
+        }
+    }
+}
+
+/// An empty plan shaped like the function, with its scopes' locals.
+fn skeleton(function: &Function) -> FnPlan {
+    let mut scope_locals = HashMap::new();
+    for (_, inst) in function.insts() {
+        if let InstKind::ScopeEnter { scope, locals, .. } = &inst.kind {
+            scope_locals.entry(*scope).or_insert_with(|| locals.clone());
+        }
+    }
+    FnPlan {
+        insts: function.blocks.iter().map(|b| vec![InstPlan::default(); b.insts.len()]).collect(),
+        scope_locals,
+    }
+}
+
+/// What `op` applies to, checked against the program.
+fn resolve(program: &Program, function: &Function, inst: &InstKind, op: &Op) -> Result<Target, String> {
+    let what = format!("`{}` at {}", op.op.as_str(), op.inst);
+    if matches!(op.op, OpKind::ArenaEnter | OpKind::ArenaExit) {
+        let scope = op.scope.or(match inst {
+            InstKind::ScopeEnter { scope, .. } | InstKind::ScopeExit { scope } => Some(*scope),
+            _ => None,
+        });
+        return scope.map(Target::Scope).ok_or_else(|| format!("{what} names no arena scope"));
+    }
+    if let Some(global) = op.global {
+        return if global.index() < program.globals.len() {
+            Ok(Target::Global(global))
+        } else {
+            Err(format!("{what} names global #{}, which does not exist", global.0))
+        };
+    }
+    let local = match op.local {
+        Some(local) => local,
+        None => local_by_name(function, op.value.as_deref()).ok_or_else(|| match &op.value {
+            Some(name) => format!("{what} names `{name}`, which is not one local of `{}`", function.name),
+            None => format!("{what} names no local"),
+        })?,
+    };
+    if local.index() >= function.locals.len() {
+        return Err(format!("{what} names %{}, which does not exist", local.0));
+    }
+    if let Some(index) = op.index {
+        if index.index() >= function.locals.len() {
+            return Err(format!("{what} indexes by %{}, which does not exist", index.0));
+        }
+        return Ok(Target::Elem(local, index));
+    }
+    Ok(match op.field {
+        Some(field) => Target::Field(local, field),
+        None => Target::Local(local),
+    })
+}
+
+/// The local a plan names by its source name: `%3`, or the only local called `name`.
+fn local_by_name(function: &Function, name: Option<&str>) -> Option<LocalId> {
+    let name = name?;
+    if let Some(number) = name.strip_prefix('%') {
+        return number.parse::<u32>().ok().map(LocalId);
+    }
+    let mut found = function.locals.iter().enumerate().filter(|(_, l)| l.name.as_deref() == Some(name));
+    let (first, _) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    Some(LocalId::from(first))
+}
