@@ -29,11 +29,14 @@ pub(crate) enum PlanChoice {
 pub(crate) enum Format {
     /// The JSON plan of `spec/plan-format.md`.
     Json,
+    /// The source, with each line's decisions and operations beside it.
+    Text,
 }
 
-pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: Option<&Path>) -> ExitCode {
+pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, format: Format, output: Option<&Path>) -> ExitCode {
     let db = AnalysisDatabase::default();
     let mut plans = Vec::new();
+    let mut texts = Vec::new();
     let mut status = ExitCode::SUCCESS;
     for path in files {
         let text = match read_source(path) {
@@ -53,6 +56,7 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: 
             continue;
         }
         let index = LineIndex::new(&text);
+        texts.push(text.clone());
         let spans = SpanMap::new(Some(&index));
         let program = program_ir(&db, file);
         let position = |span: custody_ir::Span| {
@@ -63,6 +67,10 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: 
             PlanChoice::Naive => naive_plan(program, &name, &spans),
             PlanChoice::Inferred => inferred_plan(program, &name, &spans, &position).0,
         });
+    }
+    if format == Format::Text {
+        let out: String = plans.iter().zip(&texts).map(|(plan, text)| plan_text(plan, text)).collect();
+        return finish(out, output, status);
     }
     // One file: the plan itself; several: an array of plans.
     let json = match plans.as_slice() {
@@ -76,6 +84,12 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: 
             return ExitCode::from(2);
         }
     };
+    finish(json, output, status)
+}
+
+/// Writes the output (to a file whole or not at all, or to standard output).
+fn finish(out: String, output: Option<&Path>, status: ExitCode) -> ExitCode {
+    let json = out;
     match output {
         Some(path) => {
             let tmp = path.with_extension("tmp-custody");
@@ -88,4 +102,81 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, _format: Format, output: 
         None => crate::write_stdout(&json),
     }
     status
+}
+
+/// The source of a file with, under each line, what the plan decided there: the
+/// allocations that start on it (escape, placement, control, reason), the parameters
+/// declared on it, and the memory operations at its instructions.
+fn plan_text(plan: &custody_ir::plan::MemoryPlan, text: &str) -> String {
+    use custody_ir::plan::{Escape, Placement};
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let escape = |e: Escape| match e {
+        Escape::Contained => "contained",
+        Escape::Binding => "binding",
+        Escape::Uncontained => "uncontained",
+        Escape::Thread => "thread",
+    };
+    let control = |c: custody_ir::plan::Control| format!("{c:?}").to_lowercase();
+    let mut notes: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for f in &plan.functions {
+        for p in &f.params {
+            let flows: Vec<String> = p
+                .flows_to
+                .iter()
+                .map(|t| match t {
+                    custody_ir::plan::FlowTarget::Return => "the result".to_string(),
+                    custody_ir::plan::FlowTarget::Param { index, path } => {
+                        format!("parameter {index} at `{path}`")
+                    }
+                    custody_ir::plan::FlowTarget::Global { name } => format!("global `{name}`"),
+                    custody_ir::plan::FlowTarget::Thread => "another thread".to_string(),
+                    custody_ir::plan::FlowTarget::Unknown => "unknown code".to_string(),
+                })
+                .collect();
+            let mode = format!("{:?}", p.mode).to_lowercase();
+            notes.entry(f.span.line).or_default().push(format!(
+                "param `{}` of `{}`: {}, {mode}{}",
+                p.name,
+                f.name,
+                escape(p.escape),
+                if flows.is_empty() { String::new() } else { format!(", flows to {}", flows.join(", ")) }
+            ));
+        }
+        for a in &f.allocations {
+            let reason = if a.reason.is_empty() { String::new() } else { format!(" ({})", a.reason) };
+            notes.entry(a.span.line).or_default().push(format!(
+                "{} {} `{}`: {}, {}, control {}{reason}",
+                a.id,
+                format!("{:?}", a.kind).to_lowercase(),
+                a.ty,
+                escape(a.escape),
+                Placement::as_str(a.placement),
+                control(a.control),
+            ));
+        }
+        let mut ops_by_line: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for op in &f.ops {
+            let value = op.value.clone().unwrap_or_default();
+            let place = match (op.field, op.index) {
+                (Some(field), _) => format!(".{field}"),
+                (_, Some(_)) => "[i]".to_string(),
+                _ => String::new(),
+            };
+            ops_by_line.entry(op.at.line).or_default().push(format!("{} {value}{place}", op.op.as_str()));
+        }
+        for (line, ops) in ops_by_line {
+            notes.entry(line).or_default().push(format!("ops: {}", ops.join(", ")));
+        }
+    }
+    let mut out = format!("plan of {}\n", plan.source);
+    let width = text.lines().count().to_string().len();
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u32 + 1;
+        let _ = writeln!(out, "{n:>width$} | {line}");
+        for note in notes.get(&n).into_iter().flatten() {
+            let _ = writeln!(out, "{:>width$} = {note}", "");
+        }
+    }
+    out
 }

@@ -245,3 +245,17 @@ fn ir_prints_text_and_json_that_check_ir_accepts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not an IR program in JSON"));
 }
+
+#[test]
+fn plan_writes_json_and_text() {
+    let out = custody(&["plan", "test-data/programs/contract_example.cdy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("valid JSON");
+    assert_eq!(plan["format"], "custody-plan");
+    let out = custody(&["plan", "--format", "text", "test-data/programs/contract_example.cdy"]);
+    assert_eq!(out.status.code(), Some(0));
+    expect_file!["../../test-data/golden/cli/plan_contract_example.txt"].assert_eq(&stdout(&out));
+    let out = custody(&["explain", "test-data/programs/contract_example.cdy", "--line", "16"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("global `cache` keeps it"), "{}", stdout(&out));
+}
