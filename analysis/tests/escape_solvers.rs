@@ -150,7 +150,7 @@ mod generated {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
         #[test]
         fn solvers_agree_on_generated_programs(text in program()) {
             let db = AnalysisDatabase::default();

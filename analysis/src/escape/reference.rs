@@ -73,9 +73,17 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
                 Constraint::CopyReach { from, to } => {
                     // Everything strictly inside `from`'s objects (through the fields known
                     // so far): start from their fields.
+                    // Every field node of the graph counts, including those made while
+                    // building it (an allocation's fields), not only those made here.
+                    let all_fields: Vec<(u32, u32)> = (0..g.nodes.len() as u32)
+                        .filter_map(|n| match g.nodes.item(n) {
+                            super::graph::Node::Field(owner, _) => Some((*owner, n)),
+                            _ => None,
+                        })
+                        .collect();
                     let mut seen: BTreeSet<u32> = BTreeSet::new();
                     for o in get(&pts, *from) {
-                        for &(owner, _, node) in &fields {
+                        for &(owner, node) in &all_fields {
                             if owner == o {
                                 seen.extend(get(&pts, node));
                             }
@@ -83,7 +91,7 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
                     }
                     let mut stack: Vec<u32> = seen.iter().copied().collect();
                     while let Some(o) = stack.pop() {
-                        for &(owner, _, node) in &fields {
+                        for &(owner, node) in &all_fields {
                             if owner == o {
                                 for x in get(&pts, node) {
                                     if seen.insert(x) {
