@@ -120,7 +120,7 @@ pub fn program_ir(db: &dyn salsa::Database, file: SourceFile) -> ir::Program {
             f
         };
         let function =
-            lowered.function.clone().map_or_else(|| placeholder_function(path.display_name()), relocate);
+            lowered.function.clone().map_or_else(|| missing_body_function(path.display_name()), relocate);
         program.functions.push(function);
         closures.extend(lowered.closures.iter().cloned().map(relocate));
     }
@@ -170,7 +170,7 @@ fn globals_sequencer(inits: impl Iterator<Item = FunctionId>) -> ir::Function {
 }
 
 /// A body that no longer parses as one: a function that stops if it is ever run.
-fn placeholder_function(name: String) -> ir::Function {
+fn missing_body_function(name: String) -> ir::Function {
     ir::Function {
         name,
         kind: ir::FunctionKind::Plain,
