@@ -3,7 +3,7 @@
 use crate::render;
 use crate::source::read_source;
 use custody_analysis::{AnalysisDatabase, Diagnostic, Severity, SourceFile, check_file};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// How `check` prints its findings.
@@ -81,4 +81,22 @@ pub(crate) fn human(checked: &[Checked], renderer: render::Renderer) -> String {
         }
     }
     out
+}
+
+/// Reads and checks one file for a command that needs an error-free program: on a read
+/// error prints it and gives exit 2, on error diagnostics renders them to stderr and
+/// gives exit 1; otherwise the file and its text.
+pub(crate) fn load_checked(db: &AnalysisDatabase, path: &Path) -> Result<(SourceFile, String), ExitCode> {
+    let text = read_source(path).map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::from(2)
+    })?;
+    let file = SourceFile::new(db, path.display().to_string(), text.clone());
+    let diagnostics = check_file(db, file).clone();
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        let checked = [Checked { path: path.to_owned(), text, diagnostics }];
+        eprint!("{}", human(&checked, render::Renderer::for_stderr()));
+        return Err(ExitCode::from(1));
+    }
+    Ok((file, text))
 }

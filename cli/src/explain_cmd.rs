@@ -1,11 +1,9 @@
 //! `custody explain`: why the allocation or parameter at a source position escapes.
 
-use crate::check::{self, Checked};
-use crate::render;
-use crate::source::read_source;
+use crate::check;
 use custody_analysis::escape::analyze;
 use custody_analysis::explain::explain_at;
-use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
+use custody_analysis::{AnalysisDatabase, program_ir};
 use custody_syntax::LineIndex;
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,21 +18,11 @@ pub(crate) enum Format {
 }
 
 pub(crate) fn run(path: &Path, line: u32, col: Option<u32>, format: Format) -> ExitCode {
-    let text = match read_source(path) {
-        Ok(text) => text,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
     let db = AnalysisDatabase::default();
-    let file = SourceFile::new(&db, path.display().to_string(), text.clone());
-    let diagnostics = check_file(&db, file).clone();
-    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        let checked = [Checked { path: path.to_owned(), text, diagnostics }];
-        eprint!("{}", check::human(&checked, render::Renderer::for_stderr()));
-        return ExitCode::from(1);
-    }
+    let (file, text) = match check::load_checked(&db, path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let program = program_ir(&db, file);
     let escape = analyze(program);
     let index = LineIndex::new(&text);

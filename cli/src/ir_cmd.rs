@@ -1,11 +1,8 @@
 //! `custody ir` (print a file's IR) and `custody check --ir` (validate IR from outside).
 
-use crate::check::{self, Checked};
-use crate::render;
+use crate::check;
 use crate::source::read_source;
-use custody_analysis::{
-    AnalysisDatabase, IrProgram, Severity, SourceFile, check_file, program_ir, validate_ir,
-};
+use custody_analysis::{AnalysisDatabase, IrProgram, program_ir, validate_ir};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,21 +16,11 @@ pub(crate) enum Format {
 }
 
 pub(crate) fn run(path: &Path, format: Format) -> ExitCode {
-    let text = match read_source(path) {
-        Ok(text) => text,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
     let db = AnalysisDatabase::default();
-    let file = SourceFile::new(&db, path.display().to_string(), text.clone());
-    let diagnostics = check_file(&db, file).clone();
-    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        let checked = [Checked { path: path.to_owned(), text, diagnostics }];
-        eprint!("{}", check::human(&checked, render::Renderer::for_stderr()));
-        return ExitCode::from(1);
-    }
+    let (file, _text) = match check::load_checked(&db, path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let program = program_ir(&db, file);
     let out = match format {
         Format::Text => custody_ir::print_program(program),

@@ -25,6 +25,16 @@ fn local_name(f: &ir::Function, local: ir::LocalId) -> Option<String> {
     f.get_local(local).and_then(|l| l.name.clone())
 }
 
+/// The name of summary parameter `i` (a closure's captures follow its parameters).
+fn param_name(f: &ir::Function, i: u32) -> Option<String> {
+    f.params.iter().chain(&f.captures).nth(i as usize).and_then(|&l| local_name(f, l))
+}
+
+/// The local of summary parameter `i`.
+fn param_local(f: &ir::Function, i: u32) -> Option<ir::LocalId> {
+    f.params.iter().chain(&f.captures).nth(i as usize).copied()
+}
+
 /// How to name a local in a sentence: `` `x` ``, or for a temporary the place it was
 /// read from (`global `cache``, `field `items` of `o``).
 fn place_name(program: &ir::Program, f: &ir::Function, local: ir::LocalId) -> String {
@@ -97,9 +107,7 @@ pub fn describe_obj(
             format!("{what} allocated at {}", pos(span))
         }
         Obj::Param(i, path) => {
-            let params: Vec<ir::LocalId> = f.params.iter().chain(&f.captures).copied().collect();
-            let name =
-                params.get(*i as usize).and_then(|l| local_name(f, *l)).unwrap_or_else(|| format!("#{i}"));
+            let name = param_name(f, *i).unwrap_or_else(|| format!("#{i}"));
             if path.steps.is_empty() {
                 format!("parameter `{name}`")
             } else {
@@ -127,9 +135,7 @@ pub fn describe_obj(
             }
         }
         Obj::ParamCopy(i) => {
-            let params: Vec<ir::LocalId> = f.params.iter().chain(&f.captures).copied().collect();
-            let name =
-                params.get(*i as usize).and_then(|l| local_name(f, *l)).unwrap_or_else(|| format!("#{i}"));
+            let name = param_name(f, *i).unwrap_or_else(|| format!("#{i}"));
             format!("the copy of struct parameter `{name}`")
         }
     }
@@ -179,8 +185,7 @@ pub fn sentences(
                 let text = match root {
                     Root::Return => format!("`{}` returns it: control passes to the caller", f.name),
                     Root::ParamContent(i) => {
-                        let params: Vec<ir::LocalId> = f.params.iter().chain(&f.captures).copied().collect();
-                        let name = params.get(i as usize).and_then(|l| local_name(f, *l)).unwrap_or_default();
+                        let name = param_name(f, i).unwrap_or_default();
                         format!("it is now part of parameter `{name}`, which the caller controls")
                     }
                     Root::Sink(Sink::Global(g)) => format!(
@@ -216,8 +221,7 @@ fn container_type(f: &ir::Function, fe: &FunctionEscape, obj: u32) -> Option<ir:
             f.inst(*at).and_then(|i| i.kind.dest()).and_then(|d| f.get_local(d)).map(|l| l.ty.clone())
         }
         Obj::Param(i, path) if path.steps.is_empty() => {
-            let params: Vec<ir::LocalId> = f.params.iter().chain(&f.captures).copied().collect();
-            params.get(*i as usize).and_then(|l| f.get_local(*l)).map(|l| l.ty.clone())
+            param_local(f, *i).and_then(|l| f.get_local(l)).map(|l| l.ty.clone())
         }
         _ => None,
     }

@@ -24,6 +24,7 @@ use super::infer::{Builtin, InferenceResult, LocalIdx, NodePtr, Resolution, infe
 use super::item_tree::{Body, BodyPath, body_source};
 use super::scope::{BodyOwner, ItemScope, item_scope};
 use super::ty::Ty;
+use crate::plan::holds_references;
 use custody_ir as ir;
 use custody_ir::{BlockId, Callee, Constant, FunctionId, Inst, InstKind, LocalId, ScopeId, Span};
 use custody_syntax::ast::{self, AstNode};
@@ -160,11 +161,6 @@ fn span(range: TextRange) -> Span {
 
 /// A semantic type as an IR type. Only well-typed bodies are lowered; the types that
 /// exist only during checking never reach here, and map to `int` if they do.
-/// Whether values of an IR type may hold references (a struct may hold them in fields).
-pub fn holds_references(ty: &ir::Type) -> bool {
-    matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
-}
-
 pub fn ir_type(ty: &Ty) -> ir::Type {
     match ty {
         Ty::Int | Ty::Unknown | Ty::Unit => ir::Type::Int,
