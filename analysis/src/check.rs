@@ -4,9 +4,13 @@
 //! type errors (computed relative to the body, shifted here). A semantic diagnostic inside
 //! a statement or item that has a syntax error is dropped: the broken syntax is the one
 //! thing to fix there, and whatever the checker says about a half-parsed construct is noise.
+//! Only a file without any of those errors is lowered and checked for uses after `free` and
+//! double frees ([`crate::freed`]): those rules read the lowered code, which is meaningful
+//! only for a well-typed program.
 
 use crate::db::{SourceFile, parse};
-use crate::diagnostic::{Diagnostic, codes};
+use crate::diagnostic::{Diagnostic, Severity, codes};
+use crate::freed::free_diagnostics;
 use crate::hir::infer::infer_body;
 use crate::hir::item_tree::{Body, body_offset};
 use crate::hir::scope::{item_diagnostics, item_scope};
@@ -22,12 +26,19 @@ pub fn check_file(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic>
     let root = parse.syntax_node();
     let mut semantic: Vec<Diagnostic> = item_diagnostics(db, file).clone();
     let scope = item_scope(db, file);
+    let mut bodies = Vec::with_capacity(scope.bodies.len());
     for (path, index) in &scope.bodies {
         let body = Body::new(db, file, path.clone(), *index);
-        let offset = body_offset(db, body);
-        semantic.extend(infer_body(db, body).diagnostics.iter().map(|d| d.shifted(*offset)));
+        let offset = *body_offset(db, body);
+        semantic.extend(infer_body(db, body).diagnostics.iter().map(|d| d.shifted(offset)));
+        bodies.push((body, offset));
     }
     out.extend(semantic.into_iter().filter(|d| !in_broken_construct(&root, d.range, &syntax_errors)));
+    if !out.iter().any(|d| d.severity == Severity::Error) {
+        for (body, offset) in bodies {
+            out.extend(free_diagnostics(db, body).iter().map(|d| d.shifted(offset)));
+        }
+    }
     out.sort_by(|a, b| {
         (a.range.start(), a.range.end(), a.code).cmp(&(b.range.start(), b.range.end(), b.code))
     });

@@ -78,4 +78,8 @@ pub mod codes {
     pub const MISSING_RETURN: &str = "missing-return";
     /// `break`/`continue` outside a loop, a misplaced `return` value, `spawn` of a non-call.
     pub const INVALID_CONTROL_FLOW: &str = "invalid-control-flow";
+    /// A variable read after `free` ended it (on some path, before it was assigned again).
+    pub const USE_AFTER_FREE: &str = "use-after-free";
+    /// A second `free` of a variable that an earlier `free` already ended.
+    pub const DOUBLE_FREE: &str = "double-free";
 }

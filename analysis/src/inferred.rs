@@ -1,18 +1,20 @@
 //! The inferred plan: escape states, control, parameter flows, return bindings and
 //! reasons from the escape analysis.
 //!
-//! Placements and operations are still those of the naive plan (everything counted),
-//! which is correct for every program; the lifetime analysis replaces them. Everything
-//! this plan states about escapes is the escape analysis's verdict.
+//! Placements, parameter modes, last uses and operations come from the lifetime analysis
+//! ([`crate::lifetime`]); everything this plan states about escapes is the escape
+//! analysis's verdict.
 
 use crate::escape::describe::{Position, reason};
 use crate::escape::graph::{Obj, Sel};
 use crate::escape::summary::FlowDst;
 use crate::escape::{FunctionEscape, ProgramEscape, analyze};
+use crate::lifetime::plan_lifetimes;
 use crate::naive::naive_plan;
-use crate::plan::SpanMap;
+use crate::plan::{SpanMap, stats};
 use custody_ir as ir;
 use custody_ir::plan::*;
+use std::collections::HashMap;
 
 /// The plan of a program, with the escape analysis's facts.
 pub fn inferred_plan(
@@ -26,6 +28,44 @@ pub fn inferred_plan(
     for ((f, fp), fe) in program.functions.iter().zip(&mut plan.functions).zip(&escape.functions) {
         fill_function(program, f, fp, fe, pos);
     }
+    let alloc_ids: Vec<HashMap<ir::InstAddr, String>> = plan
+        .functions
+        .iter()
+        .map(|fp| fp.allocations.iter().map(|a| (a.inst, a.id.clone())).collect())
+        .collect();
+    let lifetimes = plan_lifetimes(program, &escape, spans, &alloc_ids, pos);
+    let mut rc_ops = 0;
+    for ((fp, lt), f) in plan.functions.iter_mut().zip(lifetimes).zip(&program.functions) {
+        for (param, mode) in fp.params.iter_mut().zip(&lt.param_modes) {
+            param.mode = *mode;
+        }
+        for alloc in &mut fp.allocations {
+            if let Some((placement, why)) = lt.placements.get(&alloc.inst) {
+                alloc.placement = *placement;
+                // The cheapest placements need no reason; the others say why not cheaper.
+                alloc.reason = match placement {
+                    Placement::Static | Placement::Stack => why.clone(),
+                    _ if alloc.reason.is_empty() => why.clone(),
+                    _ => why.clone(),
+                };
+            }
+        }
+        for var in &mut fp.variables {
+            var.last_uses = lt
+                .last_uses
+                .get(&var.local)
+                .into_iter()
+                .flatten()
+                .filter_map(|at| f.inst(*at).map(|i| spans.span(i.span)))
+                .collect();
+            var.last_uses.sort_by_key(|s| (s.start, s.end));
+            var.last_uses.dedup();
+        }
+        fp.ops = lt.ops;
+        rc_ops += lt.rc_ops;
+    }
+    plan.stats = stats(&plan.functions, plan.stats.rc_ops_naive);
+    plan.stats.rc_ops = rc_ops;
     (plan, escape)
 }
 
@@ -49,9 +89,6 @@ fn fill_function(
         let Some(summary) = fe.summary.params.get(i) else { continue };
         param.escape = summary.escape();
         param.flows_to = flows_to(program, f, summary);
-        let declared = f.params.get(i).and_then(|&l| f.get_local(l)).and_then(|l| l.mode);
-        // Until borrow inference: what the naive operations do (the callee owns).
-        param.mode = declared.unwrap_or(ir::Mode::Own);
     }
     fp.returns = return_plan(f, fe);
     for alloc in &mut fp.allocations {

@@ -19,9 +19,11 @@ mod db;
 pub mod diagnostic;
 pub mod escape;
 pub mod explain;
+pub mod freed;
 #[allow(missing_docs)]
 pub mod hir;
 pub mod inferred;
+pub mod lifetime;
 pub mod naive;
 pub mod plan;
 pub mod program;

@@ -75,6 +75,7 @@ impl OpSink<'_> {
             index: None,
             global: None,
             count: None,
+            reason: None,
         });
         self.ops.last_mut().expect("just pushed")
     }

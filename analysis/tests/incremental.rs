@@ -85,8 +85,9 @@ fn editing_one_body_relowers_only_that_body() {
             "body_source(fourth)",
             "body_offset(main)",
             "body_source(main)",
-            "program_ir(Id(0))",
             "lower_body(third)",
+            "free_diagnostics(third)",
+            "program_ir(Id(0))",
         ]
     "#]]
     .assert_debug_eq(&executed(&db, file));

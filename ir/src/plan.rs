@@ -430,6 +430,9 @@ pub struct Op {
     /// The operation is applied as many times as the int in this local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<LocalId>,
+    /// Why the operation is here (`last use`, `shared with xs`), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A diagnostic in a plan.

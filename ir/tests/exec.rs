@@ -110,6 +110,7 @@ impl PlanBuilder {
             index: None,
             global: None,
             count: None,
+            reason: None,
         }
     }
 

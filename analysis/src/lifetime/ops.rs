@@ -1,0 +1,442 @@
+//! The operations of one function: where each owned reference is counted, handed over or
+//! released, on every path (rules life-*).
+//!
+//! The input is the ownership of every local ([`super::ownership`]); the output is a list
+//! of operations before and after instructions, still without their final kind (a
+//! release becomes `drop` on counted memory and `free` on unique memory once placements
+//! are known, [`super::classes`]).
+//!
+//! - rule life-consume: an instruction that hands a reference over (a store, an argument to
+//!   an owned parameter, a returned value, a captured value, an element of a new array)
+//!   *moves* it when the local is owned and dead afterwards, and *dups* it otherwise.
+//! - rule life-load: a load into an owned local dups the loaded reference; into a
+//!   borrowed local it does nothing.
+//! - rule life-last-use: an owned local is released just after its last use, and a value
+//!   written to an owned local that is never read is released at once (a temporary such as
+//!   the middle of `a + b + c` dies right after the second `+`).
+//! - rule life-branch: where a value is live on one side of a branch only, the other side
+//!   releases it on entry (as Perceus does); where such an edge enters a join, the value
+//!   stays alive to the join and is released there, so that every path releases it once.
+//! - rule life-store: a store releases the value the place held, before the store.
+//! - rule life-free: `free(x)` releases `x`'s reference there if `x` owns one.
+//! - rule life-observable: an owned local that may hold an object with an observable
+//!   destructor is released at its scope's exit, in reverse declaration order, or just
+//!   before it is assigned again, never earlier.
+
+use super::liveness::{Liveness, LocalSet, Transfer};
+use super::ownership::{LocalModes, consumed, holds, kills, type_observable, written_through};
+use custody_ir as ir;
+use custody_ir::plan::When;
+use custody_ir::{FunctionId, GlobalId, InstAddr, InstKind, LocalId, Mode};
+use std::collections::HashMap;
+
+/// What an operation does, before placements decide the final kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// The value gains a reference.
+    Dup,
+    /// The value gains as many references as the int in this local.
+    DupCount(LocalId),
+    /// The reference is handed over without counting.
+    Move,
+    /// The reference is released (a `drop` or a `free`).
+    Release,
+    /// A write to the array follows (copy-on-write).
+    Cow,
+}
+
+/// What an operation applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    Local(LocalId),
+    Field(LocalId, u32),
+    Elem(LocalId, LocalId),
+    Global(GlobalId),
+}
+
+/// One planned operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    pub(crate) action: Action,
+    pub(crate) place: Place,
+    pub(crate) at: InstAddr,
+    pub(crate) when: When,
+    pub(crate) reason: String,
+}
+
+/// The operations and last uses of one function.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FunctionOps {
+    pub(crate) ops: Vec<Planned>,
+    /// For each local, the instructions where its value is used for the last time.
+    pub(crate) last_uses: HashMap<LocalId, Vec<InstAddr>>,
+}
+
+/// Everything the emission of one function needs to know.
+pub(crate) struct Context<'a> {
+    pub(crate) program: &'a ir::Program,
+    pub(crate) f: &'a ir::Function,
+    pub(crate) modes: &'a LocalModes,
+    pub(crate) param_modes: &'a [Vec<Mode>],
+    pub(crate) fid: usize,
+    pub(crate) observable_classes: &'a [bool],
+    pub(crate) scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+}
+
+impl Context<'_> {
+    fn borrowed(&self, l: LocalId) -> bool {
+        self.modes.borrowed.get(l.index()).copied().unwrap_or(false)
+    }
+
+    /// Whether the local holds an owned reference (when it holds one at all).
+    pub(crate) fn owned(&self, l: LocalId) -> bool {
+        let Some(decl) = self.f.get_local(l) else { return false };
+        if !holds(self.f, l) || self.borrowed(l) {
+            return false;
+        }
+        match decl.kind {
+            ir::LocalKind::Capture => false,
+            ir::LocalKind::Param => {
+                let j = self.f.params.iter().position(|p| *p == l);
+                j.and_then(|j| self.param_modes.get(self.fid).and_then(|m| m.get(j))) == Some(&Mode::Own)
+            }
+            _ => true,
+        }
+    }
+
+    fn observable(&self, l: LocalId) -> bool {
+        let any_drop = self.program.classes.iter().any(|c| c.drop.is_some());
+        self.f
+            .get_local(l)
+            .is_some_and(|d| type_observable(self.program, self.observable_classes, any_drop, &d.ty, 0))
+    }
+
+    fn mode_of(&self, c: FunctionId, j: usize) -> Mode {
+        self.param_modes.get(c.index()).and_then(|m| m.get(j)).copied().unwrap_or(Mode::Own)
+    }
+
+    fn name(&self, l: LocalId) -> String {
+        crate::naive::local_name(self.f, l)
+    }
+}
+
+/// The reads of the final liveness: the program's, plus the roots of every borrowed local
+/// read (rule own-root-alive), plus observable owned locals at their scope's exit and
+/// before a new assignment (rule life-observable).
+struct FinalTransfer<'a, 'b> {
+    cx: &'a Context<'b>,
+    defs: Vec<u32>,
+}
+
+impl Transfer for FinalTransfer<'_, '_> {
+    fn uses(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        let cx = self.cx;
+        for u in inst.kind.uses() {
+            out.push(u);
+            if let Some(roots) = cx.modes.roots.get(&u) {
+                out.extend(roots.iter().copied());
+            }
+        }
+        match &inst.kind {
+            InstKind::ScopeExit { scope } => {
+                for &l in cx.scope_locals.get(scope).into_iter().flatten() {
+                    if cx.owned(l) && cx.observable(l) {
+                        out.push(l);
+                    }
+                }
+            }
+            kind => {
+                if let Some(d) = kind.dest()
+                    && cx.owned(d)
+                    && cx.observable(d)
+                    && self.defs.get(d.index()).copied().unwrap_or(0) > 1
+                {
+                    out.push(d);
+                }
+            }
+        }
+    }
+
+    fn kills(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        kills(self.cx.f, self.cx.scope_locals, &inst.kind, out);
+    }
+}
+
+/// Plans one function's operations.
+pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
+    let f = cx.f;
+    let n = f.locals.len();
+    let mut defs = vec![0u32; n];
+    for (_, inst) in f.insts() {
+        if let Some(d) = inst.kind.dest() {
+            defs[d.index()] += 1;
+        }
+    }
+    let transfer = FinalTransfer { cx, defs };
+    // rule life-branch: values live into one successor of a branch but not into a join
+    // it shares with other paths stay alive into the join; iterate until every join sees
+    // the same owned values from all its predecessors.
+    let blocks = f.blocks.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks];
+    for (b, block) in f.blocks.iter().enumerate() {
+        if let Some(last) = block.insts.last() {
+            for s in last.kind.successors() {
+                if s.index() < blocks && !preds[s.index()].contains(&b) {
+                    preds[s.index()].push(b);
+                }
+            }
+        }
+    }
+    let mut entry_uses = vec![LocalSet::new(n); blocks];
+    let live = loop {
+        let live = Liveness::solve(f, &transfer, &entry_uses);
+        let mut changed = false;
+        for (p, block) in f.blocks.iter().enumerate() {
+            let Some(last) = block.insts.last() else { continue };
+            let succs = last.kind.successors();
+            if succs.len() < 2 {
+                continue;
+            }
+            let out = &live.live_out[p][block.insts.len() - 1];
+            for s in succs {
+                if preds.get(s.index()).is_none_or(|ps| ps.len() < 2) {
+                    continue;
+                }
+                for x in out.iter() {
+                    if cx.owned(x) && !live.live_in[s.index()].contains(x) {
+                        changed |= entry_uses[s.index()].insert(x);
+                    }
+                }
+            }
+        }
+        if !changed {
+            break live;
+        }
+    };
+
+    let mut out = FunctionOps::default();
+    let push = |out: &mut FunctionOps, action, place, at, when, reason: String| {
+        if matches!(action, Action::Move | Action::Release)
+            && let Place::Local(l) = place
+        {
+            out.last_uses.entry(l).or_default().push(at);
+        }
+        out.ops.push(Planned { action, place, at, when, reason });
+    };
+    for (b, block) in f.blocks.iter().enumerate() {
+        for (i, inst) in block.insts.iter().enumerate() {
+            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+            let live_out = live.out(at);
+            let mut uses = Vec::new();
+            transfer.uses(at, inst, &mut uses);
+            let mut killed = Vec::new();
+            transfer.kills(at, inst, &mut killed);
+            let real_uses = inst.kind.uses();
+
+            // rule life-branch: on entry to a block, release what its predecessors held
+            // that it does not need.
+            if i == 0 {
+                let mut held = LocalSet::new(n);
+                for &p in &preds[b] {
+                    if let Some(last) = live.live_out[p].last() {
+                        held.union(last);
+                    }
+                }
+                if b == 0 {
+                    for &p in &f.params {
+                        held.insert(p);
+                    }
+                }
+                let mut before0 = live_out.clone();
+                for &k in &killed {
+                    before0.remove(k);
+                }
+                for &u in &uses {
+                    before0.insert(u);
+                }
+                for x in held.iter() {
+                    if cx.owned(x) && !before0.contains(x) {
+                        let why = if b == 0 {
+                            format!("{} is never used", cx.name(x))
+                        } else {
+                            format!("{} is not used on this path", cx.name(x))
+                        };
+                        push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
+                    }
+                }
+            }
+
+            // Values used and ended here: released before (a `free`, an observable local at
+            // its scope's exit or before its next assignment). Scope exits release in
+            // reverse declaration order.
+            let mut ended: Vec<LocalId> =
+                uses.iter().copied().filter(|u| killed.contains(u) && cx.owned(*u)).collect();
+            ended.dedup();
+            if let InstKind::ScopeExit { scope } = &inst.kind {
+                let order = cx.scope_locals.get(scope).cloned().unwrap_or_default();
+                ended.sort_by_key(|l| std::cmp::Reverse(order.iter().position(|o| o == l)));
+            }
+            let mut seen_ended = Vec::new();
+            for x in ended {
+                if seen_ended.contains(&x) {
+                    continue;
+                }
+                seen_ended.push(x);
+                let why = match &inst.kind {
+                    InstKind::Free { .. } => format!("free({})", cx.name(x)),
+                    InstKind::ScopeExit { .. } => {
+                        format!("{}: end of scope (observable destructor)", cx.name(x))
+                    }
+                    _ => format!("{} is assigned again", cx.name(x)),
+                };
+                push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
+            }
+
+            // rule cow: an array write is preceded by its copy-on-write check.
+            if let Some(w) = written_through(f, &inst.kind)
+                && matches!(
+                    inst.kind,
+                    InstKind::StoreElem { .. } | InstKind::Push { .. } | InstKind::Pop { .. }
+                )
+            {
+                push(&mut out, Action::Cow, Place::Local(w), at, When::Before, String::new());
+            }
+            // rule life-store: the place's old value goes.
+            match &inst.kind {
+                InstKind::StoreField { object, field, .. }
+                    if !cx.modes.take_stores.contains(&at) && field_holds(cx.program, f, *object, *field) =>
+                {
+                    push(
+                        &mut out,
+                        Action::Release,
+                        Place::Field(*object, *field),
+                        at,
+                        When::Before,
+                        "overwritten".into(),
+                    )
+                }
+                InstKind::StoreElem { array, index, .. }
+                    if f.get_local(*array)
+                        .and_then(|l| l.ty.array_elem())
+                        .is_some_and(crate::plan::holds_references) =>
+                {
+                    push(
+                        &mut out,
+                        Action::Release,
+                        Place::Elem(*array, *index),
+                        at,
+                        When::Before,
+                        "overwritten".into(),
+                    )
+                }
+                InstKind::StoreGlobal { global, .. }
+                    if cx
+                        .program
+                        .globals
+                        .get(global.index())
+                        .is_some_and(|g| crate::plan::holds_references(&g.ty)) =>
+                {
+                    push(
+                        &mut out,
+                        Action::Release,
+                        Place::Global(*global),
+                        at,
+                        When::Before,
+                        "overwritten".into(),
+                    )
+                }
+                _ => {}
+            }
+
+            // rule life-consume.
+            let borrowed = |l: LocalId| cx.borrowed(l);
+            let mode = |c: FunctionId, j: usize| cx.mode_of(c, j);
+            let handed = consumed(cx.program, f, &inst.kind, &borrowed, &mode);
+            let mut moved: Vec<LocalId> = Vec::new();
+            for (k, &x) in handed.iter().enumerate() {
+                let again = handed[k + 1..].contains(&x);
+                let read_too = real_uses.iter().filter(|u| **u == x).count()
+                    > handed.iter().filter(|h| **h == x).count();
+                let still_needed =
+                    live_out.contains(x) || uses.iter().any(|u| *u == x && !real_uses.contains(u));
+                if cx.owned(x) && !again && !read_too && !still_needed {
+                    moved.push(x);
+                    push(&mut out, Action::Move, Place::Local(x), at, When::Before, "last use".into());
+                } else {
+                    let why = if !cx.owned(x) {
+                        format!("{} is borrowed", cx.name(x))
+                    } else {
+                        format!("{} is used again", cx.name(x))
+                    };
+                    push(&mut out, Action::Dup, Place::Local(x), at, When::Before, why);
+                }
+            }
+            if let InstKind::NewArrayRepeat { value, count, .. } = &inst.kind
+                && holds(f, *value)
+            {
+                push(
+                    &mut out,
+                    Action::DupCount(*count),
+                    Place::Local(*value),
+                    at,
+                    When::Before,
+                    "one per element".into(),
+                );
+            }
+
+            // rule life-load.
+            match &inst.kind {
+                InstKind::LoadField { dest, .. }
+                | InstKind::LoadElem { dest, .. }
+                | InstKind::LoadGlobal { dest, .. }
+                    if cx.owned(*dest) && !cx.modes.take_loads.contains(&at) =>
+                {
+                    push(
+                        &mut out,
+                        Action::Dup,
+                        Place::Local(*dest),
+                        at,
+                        When::After,
+                        "loaded into an owned local".into(),
+                    )
+                }
+                _ => {}
+            }
+
+            // rule life-last-use: owned values read here for the last time.
+            let mut released: Vec<LocalId> = Vec::new();
+            for &x in &uses {
+                if !cx.owned(x)
+                    || killed.contains(&x)
+                    || live_out.contains(x)
+                    || moved.contains(&x)
+                    || handed.contains(&x)
+                    || released.contains(&x)
+                {
+                    continue;
+                }
+                released.push(x);
+                push(&mut out, Action::Release, Place::Local(x), at, When::After, "last use".into());
+            }
+            // A value written and never read.
+            if let Some(d) = inst.kind.dest()
+                && cx.owned(d)
+                && !live_out.contains(d)
+            {
+                push(&mut out, Action::Release, Place::Local(d), at, When::After, "never used".into());
+            }
+        }
+    }
+    out
+}
+
+/// Whether field `field` of the object or struct in `object` holds references.
+pub(crate) fn field_holds(program: &ir::Program, f: &ir::Function, object: LocalId, field: u32) -> bool {
+    let ty = f.get_local(object).map(|l| l.ty.non_null().clone());
+    let fields = match ty {
+        Some(ir::Type::Class(c)) => program.classes.get(c.index()).map(|c| &c.fields),
+        Some(ir::Type::Struct(s)) => program.structs.get(s.index()).map(|s| &s.fields),
+        _ => None,
+    };
+    fields.and_then(|fs| fs.get(field as usize)).is_some_and(|fd| crate::plan::holds_references(&fd.ty))
+}

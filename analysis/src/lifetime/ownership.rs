@@ -1,0 +1,535 @@
+//! Ownership: which locals own a reference and which only borrow one, which parameters a
+//! function borrows, and which field loads take the field's reference instead of copying it.
+//!
+//! Every reference a local holds is either *owned* (the local holds one count of it and
+//! must hand it on or release it) or *borrowed* (someone else keeps the object alive for
+//! as long as the local is used, so the local never counts). Borrowing is what removes
+//! most counter operations: a parameter that is only read, a cursor walking a list, a
+//! field read to print it.
+//!
+//! - rule own-borrow-param (Lean 4's borrow inference): every parameter starts borrowed and
+//!   becomes owned when the function consumes it (stores it, returns it, captures it,
+//!   passes it to an owned parameter or a thread), writes through it (an array write needs
+//!   the array's count) or assigns it; iterated to a fixpoint over the call graph, since
+//!   passing a parameter on to a callee's owned parameter consumes it. A closure body's
+//!   parameters and a spawned function's are owned (their callers cannot be seen); a
+//!   `drop` block's `self` and a closure's captures are borrowed; declared modes are kept.
+//! - rule own-borrow-local: a local all of whose definitions read a field, an element, a
+//!   global or another local is borrowed when, over its whole live range, nothing can
+//!   release what it reads: no store, no array write, no call of a function that might
+//!   store (rule own-pure-call), and no new value for the locals it was read from (its
+//!   *roots*). Its roots are then kept alive for as long as it is used (rule
+//!   own-root-alive). In a program that spawns threads no local borrows from memory,
+//!   since another thread may release it at any moment.
+//! - rule own-take-field: `t = o.f; <writes to t>; o.f = t` (how `push(o.items, x)` and
+//!   `o.items[i] = x` are lowered) moves the field's reference into `t` and back, when
+//!   nothing in between reads a field or calls anything: no count, and the write can be in
+//!   place.
+//! - rule own-observable: a local that may hold an object with an observable destructor
+//!   (its class or something it reaches has a `drop` block) stays alive to the end of its
+//!   scope or its next assignment, so destructors run where the program says.
+
+use super::liveness::{Liveness, LocalSet, Transfer};
+use crate::plan::holds_references;
+use custody_ir as ir;
+use custody_ir::{Callee, FunctionId, InstAddr, InstKind, LocalId, Mode};
+use std::collections::{HashMap, HashSet};
+
+/// Whether values of each class can reach an object with a `drop` block.
+pub(crate) fn observable_classes(program: &ir::Program) -> Vec<bool> {
+    let n = program.classes.len();
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+    let mut obs: Vec<bool> = program.classes.iter().map(|c| c.drop.is_some()).collect();
+    // Least fixpoint: a class is observable if a field's type reaches an observable one.
+    loop {
+        let mut changed = false;
+        for c in 0..n {
+            if obs[c] {
+                continue;
+            }
+            if program.classes[c].fields.iter().any(|fd| type_observable(program, &obs, any_drop, &fd.ty, 0))
+            {
+                obs[c] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return obs;
+        }
+    }
+}
+
+/// Whether a value of `ty` may reach an object with a `drop` block.
+pub(crate) fn type_observable(
+    program: &ir::Program,
+    classes: &[bool],
+    any_drop: bool,
+    ty: &ir::Type,
+    depth: u32,
+) -> bool {
+    if depth > 32 {
+        return any_drop;
+    }
+    match ty {
+        ir::Type::Class(c) => classes.get(c.index()).copied().unwrap_or(true),
+        ir::Type::Array(e) | ir::Type::Nullable(e) => {
+            type_observable(program, classes, any_drop, e, depth + 1)
+        }
+        ir::Type::Struct(s) => program.structs.get(s.index()).is_some_and(|d| {
+            d.fields.iter().any(|f| type_observable(program, classes, any_drop, &f.ty, depth + 1))
+        }),
+        // A closure's environment may hold anything.
+        ir::Type::Closure(_) => any_drop,
+        _ => false,
+    }
+}
+
+/// Rule own-pure-call: which functions never release memory their callers can see. A
+/// function is impure if it stores into an object's field or a global, spawns, or calls
+/// something impure, a closure or an extern. Greatest fixpoint: assume pure, refute.
+pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
+    let n = program.functions.len();
+    let mut pure = vec![true; n];
+    let mut callees: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, f) in program.functions.iter().enumerate() {
+        for (_, inst) in f.insts() {
+            match &inst.kind {
+                InstKind::StoreField { object, .. } => {
+                    let on_struct =
+                        f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_)));
+                    if !on_struct {
+                        pure[i] = false;
+                    }
+                }
+                InstKind::StoreGlobal { .. } | InstKind::Spawn { .. } => pure[i] = false,
+                InstKind::Call { callee: Callee::Function(c), .. } => callees[i].push(c.index()),
+                InstKind::Call { .. } => pure[i] = false,
+                _ => {}
+            }
+        }
+    }
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            if pure[i] && callees[i].iter().any(|&c| !pure.get(c).copied().unwrap_or(false)) {
+                pure[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            return pure;
+        }
+    }
+}
+
+/// The functions that are spawned somewhere (their parameters are owned by the thread).
+pub(crate) fn spawned(program: &ir::Program) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    for f in &program.functions {
+        for (_, inst) in f.insts() {
+            if let InstKind::Spawn { callee: Callee::Function(c), .. } = &inst.kind {
+                out.insert(c.index());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a local holds references.
+pub(crate) fn holds(f: &ir::Function, l: LocalId) -> bool {
+    f.get_local(l).is_some_and(|d| holds_references(&d.ty))
+}
+
+/// The locals an instruction hands over: after it, someone else holds the reference
+/// (immediates left out). `borrowed` tells whether a local is borrowed (a copy into a
+/// borrowed local hands nothing over); `modes` gives callees' parameter modes.
+pub(crate) fn consumed(
+    program: &ir::Program,
+    f: &ir::Function,
+    kind: &InstKind,
+    borrowed: &dyn Fn(LocalId) -> bool,
+    modes: &dyn Fn(FunctionId, usize) -> Mode,
+) -> Vec<LocalId> {
+    let mut out: Vec<LocalId> = match kind {
+        InstKind::Copy { dest, src } if !borrowed(*dest) => vec![*src],
+        InstKind::NewObject { fields, .. } | InstKind::NewStruct { fields, .. } => fields.clone(),
+        InstKind::NewArray { elems, .. } => elems.clone(),
+        InstKind::NewClosure { captures, .. } => captures.clone(),
+        InstKind::StoreField { value, .. }
+        | InstKind::StoreElem { value, .. }
+        | InstKind::StoreGlobal { value, .. }
+        | InstKind::Push { value, .. } => vec![*value],
+        InstKind::Return { value: Some(v) } => vec![*v],
+        InstKind::Call { callee: Callee::Function(c), args, .. } => {
+            args.iter().enumerate().filter(|(j, _)| modes(*c, *j) == Mode::Own).map(|(_, a)| *a).collect()
+        }
+        InstKind::Call { callee: Callee::Extern(e), args, .. } => {
+            let params = program.externs.get(e.index()).map(|e| e.params.as_slice()).unwrap_or(&[]);
+            args.iter()
+                .enumerate()
+                .filter(|(j, _)| params.get(*j).is_none_or(|p| p.mode != Some(Mode::Borrow)))
+                .map(|(_, a)| *a)
+                .collect()
+        }
+        InstKind::Call { callee: Callee::Closure(_), args, .. } => args.clone(),
+        InstKind::Spawn { callee, args } => {
+            let mut v = args.clone();
+            if let Callee::Closure(c) = callee {
+                v.push(*c);
+            }
+            v
+        }
+        _ => vec![],
+    };
+    out.retain(|&l| holds(f, l));
+    out
+}
+
+/// The array or struct local an instruction writes through, if any.
+pub(crate) fn written_through(f: &ir::Function, kind: &InstKind) -> Option<LocalId> {
+    match kind {
+        InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } | InstKind::Pop { array, .. } => {
+            Some(*array)
+        }
+        InstKind::StoreField { object, .. }
+            if f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_))) =>
+        {
+            Some(*object)
+        }
+        _ => None,
+    }
+}
+
+/// The ownership facts of one function.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LocalModes {
+    /// Per local: borrowed (never counted, never released by this function).
+    pub(crate) borrowed: Vec<bool>,
+    /// Per borrowed local: the owned locals and parameters that keep it alive.
+    pub(crate) roots: HashMap<LocalId, Vec<LocalId>>,
+    /// Field loads that take the field's reference (rule own-take-field), and the stores
+    /// that put it back.
+    pub(crate) take_loads: HashSet<InstAddr>,
+    pub(crate) take_stores: HashSet<InstAddr>,
+}
+
+/// The reads and ends of the program as written (for the borrowed-local check).
+pub(crate) struct PlainTransfer<'a> {
+    pub(crate) f: &'a ir::Function,
+    pub(crate) scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+}
+
+impl Transfer for PlainTransfer<'_> {
+    fn uses(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        out.extend(inst.kind.uses());
+    }
+    fn kills(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        kills(self.f, self.scope_locals, &inst.kind, out);
+    }
+}
+
+/// The locals an instruction writes or ends: its destination, a `free`'s local, the locals
+/// a `scope_exit` ends and those a `scope_enter` starts empty.
+pub(crate) fn kills(
+    f: &ir::Function,
+    scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
+    kind: &InstKind,
+    out: &mut Vec<LocalId>,
+) {
+    if let Some(d) = kind.dest() {
+        out.push(d);
+    }
+    match kind {
+        InstKind::Free { value } => out.push(*value),
+        InstKind::ScopeExit { scope } => out.extend(scope_locals.get(scope).into_iter().flatten()),
+        InstKind::ScopeEnter { locals, .. } => out.extend(locals.iter().copied().filter(|&l| {
+            f.get_local(l).is_some_and(|d| !matches!(d.kind, ir::LocalKind::Param | ir::LocalKind::Capture))
+        })),
+        _ => {}
+    }
+}
+
+/// Whether an instruction may release something a borrowed local reads (rule
+/// own-borrow-local): stores, array writes, and calls that are not pure.
+fn releases(f: &ir::Function, kind: &InstKind, pure: &[bool]) -> bool {
+    match kind {
+        InstKind::StoreField { object, .. } => {
+            !f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_)))
+        }
+        InstKind::StoreElem { .. }
+        | InstKind::StoreGlobal { .. }
+        | InstKind::Push { .. }
+        | InstKind::Pop { .. }
+        | InstKind::Spawn { .. } => true,
+        InstKind::Call { callee: Callee::Function(c), .. } => !pure.get(c.index()).copied().unwrap_or(false),
+        InstKind::Call { .. } => true,
+        _ => false,
+    }
+}
+
+/// Rule own-take-field: the load/store pairs that move a field's reference out and back.
+fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr, LocalId)> {
+    let mut out = Vec::new();
+    for (b, block) in f.blocks.iter().enumerate() {
+        for (i, inst) in block.insts.iter().enumerate() {
+            let InstKind::LoadField { dest, object, field } = &inst.kind else { continue };
+            if !holds(f, *dest) || dest == object {
+                continue;
+            }
+            // Find the store back, with nothing in between that reads a field, calls, or
+            // touches `dest` other than by writing through it or reading its length.
+            for (j, later) in block.insts.iter().enumerate().skip(i + 1) {
+                match &later.kind {
+                    InstKind::StoreField { object: o2, field: f2, value } if value == dest => {
+                        if o2 == object && f2 == field {
+                            let at = |k: usize| InstAddr { block: ir::BlockId(b as u32), index: k as u32 };
+                            out.push((at(i), at(j), *dest));
+                        }
+                        break;
+                    }
+                    InstKind::StoreElem { array, index, value } if array == dest => {
+                        if index == dest || value == dest || value == object {
+                            break;
+                        }
+                    }
+                    InstKind::Push { array, value } if array == dest => {
+                        if value == dest || value == object {
+                            break;
+                        }
+                    }
+                    InstKind::Pop { array, dest: d2 } if array == dest => {
+                        if d2 == dest || d2 == object {
+                            break;
+                        }
+                    }
+                    InstKind::Const { dest: d2, .. } if d2 != dest && d2 != object => {}
+                    InstKind::Len { value, .. } if value == dest => {}
+                    InstKind::Unary { .. } | InstKind::Binary { .. } | InstKind::IsNull { .. }
+                        if !later.kind.uses().contains(dest)
+                            && later.kind.dest() != Some(*dest)
+                            && later.kind.dest() != Some(*object) => {}
+                    _ => break,
+                }
+            }
+        }
+    }
+    // A local taken twice, or used anywhere else, is not a simple take.
+    let mut count: HashMap<LocalId, usize> = HashMap::new();
+    for (_, inst) in f.insts() {
+        for u in inst.kind.uses() {
+            *count.entry(u).or_default() += 1;
+        }
+        if let Some(d) = inst.kind.dest() {
+            *count.entry(d).or_default() += 1;
+        }
+    }
+    out.retain(|(load, store, t)| {
+        let b = &f.blocks[load.block.index()];
+        let inside = b.insts[load.index as usize..=store.index as usize]
+            .iter()
+            .map(|i| {
+                i.kind.uses().iter().filter(|u| *u == t).count() + usize::from(i.kind.dest() == Some(*t))
+            })
+            .sum::<usize>();
+        count.get(t).copied().unwrap_or(0) == inside
+    });
+    out
+}
+
+/// Rule own-borrow-local and own-take-field for one function.
+pub(crate) fn local_modes(
+    program: &ir::Program,
+    f: &ir::Function,
+    scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
+    pure: &[bool],
+    threads: bool,
+) -> LocalModes {
+    let n = f.locals.len();
+    let mut modes = LocalModes { borrowed: vec![false; n], ..LocalModes::default() };
+    for (load, store, _) in take_pairs(f) {
+        modes.take_loads.insert(load);
+        modes.take_stores.insert(store);
+    }
+    // Captures and a drop block's `self` are borrowed from the environment or the object.
+    for &c in &f.captures {
+        if let Some(b) = modes.borrowed.get_mut(c.index()) {
+            *b = true;
+        }
+    }
+    if matches!(f.kind, ir::FunctionKind::Drop { .. })
+        && let Some(&s) = f.params.first()
+    {
+        modes.borrowed[s.index()] = true;
+    }
+    if threads {
+        return modes;
+    }
+    let _ = program;
+    // Candidates: every definition reads memory or another local.
+    let mut candidate = vec![true; n];
+    let mut sources: Vec<Vec<LocalId>> = vec![Vec::new(); n];
+    let mut has_def = vec![false; n];
+    for (at, inst) in f.insts() {
+        if let Some(d) = inst.kind.dest() {
+            has_def[d.index()] = true;
+            match &inst.kind {
+                InstKind::LoadField { object, .. } if !modes.take_loads.contains(&at) => {
+                    sources[d.index()].push(*object)
+                }
+                InstKind::LoadElem { array, .. } => sources[d.index()].push(*array),
+                InstKind::LoadGlobal { .. } => {}
+                InstKind::Copy { src, .. } => sources[d.index()].push(*src),
+                _ => candidate[d.index()] = false,
+            }
+        }
+        if let Some(w) = written_through(f, &inst.kind) {
+            candidate[w.index()] = false;
+        }
+        if let InstKind::Free { value } = &inst.kind {
+            candidate[value.index()] = false;
+        }
+    }
+    for (l, decl) in f.locals.iter().enumerate() {
+        if !has_def[l]
+            || !holds_references(&decl.ty)
+            || matches!(decl.kind, ir::LocalKind::Param | ir::LocalKind::Capture)
+        {
+            candidate[l] = false;
+        }
+    }
+    let plain = Liveness::solve(f, &PlainTransfer { f, scope_locals }, &[]);
+    let live_in_at = |at: InstAddr, inst: &ir::Inst| -> LocalSet {
+        let mut live = plain.out(at).clone();
+        let mut k = Vec::new();
+        kills(f, scope_locals, &inst.kind, &mut k);
+        for l in k {
+            live.remove(l);
+        }
+        for u in inst.kind.uses() {
+            live.insert(u);
+        }
+        live
+    };
+    // Refute candidates until stable: live into something that may release, or live
+    // across a new value of one of its roots.
+    loop {
+        let roots = compute_roots(n, &candidate, &sources);
+        let mut changed = false;
+        for (at, inst) in f.insts() {
+            let rel = releases(f, &inst.kind, pure);
+            let mut defined = Vec::new();
+            kills(f, scope_locals, &inst.kind, &mut defined);
+            if !rel && defined.is_empty() {
+                continue;
+            }
+            let live = live_in_at(at, inst);
+            for x in live.iter() {
+                if !candidate[x.index()] {
+                    continue;
+                }
+                let bad =
+                    rel || roots[x.index()].iter().any(|r| defined.contains(r) && !defined.contains(&x));
+                if bad {
+                    candidate[x.index()] = false;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            for (l, c) in candidate.iter().enumerate() {
+                if *c {
+                    modes.borrowed[l] = true;
+                    modes.roots.insert(LocalId(l as u32), roots[l].clone());
+                }
+            }
+            return modes;
+        }
+    }
+}
+
+/// The non-candidate locals each candidate reads from, through chains of candidates.
+fn compute_roots(n: usize, candidate: &[bool], sources: &[Vec<LocalId>]) -> Vec<Vec<LocalId>> {
+    let mut roots: Vec<Vec<LocalId>> = vec![Vec::new(); n];
+    for x in 0..n {
+        if !candidate[x] {
+            continue;
+        }
+        let mut seen = vec![x];
+        let mut stack = vec![x];
+        let mut out = Vec::new();
+        while let Some(y) = stack.pop() {
+            for &s in &sources[y] {
+                if candidate.get(s.index()).copied().unwrap_or(false) {
+                    if !seen.contains(&s.index()) {
+                        seen.push(s.index());
+                        stack.push(s.index());
+                    }
+                } else if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort();
+        roots[x] = out;
+    }
+    roots
+}
+
+/// Rule own-borrow-param: every function's parameter modes, to a fixpoint.
+pub(crate) fn param_modes(program: &ir::Program, locals: &[LocalModes]) -> Vec<Vec<Mode>> {
+    let spawned = spawned(program);
+    let mut modes: Vec<Vec<Mode>> = program
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.params
+                .iter()
+                .map(|&p| {
+                    let declared = f.get_local(p).and_then(|l| l.mode);
+                    match (&f.kind, declared) {
+                        (ir::FunctionKind::Drop { .. }, _) => Mode::Borrow,
+                        (_, Some(m)) => m,
+                        (ir::FunctionKind::Closure { .. }, None) => Mode::Own,
+                        _ if spawned.contains(&i) => Mode::Own,
+                        _ => Mode::Borrow,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for (i, f) in program.functions.iter().enumerate() {
+            let lm = &locals[i];
+            let borrowed = |l: LocalId| lm.borrowed.get(l.index()).copied().unwrap_or(false);
+            // Consumed: owned unless declared. Written through or assigned: owned even if
+            // declared `borrow` (a write through a borrowed array would change the caller's
+            // value; the declared mode's violation is reported separately).
+            let mut consumed_now: Vec<LocalId> = Vec::new();
+            let mut written_now: Vec<LocalId> = Vec::new();
+            for (_, inst) in f.insts() {
+                let m = |c: FunctionId, j: usize| {
+                    modes.get(c.index()).and_then(|v| v.get(j)).copied().unwrap_or(Mode::Own)
+                };
+                consumed_now.extend(consumed(program, f, &inst.kind, &borrowed, &m));
+                written_now.extend(written_through(f, &inst.kind));
+                written_now.extend(inst.kind.dest());
+            }
+            for (j, p) in f.params.iter().enumerate() {
+                let declared = f.get_local(*p).and_then(|l| l.mode);
+                let drop_self = matches!(f.kind, ir::FunctionKind::Drop { .. });
+                if modes[i][j] == Mode::Borrow
+                    && !drop_self
+                    && (written_now.contains(p) || (declared.is_none() && consumed_now.contains(p)))
+                {
+                    modes[i][j] = Mode::Own;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return modes;
+        }
+    }
+}
