@@ -13,12 +13,14 @@
 //! point passes a `free` of it and no write of it afterwards, and if so which `free` (the
 //! first in source order among those that may have ended it, so the related span does not
 //! depend on the iteration order). The lattice per local is "live" below every `free`, a
-//! join keeps the earliest `free` (elementwise minimum of their numbers), and each block's
-//! entry state can only move up, once per `free`, so the worklist ends. Only locals that
-//! some `free` names are tracked: a function without `free` costs one scan of its
-//! instructions, and otherwise the work is O(instructions + blocks × freed locals × frees).
-//! The errors are collected by one more pass over the solved states, so each instruction
-//! reports a mistake once however many paths reach it.
+//! join keeps the earliest `free` (elementwise minimum of their numbers), and a block's
+//! entry value for a local can only move to an earlier `free` of that local, so each block
+//! is re-run at most once per `free` of the function and the worklist ends. Only locals
+//! that some `free` names are tracked (a state is one number per such local): a function
+//! without `free` costs one scan of its instructions, one with `F` frees at most `F + 1`
+//! passes over them (in practice one or two). The errors are collected by one more pass
+//! over the solved states, so each instruction reports a mistake once however many paths
+//! reach it.
 
 use crate::diagnostic::{Diagnostic, codes};
 use crate::hir::infer::{InferenceResult, NodePtr, Resolution, infer_body};
@@ -53,6 +55,9 @@ pub struct FreeError {
 /// The value of a local that no `free` has ended on any path so far.
 const LIVE: u32 = u32::MAX;
 
+/// The slot of a local that no `free` names (not tracked).
+const UNTRACKED: u32 = u32::MAX;
+
 /// The uses after `free` and second frees of one function, in block order (each
 /// instruction and variable at most once).
 pub fn check_function(function: &Function) -> Vec<FreeError> {
@@ -70,7 +75,7 @@ pub fn check_function(function: &Function) -> Vec<FreeError> {
 /// The analysis of one function: which locals are tracked, and the `free`s in source order.
 struct Flow<'f> {
     function: &'f Function,
-    /// For each local, its place in the state, or `LIVE` for a local no `free` names.
+    /// For each local, its place in the state, or `UNTRACKED` for a local no `free` names.
     slot: Vec<u32>,
     /// How many locals are tracked.
     tracked: usize,
@@ -94,11 +99,11 @@ impl<'f> Flow<'f> {
             return None;
         }
         frees.sort_by_key(|(span, addr, _)| (span.start, span.end, *addr));
-        let mut slot = vec![LIVE; function.locals.len()];
+        let mut slot = vec![UNTRACKED; function.locals.len()];
         let mut tracked = 0;
         for (_, _, local) in &frees {
             if let Some(s) = slot.get_mut(local.index())
-                && *s == LIVE
+                && *s == UNTRACKED
             {
                 *s = tracked as u32;
                 tracked += 1;
@@ -115,7 +120,7 @@ impl<'f> Flow<'f> {
     }
 
     fn slot(&self, local: LocalId) -> Option<usize> {
-        self.slot.get(local.index()).filter(|s| **s != LIVE).map(|s| *s as usize)
+        self.slot.get(local.index()).filter(|s| **s != UNTRACKED).map(|s| *s as usize)
     }
 
     /// The entry state of every block control can reach from the entry (`None`: unreachable).

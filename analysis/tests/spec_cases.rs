@@ -117,6 +117,8 @@ fn spec_cases_check() {
         "argument-count",
         "missing-return",
         "invalid-control-flow",
+        "use-after-free",
+        "double-free",
     ] {
         assert!(codes_seen.contains(code), "no case produces `{code}`");
     }

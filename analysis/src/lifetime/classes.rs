@@ -13,8 +13,9 @@
 //!
 //! - rule place-counted: an allocation in a shared class is counted (`heap_rc`), atomically
 //!   if its class is threaded (`heap_atomic_rc`).
-//! - rule place-static: an array literal of constants whose class is never written nor
-//!   compared by identity is `static`.
+//! - rule place-static: an array literal of constants inside a loop, whose class is never
+//!   written nor compared by identity, is `static` (allocated once instead of once per
+//!   iteration; outside loops static memory would only be held longer).
 //! - rule place-stack: an unshared allocation of fixed size that is `contained`, outside
 //!   any loop, held by a local of the function's body scope that is assigned once, lives on
 //!   the stack (its memory goes with the frame, which the naive plan's release at the
@@ -55,11 +56,17 @@ impl UnifyKey for Key {
 pub(crate) struct Classes {
     table: InPlaceUnificationTable<Key>,
     fields: HashMap<Key, BTreeMap<Sel, Key>>,
-    /// Per function, per abstract object id: its key.
-    keys: Vec<Vec<Key>>,
+    /// Per (function, abstract object, type): its key. An abstract object may stand for
+    /// objects of several types (a call's result and everything inside it); a run-time
+    /// object has one type, so keys of different types never meet (rule place-typed).
+    keys: HashMap<(usize, u32, ir::Type), Key>,
+    /// Objects whose every key is one class (unknown code's, a thread's).
+    forced: HashMap<(usize, u32), Key>,
+    /// Keys created and not yet given their field structure.
+    pending: Vec<(usize, u32, ir::Type, Key)>,
     unknown: Key,
     thread: Key,
-    globals: Vec<Key>,
+    globals: HashMap<(u32, ir::Type), Key>,
 }
 
 impl Classes {
@@ -107,8 +114,58 @@ impl Classes {
         t
     }
 
-    fn key(&self, f: usize, obj: u32) -> Option<Key> {
-        self.keys.get(f).and_then(|k| k.get(obj as usize)).copied()
+    /// The key of object `obj` of function `f` seen as a value of type `ty`.
+    fn key(&mut self, escape: &ProgramEscape, f: usize, obj: u32, ty: &ir::Type) -> Key {
+        let ty = ty.non_null().clone();
+        if let Some(&k) = self.forced.get(&(f, obj)) {
+            return k;
+        }
+        if let Some(&k) = self.keys.get(&(f, obj, ty.clone())) {
+            return k;
+        }
+        let item = escape.functions.get(f).map(|fe| fe.graph.objs.item(obj).clone());
+        let k = match item {
+            Some(Obj::Unknown) => self.unknown,
+            Some(Obj::Global(g)) => match self.globals.get(&(g.0, ty.clone())) {
+                Some(&k) => k,
+                None => {
+                    let k = self.fresh();
+                    self.globals.insert((g.0, ty.clone()), k);
+                    k
+                }
+            },
+            _ => self.fresh(),
+        };
+        self.keys.insert((f, obj, ty.clone()), k);
+        self.pending.push((f, obj, ty, k));
+        k
+    }
+
+    /// Makes every key of an object one class.
+    fn force(&mut self, f: usize, obj: u32, to: Key) {
+        let existing: Vec<Key> =
+            self.keys.iter().filter(|((g, o, _), _)| *g == f && *o == obj).map(|(_, k)| *k).collect();
+        for k in existing {
+            self.union(k, to);
+        }
+        self.forced.insert((f, obj), to);
+    }
+}
+
+/// The type of the `sel` part of a value of type `ty` (`None` when unknown).
+fn part_type(program: &ir::Program, ty: &ir::Type, sel: Sel, obj: Option<&Obj>) -> Option<ir::Type> {
+    match (ty.non_null(), sel) {
+        (ir::Type::Class(c), Sel::Field(n)) => {
+            program.classes.get(c.index())?.fields.get(n as usize).map(|f| f.ty.clone())
+        }
+        (ir::Type::Struct(s), Sel::Field(n)) => {
+            program.structs.get(s.index())?.fields.get(n as usize).map(|f| f.ty.clone())
+        }
+        (ir::Type::Array(e), Sel::Elem) => Some((**e).clone()),
+        _ => {
+            let _ = obj;
+            None
+        }
     }
 }
 
@@ -130,23 +187,64 @@ pub(crate) fn local_objects(escape: &ProgramEscape, f: usize, locals: usize) -> 
     out
 }
 
+fn local_ty(program: &ir::Program, f: usize, l: LocalId) -> ir::Type {
+    program.functions.get(f).and_then(|f| f.get_local(l)).map_or(ir::Type::Int, |d| d.ty.non_null().clone())
+}
+
+/// Gives every new key its field structure, until no key is new.
+fn settle(program: &ir::Program, escape: &ProgramEscape, c: &mut Classes) {
+    while let Some((f, o, ty, k)) = c.pending.pop() {
+        let Some(fe) = escape.functions.get(f) else { continue };
+        for (sel, node) in fe.solution.fields_of(o) {
+            let part = match sel {
+                Sel::Env(n) => closure_capture_type(program, f, fe.graph.objs.item(o), n),
+                _ => part_type(program, &ty, sel, None),
+            };
+            let t = c.target(k, sel);
+            match part {
+                Some(pty) => {
+                    for &p in fe.solution.pts(node) {
+                        let kp = c.key(escape, f, p, &pty);
+                        c.union(t, kp);
+                    }
+                }
+                // A part whose type custody cannot name: unknown.
+                None => {
+                    if !fe.solution.pts(node).is_empty() {
+                        let u = c.unknown;
+                        c.union(t, u);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The type of captured value `n` of a closure object, when its literal is known.
+fn closure_capture_type(program: &ir::Program, f: usize, obj: &Obj, n: u32) -> Option<ir::Type> {
+    let Obj::Alloc(at) = obj else { return None };
+    let InstKind::NewClosure { function, .. } = &program.functions.get(f)?.inst(*at)?.kind else {
+        return None;
+    };
+    let body = program.functions.get(function.index())?;
+    let l = *body.captures.get(n as usize)?;
+    body.get_local(l).map(|d| d.ty.clone())
+}
+
 /// Builds the classes of a whole program.
 pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec<u32>>]) -> Classes {
     let mut c = Classes {
         table: InPlaceUnificationTable::new(),
         fields: HashMap::new(),
-        keys: Vec::new(),
+        keys: HashMap::new(),
+        forced: HashMap::new(),
+        pending: Vec::new(),
         unknown: Key(0),
         thread: Key(0),
-        globals: Vec::new(),
+        globals: HashMap::new(),
     };
     c.unknown = c.fresh();
     c.thread = c.fresh();
-    c.globals = (0..program.globals.len()).map(|_| c.table.new_key(())).collect();
-    for fe in &escape.functions {
-        let keys = (0..fe.graph.objs.len()).map(|_| c.table.new_key(())).collect();
-        c.keys.push(keys);
-    }
     // Unknown code's and a thread's contents are themselves: everything inside is unknown.
     for k in [c.unknown, c.thread] {
         for sel in [Sel::Elem, Sel::Field(0)] {
@@ -154,88 +252,82 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
             c.union(t, k);
         }
     }
-    let global_keys = c.globals.clone();
     for (fi, fe) in escape.functions.iter().enumerate() {
-        let g = &fe.graph;
-        // Field structure within the function.
-        for o in 0..g.objs.len() as u32 {
-            let Some(ko) = c.key(fi, o) else { continue };
-            for (sel, node) in fe.solution.fields_of(o) {
-                let t = c.target(ko, sel);
-                for &p in fe.solution.pts(node) {
-                    if let Some(kp) = c.key(fi, p) {
-                        c.union(t, kp);
-                    }
-                }
-            }
-            match g.objs.item(o) {
-                Obj::Global(gl) => {
-                    if let Some(&kg) = global_keys.get(gl.index()) {
-                        c.union(ko, kg);
-                        // Everything inside a global is the global's.
-                        for (sel, _) in fe.solution.fields_of(o) {
-                            let t = c.target(kg, sel);
-                            c.union(t, kg);
-                        }
-                    }
-                }
-                Obj::Unknown => c.union(ko, c.unknown),
-                Obj::CallResult(_) => {
-                    // The fresh object and everything inside it.
-                    for (sel, _) in fe.solution.fields_of(o) {
-                        let t = c.target(ko, sel);
-                        c.union(t, ko);
-                    }
-                }
-                _ => {}
-            }
-        }
-        // What globals hold.
-        for (gi, &kg) in global_keys.iter().enumerate() {
-            if let Some(node) = g.nodes.get(&Node::Global(ir::GlobalId(gi as u32))) {
-                for &p in fe.solution.pts(node) {
-                    if let Some(kp) = c.key(fi, p) {
-                        c.union(kp, kg);
-                    }
-                }
-            }
-        }
-        // What escapes to unknown code or a thread.
+        let f = &program.functions[fi];
+        // What escapes to unknown code or a thread: every key of the object.
         for &(node, sink) in &fe.solution.escapes {
             let to = match sink {
                 Sink::Thread => c.thread,
                 Sink::Unknown => c.unknown,
-                Sink::Global(gl) => global_keys.get(gl.index()).copied().unwrap_or(c.unknown),
+                Sink::Global(_) => continue,
             };
             for &p in fe.solution.pts(node) {
-                if let Some(kp) = c.key(fi, p) {
-                    c.union(kp, to);
+                c.force(fi, p, to);
+            }
+        }
+        // A closure body's parameters and results meet unknown callers.
+        if matches!(f.kind, ir::FunctionKind::Closure { .. }) {
+            for o in 0..fe.graph.objs.len() as u32 {
+                if let Obj::Param(j, _) = fe.graph.objs.item(o)
+                    && (*j as usize) < f.params.len()
+                {
+                    let u = c.unknown;
+                    c.force(fi, o, u);
+                }
+            }
+            if let Some(ret) = fe.graph.nodes.get(&Node::Ret) {
+                for &p in fe.solution.pts(ret) {
+                    let u = c.unknown;
+                    c.force(fi, p, u);
+                }
+            }
+        }
+        // Every local's objects, at the local's type.
+        for (l, objs) in objects[fi].iter().enumerate() {
+            let ty = local_ty(program, fi, LocalId(l as u32));
+            for &o in objs {
+                c.key(escape, fi, o, &ty);
+            }
+        }
+        // What globals hold.
+        for (gi, gdef) in program.globals.iter().enumerate() {
+            if let Some(node) = fe.graph.nodes.get(&Node::Global(ir::GlobalId(gi as u32))) {
+                for &p in fe.solution.pts(node) {
+                    let kp = c.key(escape, fi, p, &gdef.ty);
+                    let kg = match c.globals.get(&(gi as u32, gdef.ty.non_null().clone())) {
+                        Some(&k) => k,
+                        None => {
+                            let k = c.fresh();
+                            c.globals.insert((gi as u32, gdef.ty.non_null().clone()), k);
+                            k
+                        }
+                    };
+                    c.union(kp, kg);
                 }
             }
         }
     }
+    settle(program, escape, &mut c);
     // Between functions: arguments and parameters, results and returned objects.
     for (fi, f) in program.functions.iter().enumerate() {
-        for (_, inst) in f.insts() {
+        for (at, inst) in f.insts() {
             match &inst.kind {
                 InstKind::Call { callee: Callee::Function(callee), args, .. }
                 | InstKind::Spawn { callee: Callee::Function(callee), args, .. } => {
-                    link_call(&mut c, escape, objects, fi, callee.index(), args, &inst.kind);
+                    link_call(&mut c, program, escape, objects, fi, callee.index(), args, &inst.kind);
                 }
                 InstKind::Call { args, .. } | InstKind::Spawn { args, .. } => {
                     // Closures and externs: unknown code.
                     for a in args {
                         for &o in objects[fi].get(a.index()).into_iter().flatten() {
-                            if let Some(k) = c.key(fi, o) {
-                                c.union(k, c.unknown);
-                            }
+                            let u = c.unknown;
+                            c.force(fi, o, u);
                         }
                     }
                     if let InstKind::Call { dest: Some(d), .. } = &inst.kind {
                         for &o in objects[fi].get(d.index()).into_iter().flatten() {
-                            if let Some(k) = c.key(fi, o) {
-                                c.union(k, c.unknown);
-                            }
+                            let u = c.unknown;
+                            c.force(fi, o, u);
                         }
                     }
                 }
@@ -245,68 +337,53 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
                     let Some(be) = escape.functions.get(function.index()) else { continue };
                     for (k, cap) in captures.iter().enumerate() {
                         let j = (body.params.len() + k) as u32;
-                        if let Some(po) =
-                            be.graph.objs.get(&Obj::Param(j, crate::escape::graph::Path::root()))
-                            && let Some(kp) = c.key(function.index(), po)
-                        {
-                            for &o in objects[fi].get(cap.index()).into_iter().flatten() {
-                                if let Some(ko) = c.key(fi, o) {
-                                    c.union(ko, kp);
-                                }
-                            }
+                        let Some(po) = be.graph.objs.get(&Obj::Param(j, crate::escape::graph::Path::root()))
+                        else {
+                            continue;
+                        };
+                        let ty = local_ty(program, fi, *cap);
+                        let kp = c.key(escape, function.index(), po, &ty);
+                        for &o in objects[fi].get(cap.index()).into_iter().flatten() {
+                            let ko = c.key(escape, fi, o, &ty);
+                            c.union(ko, kp);
                         }
                     }
                 }
                 _ => {}
             }
+            let _ = at;
         }
-        // A closure body's parameters and results meet unknown callers.
-        if matches!(f.kind, ir::FunctionKind::Closure { .. }) {
-            let fe = &escape.functions[fi];
-            for o in 0..fe.graph.objs.len() as u32 {
-                if let Obj::Param(j, _) = fe.graph.objs.item(o)
-                    && (*j as usize) < f.params.len()
-                    && let Some(k) = c.key(fi, o)
-                {
-                    c.union(k, c.unknown);
-                }
-            }
-            if let Some(ret) = fe.graph.nodes.get(&Node::Ret) {
-                for &p in fe.solution.pts(ret) {
-                    if let Some(k) = c.key(fi, p) {
-                        c.union(k, c.unknown);
-                    }
-                }
-            }
-        }
+        settle(program, escape, &mut c);
     }
     // A drop block's `self` is every object of its class.
-    for class in &program.classes {
+    for (ci, class) in program.classes.iter().enumerate() {
         let Some(d) = class.drop else { continue };
         let Some(de) = escape.functions.get(d.index()) else { continue };
         let Some(po) = de.graph.objs.get(&Obj::Param(0, crate::escape::graph::Path::root())) else {
             continue;
         };
-        let Some(kp) = c.key(d.index(), po) else { continue };
-        let class_id = program.classes.iter().position(|c2| std::ptr::eq(c2, class));
+        let ty = ir::Type::Class(ir::ClassId(ci as u32));
+        let kp = c.key(escape, d.index(), po, &ty);
         for (fi, f) in program.functions.iter().enumerate() {
             for (at, inst) in f.insts() {
                 if let InstKind::NewObject { class: cid, .. } = &inst.kind
-                    && Some(cid.index()) == class_id
+                    && cid.index() == ci
                     && let Some(o) = escape.functions[fi].graph.objs.get(&Obj::Alloc(at))
-                    && let Some(ko) = c.key(fi, o)
                 {
+                    let ko = c.key(escape, fi, o, &ty);
                     c.union(ko, kp);
                 }
             }
         }
     }
+    settle(program, escape, &mut c);
     c
 }
 
 #[allow(clippy::too_many_arguments)]
 fn link_call(
     c: &mut Classes,
+    program: &ir::Program,
     escape: &ProgramEscape,
     objects: &[Vec<Vec<u32>>],
     caller: usize,
@@ -315,51 +392,39 @@ fn link_call(
     kind: &InstKind,
 ) {
     let Some(ce) = escape.functions.get(callee) else { return };
+    let Some(cf) = program.functions.get(callee) else { return };
     // Arguments are the callee's parameters (and, through the field structure, their
     // contents: the callee's `param j.f` objects are fields of `param j`).
     for (j, a) in args.iter().enumerate() {
-        let Some(po) = ce.graph.objs.get(&Obj::Param(j as u32, crate::escape::graph::Path::root())) else {
-            continue;
-        };
-        let Some(kp) = c.key(callee, po) else { continue };
-        for &o in objects[caller].get(a.index()).into_iter().flatten() {
-            if let Some(ko) = c.key(caller, o) {
+        let ty = local_ty(program, caller, *a);
+        let params = [
+            ce.graph.objs.get(&Obj::Param(j as u32, crate::escape::graph::Path::root())),
+            ce.graph.objs.get(&Obj::ParamCopy(j as u32)),
+        ];
+        for po in params.into_iter().flatten() {
+            let kp = c.key(escape, callee, po, &ty);
+            for &o in objects[caller].get(a.index()).into_iter().flatten() {
+                let ko = c.key(escape, caller, o, &ty);
                 c.union(ko, kp);
             }
         }
     }
-    // A struct parameter's copy holds what the caller's struct held.
-    for o in 0..ce.graph.objs.len() as u32 {
-        if let Obj::ParamCopy(j) = ce.graph.objs.item(o)
-            && let Some(a) = args.get(*j as usize)
-            && let Some(kp) = c.key(callee, o)
-        {
-            for &oo in objects[caller].get(a.index()).into_iter().flatten() {
-                if let Some(ko) = c.key(caller, oo) {
-                    c.union(ko, kp);
-                }
-            }
-        }
-    }
-    // The result: whatever the callee returns, and the caller's view of it.
+    // The result: whatever the callee returns is the caller's call result.
     if let InstKind::Call { dest: Some(d), .. } = kind
         && let Some(ret) = ce.graph.nodes.get(&Node::Ret)
+        && let Some(rty) = cf.ret.clone()
     {
         let returned: Vec<u32> = ce.solution.pts(ret).to_vec();
         for &o in objects[caller].get(d.index()).into_iter().flatten() {
-            let Some(ko) = c.key(caller, o) else { continue };
             if !matches!(escape.functions[caller].graph.objs.item(o), Obj::CallResult(_)) {
                 continue;
             }
+            let ko = c.key(escape, caller, o, &rty);
             for &r in &returned {
-                if let Some(kr) = c.key(callee, r) {
-                    c.union(ko, kr);
-                }
+                let kr = c.key(escape, callee, r, &rty);
+                c.union(ko, kr);
             }
         }
-        // Returned parameters are the caller's arguments, already linked; returned objects
-        // reached from them are linked through the field structure.
-        let _ = returned;
     }
 }
 
@@ -390,38 +455,44 @@ pub(crate) fn decide(
         let mut out = Vec::new();
         match place {
             Place::Local(l) => {
-                let is_struct =
-                    f.get_local(l).is_some_and(|d| matches!(d.ty.non_null(), ir::Type::Struct(_)));
+                let ty = local_ty(program, fi, l);
                 for o in objs(l) {
-                    if let Some(k) = c.key(fi, o) {
-                        if is_struct {
-                            // A struct's references are in its fields.
-                            let ty = f.get_local(l).map(|d| d.ty.non_null().clone());
-                            struct_contents(program, c, k, ty.as_ref(), &mut out, 0);
-                        } else {
-                            out.push(c.find(k));
+                    let k = c.key(escape, fi, o, &ty);
+                    if matches!(ty, ir::Type::Struct(_)) {
+                        // A struct's references are in its fields.
+                        struct_contents(program, c, k, Some(&ty), &mut out, 0);
+                    } else {
+                        out.push(c.find(k));
+                    }
+                }
+            }
+            Place::Field(l, field) | Place::Elem(l, LocalId(field)) => {
+                let ty = local_ty(program, fi, l);
+                let sel = if matches!(place, Place::Field(..)) { Sel::Field(field) } else { Sel::Elem };
+                let part = part_type(program, &ty, sel, None);
+                for o in objs(l) {
+                    let k = c.key(escape, fi, o, &ty);
+                    let t = c.target(k, sel);
+                    match &part {
+                        Some(pty) if matches!(pty.non_null(), ir::Type::Struct(_)) => {
+                            struct_contents(program, c, t, Some(pty.non_null()), &mut out, 0)
                         }
+                        _ => out.push(c.find(t)),
                     }
                 }
-            }
-            Place::Field(l, field) => {
-                for o in objs(l) {
-                    if let Some(k) = c.key(fi, o) {
-                        let t = c.target(k, Sel::Field(field));
-                        out.push(c.find(t));
-                    }
-                }
-            }
-            Place::Elem(l, _) => {
-                for o in objs(l) {
-                    if let Some(k) = c.key(fi, o) {
-                        let t = c.target(k, Sel::Elem);
-                        out.push(c.find(t));
-                    }
-                }
+                let _ = f;
             }
             Place::Global(g) => {
-                if let Some(&k) = c.globals.get(g.index()) {
+                if let Some(gdef) = program.globals.get(g.index()) {
+                    let key = (g.0, gdef.ty.non_null().clone());
+                    let k = match c.globals.get(&key) {
+                        Some(&k) => k,
+                        None => {
+                            let k = c.fresh();
+                            c.globals.insert(key, k);
+                            k
+                        }
+                    };
                     out.push(c.find(k));
                 }
             }
@@ -464,11 +535,8 @@ pub(crate) fn decide(
                 let cls = place_classes(classes, fi, op.place);
                 if cls.iter().any(|k| shared.contains_key(k)) {
                     for k in place_classes(classes, fi, Place::Elem(a, a)) {
-                        if !shared.contains_key(&k) {
-                            shared.insert(
-                                k,
-                                "shared: an element of an array that copy-on-write may copy".into(),
-                            );
+                        if let std::collections::hash_map::Entry::Vacant(e) = shared.entry(k) {
+                            e.insert("shared: an element of an array that copy-on-write may copy".into());
                             changed = true;
                         }
                     }
@@ -483,18 +551,16 @@ pub(crate) fn decide(
     let mut threaded: HashSet<Key> = HashSet::from([thread]);
     if spawns {
         threaded.insert(unknown);
-        for g in classes.globals.clone() {
+        for g in classes.globals.values().copied().collect::<Vec<_>>() {
             threaded.insert(classes.find(g));
         }
     }
-    for (fi, fe) in escape.functions.iter().enumerate() {
-        for o in 0..fe.graph.objs.len() as u32 {
-            let e = fe.verdicts.escape(o);
-            if e == Escape::Thread || (spawns && e >= Escape::Uncontained) {
-                if let Some(k) = classes.key(fi, o) {
-                    threaded.insert(classes.find(k));
-                }
-            }
+    let all_keys: Vec<((usize, u32), Key)> =
+        classes.keys.iter().map(|((f, o, _), k)| ((*f, *o), *k)).collect();
+    for ((fi, o), k) in all_keys {
+        let e = escape.functions.get(fi).map_or(Escape::Contained, |fe| fe.verdicts.escape(o));
+        if e == Escape::Thread || (spawns && e >= Escape::Uncontained) {
+            threaded.insert(classes.find(k));
         }
     }
     // Classes written (array writes) or compared by identity: never static.
@@ -560,14 +626,17 @@ pub(crate) fn decide(
                 map.insert(at, (Placement::HeapRc, "not analysed: counted".to_string()));
                 continue;
             };
-            let Some(k0) = classes.key(fi, o) else { continue };
+            let dest_ty = inst.kind.dest().map_or(ir::Type::String, |d| local_ty(program, fi, d));
+            let k0 = classes.key(escape, fi, o, &dest_ty);
             let k = classes.find(k0);
             let escape_state = fe.verdicts.escape(o);
             let constant_elems = match &inst.kind {
                 InstKind::NewArray { elems, .. } => elems.iter().all(|e| is_constant(f, *e)),
                 _ => false,
             };
-            let decision = if constant_elems && !written.contains(&k) {
+            // Static memory is held for the whole run: worth it where the literal would
+            // otherwise be allocated again and again (in a loop).
+            let decision = if constant_elems && !written.contains(&k) && in_loop[at.block.index()] {
                 // rule place-static
                 (Placement::Static, "constant array, never written: emitted once, never freed".to_string())
             } else if let Some(why) = shared.get(&k) {

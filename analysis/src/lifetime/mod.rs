@@ -166,12 +166,16 @@ pub fn plan_lifetimes(
                 Place::Field(l, field) => {
                     op.local = Some(l);
                     op.field = Some(field);
-                    op.value = Some(format!("{}.{}", local_name(l), field_name(program, f, l, field)));
+                    op.value = Some(local_name(l));
+                    let what = format!("{}.{}", local_name(l), field_name(program, f, l, field));
+                    op.reason = op.reason.map(|r| format!("{what} {r}"));
                 }
                 Place::Elem(l, index) => {
                     op.local = Some(l);
                     op.index = Some(index);
-                    op.value = Some(format!("{}[{}]", local_name(l), local_name(index)));
+                    op.value = Some(local_name(l));
+                    let what = format!("{}[{}]", local_name(l), local_name(index));
+                    op.reason = op.reason.map(|r| format!("{what} {r}"));
                 }
                 Place::Global(g) => {
                     op.global = Some(g);

@@ -292,7 +292,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
             }
 
-            // rule cow: an array write is preceded by its copy-on-write check.
+            // rule cow-check / cow-in-place (kind decided in classes.rs): an array write is preceded by its copy-on-write check.
             if let Some(w) = written_through(f, &inst.kind)
                 && matches!(
                     inst.kind,
