@@ -4,7 +4,7 @@
 use crate::escape::ProgramEscape;
 use crate::escape::describe::{Position, Sentence, sentences};
 use crate::escape::graph::Obj;
-use crate::naive::local_name;
+use crate::plan::local_name;
 use custody_ir as ir;
 use custody_ir::plan::Escape;
 use custody_syntax::{LineCol, LineIndex};

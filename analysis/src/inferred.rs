@@ -5,7 +5,7 @@
 //! ([`crate::lifetime`]); everything this plan states about escapes is the escape
 //! analysis's verdict.
 
-use crate::escape::describe::{Position, reason};
+use crate::escape::describe::Position;
 use crate::escape::graph::{Obj, Sel};
 use crate::escape::summary::FlowDst;
 use crate::escape::{FunctionEscape, ProgramEscape, analyze};
@@ -26,7 +26,7 @@ pub fn inferred_plan(
     let escape = analyze(program);
     let mut plan = naive_plan(program, source, spans);
     for ((f, fp), fe) in program.functions.iter().zip(&mut plan.functions).zip(&escape.functions) {
-        fill_function(program, f, fp, fe, pos);
+        fill_function(program, f, fp, fe);
     }
     let alloc_ids: Vec<HashMap<ir::InstAddr, String>> = plan
         .functions
@@ -34,7 +34,6 @@ pub fn inferred_plan(
         .map(|fp| fp.allocations.iter().map(|a| (a.inst, a.id.clone())).collect())
         .collect();
     let lifetimes = plan_lifetimes(program, &escape, spans, &alloc_ids, pos);
-    let mut rc_ops = 0;
     for ((fp, lt), f) in plan.functions.iter_mut().zip(lifetimes).zip(&program.functions) {
         for (param, mode) in fp.params.iter_mut().zip(&lt.param_modes) {
             param.mode = *mode;
@@ -42,12 +41,7 @@ pub fn inferred_plan(
         for alloc in &mut fp.allocations {
             if let Some((placement, why)) = lt.placements.get(&alloc.inst) {
                 alloc.placement = *placement;
-                // The cheapest placements need no reason; the others say why not cheaper.
-                alloc.reason = match placement {
-                    Placement::Static | Placement::Stack => why.clone(),
-                    _ if alloc.reason.is_empty() => why.clone(),
-                    _ => why.clone(),
-                };
+                alloc.reason = why.clone();
             }
         }
         for var in &mut fp.variables {
@@ -62,10 +56,8 @@ pub fn inferred_plan(
             var.last_uses.dedup();
         }
         fp.ops = lt.ops;
-        rc_ops += lt.rc_ops;
     }
     plan.stats = stats(&plan.functions, plan.stats.rc_ops_naive);
-    plan.stats.rc_ops = rc_ops;
     (plan, escape)
 }
 
@@ -78,13 +70,7 @@ pub fn control(escape: Escape) -> Control {
     }
 }
 
-fn fill_function(
-    program: &ir::Program,
-    f: &ir::Function,
-    fp: &mut FunctionPlan,
-    fe: &FunctionEscape,
-    pos: Position<'_>,
-) {
+fn fill_function(program: &ir::Program, f: &ir::Function, fp: &mut FunctionPlan, fe: &FunctionEscape) {
     for (i, param) in fp.params.iter_mut().enumerate() {
         let Some(summary) = fe.summary.params.get(i) else { continue };
         param.escape = summary.escape();
@@ -92,16 +78,11 @@ fn fill_function(
     }
     fp.returns = return_plan(f, fe);
     for alloc in &mut fp.allocations {
-        let Some(obj) = fe.graph.objs.get(&Obj::Alloc(alloc.inst)) else {
-            alloc.escape = Escape::Contained;
-            alloc.control = Control::Function;
-            alloc.reason = String::new();
-            continue;
-        };
-        alloc.escape = fe.verdicts.escape(obj);
+        // The reason is the placement's (`crate::lifetime`), which cites the escape witness
+        // where the escape is what keeps the allocation off the stack.
+        alloc.escape =
+            fe.graph.objs.get(&Obj::Alloc(alloc.inst)).map_or(Escape::Contained, |o| fe.verdicts.escape(o));
         alloc.control = control(alloc.escape);
-        alloc.reason =
-            if alloc.escape == Escape::Contained { String::new() } else { reason(program, f, fe, obj, pos) };
     }
 }
 
@@ -138,17 +119,10 @@ pub fn path_text(program: &ir::Program, mut ty: Option<ir::Type>, steps: &[Sel],
     for &sel in steps {
         let current = ty.as_ref().map(|t| t.non_null().clone());
         match (sel, &current) {
-            (Sel::Field(n), Some(ir::Type::Class(c))) => {
-                let field = program.classes.get(c.index()).and_then(|c| c.fields.get(n as usize));
+            (Sel::Field(n), Some(t)) if let Some(field) = program.field(t, n) => {
                 out.push('.');
-                out.push_str(field.map_or("?", |f| f.name.as_str()));
-                ty = field.map(|f| f.ty.clone());
-            }
-            (Sel::Field(n), Some(ir::Type::Struct(s))) => {
-                let field = program.structs.get(s.index()).and_then(|s| s.fields.get(n as usize));
-                out.push('.');
-                out.push_str(field.map_or("?", |f| f.name.as_str()));
-                ty = field.map(|f| f.ty.clone());
+                out.push_str(&field.name);
+                ty = Some(field.ty.clone());
             }
             (Sel::Elem, Some(ir::Type::Array(elem))) => {
                 out.push_str("[]");

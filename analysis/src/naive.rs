@@ -20,11 +20,10 @@
 //! reported `uncontained` with control `global` (the conservative answer), every parameter
 //! `own` (but a `drop` block's `self`, which is borrowed).
 
-use crate::plan::{SpanMap, allocation_kind, holds_references, stats, type_table};
+use crate::plan::{SpanMap, allocation_kind, holds_references, local_name, stats, type_table};
 use custody_ir as ir;
 use custody_ir::plan::*;
 use custody_ir::{InstAddr, InstKind, LocalId};
-use std::collections::HashMap;
 
 /// The naive plan of a program.
 pub fn naive_plan(program: &ir::Program, source: &str, spans: &SpanMap<'_>) -> MemoryPlan {
@@ -45,11 +44,6 @@ pub fn naive_plan(program: &ir::Program, source: &str, spans: &SpanMap<'_>) -> M
     }
 }
 
-/// The name a plan shows for a local: its source name, or `%n` for a temporary.
-pub fn local_name(function: &ir::Function, local: LocalId) -> String {
-    function.get_local(local).and_then(|l| l.name.clone()).unwrap_or_else(|| format!("%{}", local.0))
-}
-
 struct OpSink<'a> {
     function: &'a ir::Function,
     spans: &'a SpanMap<'a>,
@@ -63,19 +57,9 @@ impl OpSink<'_> {
 
     fn push(&mut self, op: OpKind, local: LocalId, at: InstAddr, span: ir::Span, when: When) -> &mut Op {
         self.ops.push(Op {
-            op,
             value: Some(local_name(self.function, local)),
-            alloc: None,
-            at: self.spans.span(span),
-            when,
-            inst: at,
             local: Some(local),
-            scope: None,
-            field: None,
-            index: None,
-            global: None,
-            count: None,
-            reason: None,
+            ..Op::new(op, self.spans.span(span), when, at)
         });
         self.ops.last_mut().expect("just pushed")
     }
@@ -97,20 +81,11 @@ fn function_plan(
     let mut sink = OpSink { function: f, spans, ops: Vec::new() };
     let mut allocations = Vec::new();
     // The locals each scope declares, to drop at its exits.
-    let mut scope_locals: HashMap<ir::ScopeId, Vec<LocalId>> = HashMap::new();
-    for (_, inst) in f.insts() {
-        if let InstKind::ScopeEnter { scope, locals, .. } = &inst.kind {
-            scope_locals.insert(*scope, locals.clone());
-        }
-    }
+    let scope_locals = f.scope_locals();
     let field_holds = |object: LocalId, field: u32| -> bool {
-        let ty = f.get_local(object).map(|l| l.ty.non_null().clone());
-        let fields = match ty {
-            Some(ir::Type::Class(c)) => program.classes.get(c.index()).map(|c| &c.fields),
-            Some(ir::Type::Struct(s)) => program.structs.get(s.index()).map(|s| &s.fields),
-            _ => None,
-        };
-        fields.and_then(|fs| fs.get(field as usize)).is_some_and(|fd| holds_references(&fd.ty))
+        f.get_local(object)
+            .and_then(|l| program.field(&l.ty, field))
+            .is_some_and(|fd| holds_references(&fd.ty))
     };
     let elem_holds =
         |array: LocalId| f.get_local(array).and_then(|l| l.ty.array_elem()).is_some_and(holds_references);

@@ -5,6 +5,7 @@
 //!   class graph, whose edges are reference-holding fields) and through which fields, and
 //!   the order fields are released in;
 //! - allocation sites (`function#n` in instruction order) and their kinds and types;
+//! - the names plans show for locals (`x`, `%3`);
 //! - the stats, counted from the plan itself.
 
 use custody_ir as ir;
@@ -119,6 +120,11 @@ fn class_cycles(program: &ir::Program) -> Vec<Vec<String>> {
 /// Whether a value of this type may hold references (a struct may, in its fields).
 pub fn holds_references(ty: &ir::Type) -> bool {
     matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
+}
+
+/// The name a plan shows for a local: its source name, or `%n` for a temporary.
+pub fn local_name(function: &ir::Function, local: ir::LocalId) -> String {
+    function.get_local(local).and_then(|l| l.name.clone()).unwrap_or_else(|| format!("%{}", local.0))
 }
 
 /// The kind and the type (as the source writes it) of an allocation instruction.

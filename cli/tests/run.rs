@@ -21,8 +21,8 @@ fn run(args: &[&str]) -> std::process::Output {
         .expect("the custody binary runs")
 }
 
-#[test]
-fn every_program_runs_under_the_naive_plan() {
+/// Every program in `test-data/programs/` with expected output, in name order.
+fn runnable_programs() -> Vec<PathBuf> {
     let dir = workspace_root().join("test-data/programs");
     let mut programs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -30,6 +30,12 @@ fn every_program_runs_under_the_naive_plan() {
         .filter(|p| p.extension().is_some_and(|e| e == "cdy") && p.with_extension("stdout").exists())
         .collect();
     programs.sort();
+    programs
+}
+
+#[test]
+fn every_program_runs_under_the_naive_plan() {
+    let programs = runnable_programs();
     assert!(programs.len() >= 20, "only {} runnable programs", programs.len());
     let mut failures = Vec::new();
     for path in &programs {
@@ -129,13 +135,7 @@ fn stats(path: &Path) -> (u64, u64) {
 /// operations are a fraction of the naive plan's and its peak memory never higher.
 #[test]
 fn every_program_runs_under_the_inferred_plan() {
-    let dir = workspace_root().join("test-data/programs");
-    let mut programs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cdy") && p.with_extension("stdout").exists())
-        .collect();
-    programs.sort();
+    let programs = runnable_programs();
     let tmp = std::env::temp_dir().join(format!("custody-run-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let (mut naive_rc, mut inferred_rc) = (0u64, 0u64);

@@ -19,6 +19,7 @@
 
 pub mod builder;
 pub mod exec;
+mod local_set;
 pub mod plan;
 pub mod print;
 mod program;
@@ -27,6 +28,7 @@ mod types;
 pub mod validate;
 
 pub use builder::{FunctionBuilder, ProgramBuilder};
+pub use local_set::LocalSet;
 pub use print::{TypeDisplay, print_function, print_inst, print_program};
 pub use program::*;
 pub use span::Span;

@@ -435,6 +435,28 @@ pub struct Op {
     pub reason: Option<String>,
 }
 
+impl Op {
+    /// Operation `op`, `when` the instruction at `inst` (source `at`) runs, applying to
+    /// nothing yet: set `local`, a place or a scope, and `value`, after.
+    pub fn new(op: OpKind, at: SourceSpan, when: When, inst: InstAddr) -> Op {
+        Op {
+            op,
+            value: None,
+            alloc: None,
+            at,
+            when,
+            inst,
+            local: None,
+            scope: None,
+            field: None,
+            index: None,
+            global: None,
+            count: None,
+            reason: None,
+        }
+    }
+}
+
 /// A diagnostic in a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanDiagnostic {

@@ -38,6 +38,18 @@ pub struct Program {
     pub main: Option<FunctionId>,
 }
 
+impl Program {
+    /// Field `n` of the class or struct a value of type `ty` is (`T?` as `T`), if it has one.
+    pub fn field(&self, ty: &Type, n: u32) -> Option<&FieldDef> {
+        let fields = match ty.non_null() {
+            Type::Class(c) => &self.classes.get(c.index())?.fields,
+            Type::Struct(s) => &self.structs.get(s.index())?.fields,
+            _ => return None,
+        };
+        fields.get(n as usize)
+    }
+}
+
 /// A class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassDef {
@@ -707,6 +719,40 @@ impl InstKind {
 }
 
 impl Function {
+    /// The locals each scope declares, from the scope's first `scope_enter`.
+    pub fn scope_locals(&self) -> std::collections::HashMap<ScopeId, Vec<LocalId>> {
+        let mut out = std::collections::HashMap::new();
+        for (_, inst) in self.insts() {
+            if let InstKind::ScopeEnter { scope, locals, .. } = &inst.kind {
+                out.entry(*scope).or_insert_with(|| locals.clone());
+            }
+        }
+        out
+    }
+
+    /// The locals an instruction ends (without counting): a `scope_exit` its scope's locals
+    /// (`scope_locals` is [`Function::scope_locals`]), a `scope_enter` the ones it starts
+    /// empty (parameters and captures keep the values the call gave them), `free` its local.
+    pub fn ended_by(
+        &self,
+        kind: &InstKind,
+        scope_locals: &std::collections::HashMap<ScopeId, Vec<LocalId>>,
+    ) -> Vec<LocalId> {
+        match kind {
+            InstKind::ScopeExit { scope } => scope_locals.get(scope).cloned().unwrap_or_default(),
+            InstKind::ScopeEnter { locals, .. } => locals
+                .iter()
+                .copied()
+                .filter(|&l| {
+                    self.get_local(l)
+                        .is_some_and(|d| !matches!(d.kind, LocalKind::Param | LocalKind::Capture))
+                })
+                .collect(),
+            InstKind::Free { value } => vec![*value],
+            _ => Vec::new(),
+        }
+    }
+
     /// The instruction at `addr`, if it exists.
     pub fn inst(&self, addr: InstAddr) -> Option<&Inst> {
         self.blocks.get(addr.block.index())?.insts.get(addr.index as usize)

@@ -97,21 +97,7 @@ impl PlanBuilder {
     }
 
     fn blank(kind: OpKind, at: InstAddr, when: When) -> Op {
-        Op {
-            op: kind,
-            value: None,
-            alloc: None,
-            at: SourceSpan::default(),
-            when,
-            inst: at,
-            local: None,
-            scope: None,
-            field: None,
-            index: None,
-            global: None,
-            count: None,
-            reason: None,
-        }
+        Op::new(kind, SourceSpan::default(), when, at)
     }
 
     /// `kind` on `local`, `when` the instruction at `at` runs.

@@ -70,17 +70,7 @@ fn callee_name(program: &ir::Program, f: &ir::Function, callee: &ir::Callee) -> 
 /// A field's name, given the type of the value it is selected from.
 fn field_name(program: &ir::Program, ty: Option<&ir::Type>, sel: Sel) -> String {
     match (sel, ty.map(|t| t.non_null())) {
-        (Sel::Field(n), Some(ir::Type::Class(c))) => program
-            .classes
-            .get(c.index())
-            .and_then(|c| c.fields.get(n as usize))
-            .map_or(n.to_string(), |f| f.name.clone()),
-        (Sel::Field(n), Some(ir::Type::Struct(s))) => program
-            .structs
-            .get(s.index())
-            .and_then(|s| s.fields.get(n as usize))
-            .map_or(n.to_string(), |f| f.name.clone()),
-        (Sel::Field(n), _) => n.to_string(),
+        (Sel::Field(n), ty) => ty.and_then(|t| program.field(t, n)).map_or(n.to_string(), |f| f.name.clone()),
         (Sel::Elem, _) => "[]".into(),
         (Sel::Env(n), _) => format!("capture {n}"),
     }

@@ -60,6 +60,8 @@ pub(crate) struct Classes {
     /// objects of several types (a call's result and everything inside it); a run-time
     /// object has one type, so keys of different types never meet (rule place-typed).
     keys: HashMap<(usize, u32, ir::Type), Key>,
+    /// The keys of each (function, abstract object), over all its types.
+    by_object: HashMap<(usize, u32), Vec<Key>>,
     /// Objects whose every key is one class (unknown code's, a thread's).
     forced: HashMap<(usize, u32), Key>,
     /// Keys created and not yet given their field structure.
@@ -126,26 +128,29 @@ impl Classes {
         let item = escape.functions.get(f).map(|fe| fe.graph.objs.item(obj).clone());
         let k = match item {
             Some(Obj::Unknown) => self.unknown,
-            Some(Obj::Global(g)) => match self.globals.get(&(g.0, ty.clone())) {
-                Some(&k) => k,
-                None => {
-                    let k = self.fresh();
-                    self.globals.insert((g.0, ty.clone()), k);
-                    k
-                }
-            },
+            Some(Obj::Global(g)) => self.global_key(g.0, &ty),
             _ => self.fresh(),
         };
         self.keys.insert((f, obj, ty.clone()), k);
+        self.by_object.entry((f, obj)).or_default().push(k);
         self.pending.push((f, obj, ty, k));
+        k
+    }
+
+    /// The class of what global `g` holds, seen at type `ty`.
+    fn global_key(&mut self, g: u32, ty: &ir::Type) -> Key {
+        let key = (g, ty.non_null().clone());
+        if let Some(&k) = self.globals.get(&key) {
+            return k;
+        }
+        let k = self.fresh();
+        self.globals.insert(key, k);
         k
     }
 
     /// Makes every key of an object one class.
     fn force(&mut self, f: usize, obj: u32, to: Key) {
-        let existing: Vec<Key> =
-            self.keys.iter().filter(|((g, o, _), _)| *g == f && *o == obj).map(|(_, k)| *k).collect();
-        for k in existing {
+        for k in self.by_object.get(&(f, obj)).cloned().unwrap_or_default() {
             self.union(k, to);
         }
         self.forced.insert((f, obj), to);
@@ -153,19 +158,12 @@ impl Classes {
 }
 
 /// The type of the `sel` part of a value of type `ty` (`None` when unknown).
-fn part_type(program: &ir::Program, ty: &ir::Type, sel: Sel, obj: Option<&Obj>) -> Option<ir::Type> {
+/// (A closure's captured slots are typed by the closure body: [`closure_capture_type`].)
+fn part_type(program: &ir::Program, ty: &ir::Type, sel: Sel) -> Option<ir::Type> {
     match (ty.non_null(), sel) {
-        (ir::Type::Class(c), Sel::Field(n)) => {
-            program.classes.get(c.index())?.fields.get(n as usize).map(|f| f.ty.clone())
-        }
-        (ir::Type::Struct(s), Sel::Field(n)) => {
-            program.structs.get(s.index())?.fields.get(n as usize).map(|f| f.ty.clone())
-        }
+        (t, Sel::Field(n)) => program.field(t, n).map(|f| f.ty.clone()),
         (ir::Type::Array(e), Sel::Elem) => Some((**e).clone()),
-        _ => {
-            let _ = obj;
-            None
-        }
+        _ => None,
     }
 }
 
@@ -198,7 +196,7 @@ fn settle(program: &ir::Program, escape: &ProgramEscape, c: &mut Classes) {
         for (sel, node) in fe.solution.fields_of(o) {
             let part = match sel {
                 Sel::Env(n) => closure_capture_type(program, f, fe.graph.objs.item(o), n),
-                _ => part_type(program, &ty, sel, None),
+                _ => part_type(program, &ty, sel),
             };
             let t = c.target(k, sel);
             match part {
@@ -237,6 +235,7 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
         table: InPlaceUnificationTable::new(),
         fields: HashMap::new(),
         keys: HashMap::new(),
+        by_object: HashMap::new(),
         forced: HashMap::new(),
         pending: Vec::new(),
         unknown: Key(0),
@@ -294,14 +293,7 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
             if let Some(node) = fe.graph.nodes.get(&Node::Global(ir::GlobalId(gi as u32))) {
                 for &p in fe.solution.pts(node) {
                     let kp = c.key(escape, fi, p, &gdef.ty);
-                    let kg = match c.globals.get(&(gi as u32, gdef.ty.non_null().clone())) {
-                        Some(&k) => k,
-                        None => {
-                            let k = c.fresh();
-                            c.globals.insert((gi as u32, gdef.ty.non_null().clone()), k);
-                            k
-                        }
-                    };
+                    let kg = c.global_key(gi as u32, &gdef.ty);
                     c.union(kp, kg);
                 }
             }
@@ -310,7 +302,7 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
     settle(program, escape, &mut c);
     // Between functions: arguments and parameters, results and returned objects.
     for (fi, f) in program.functions.iter().enumerate() {
-        for (at, inst) in f.insts() {
+        for (_, inst) in f.insts() {
             match &inst.kind {
                 InstKind::Call { callee: Callee::Function(callee), args, .. }
                 | InstKind::Spawn { callee: Callee::Function(callee), args, .. } => {
@@ -351,7 +343,6 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
                 }
                 _ => {}
             }
-            let _ = at;
         }
         settle(program, escape, &mut c);
     }
@@ -450,7 +441,6 @@ pub(crate) fn decide(
 ) -> Decisions {
     // The classes an operation's place may hold.
     let place_classes = |c: &mut Classes, fi: usize, place: Place| -> Vec<Key> {
-        let f = &program.functions[fi];
         let objs = |l: LocalId| objects[fi].get(l.index()).cloned().unwrap_or_default();
         let mut out = Vec::new();
         match place {
@@ -466,10 +456,13 @@ pub(crate) fn decide(
                     }
                 }
             }
-            Place::Field(l, field) | Place::Elem(l, LocalId(field)) => {
+            Place::Field(l, _) | Place::Elem(l, _) => {
                 let ty = local_ty(program, fi, l);
-                let sel = if matches!(place, Place::Field(..)) { Sel::Field(field) } else { Sel::Elem };
-                let part = part_type(program, &ty, sel, None);
+                let sel = match place {
+                    Place::Field(_, n) => Sel::Field(n),
+                    _ => Sel::Elem,
+                };
+                let part = part_type(program, &ty, sel);
                 for o in objs(l) {
                     let k = c.key(escape, fi, o, &ty);
                     let t = c.target(k, sel);
@@ -480,19 +473,10 @@ pub(crate) fn decide(
                         _ => out.push(c.find(t)),
                     }
                 }
-                let _ = f;
             }
             Place::Global(g) => {
                 if let Some(gdef) = program.globals.get(g.index()) {
-                    let key = (g.0, gdef.ty.non_null().clone());
-                    let k = match c.globals.get(&key) {
-                        Some(&k) => k,
-                        None => {
-                            let k = c.fresh();
-                            c.globals.insert(key, k);
-                            k
-                        }
-                    };
+                    let k = c.global_key(g.0, &gdef.ty);
                     out.push(c.find(k));
                 }
             }
@@ -513,7 +497,7 @@ pub(crate) fn decide(
             if matches!(op.action, Action::Dup | Action::DupCount(_)) {
                 let span = f.inst(op.at).map_or(ir::Span::NONE, |i| i.span);
                 let name = match op.place {
-                    Place::Local(l) => crate::naive::local_name(f, l),
+                    Place::Local(l) => crate::plan::local_name(f, l),
                     _ => String::new(),
                 };
                 let why = format!("shared: {name} gains a second reference at {} ({})", pos(span), op.reason);
@@ -603,12 +587,7 @@ pub(crate) fn decide(
     for (fi, f) in program.functions.iter().enumerate() {
         let fe = &escape.functions[fi];
         let in_loop = blocks_in_loops(f);
-        let mut defs = vec![0u32; f.locals.len()];
-        for (_, inst) in f.insts() {
-            if let Some(d) = inst.kind.dest() {
-                defs[d.index()] += 1;
-            }
-        }
+        let defs = super::ownership::definitions(f);
         let body_scope_locals: Vec<LocalId> = f
             .insts()
             .filter_map(|(_, i)| match &i.kind {
@@ -631,7 +610,7 @@ pub(crate) fn decide(
             let k = classes.find(k0);
             let escape_state = fe.verdicts.escape(o);
             let constant_elems = match &inst.kind {
-                InstKind::NewArray { elems, .. } => elems.iter().all(|e| is_constant(f, *e)),
+                InstKind::NewArray { elems, .. } => elems.iter().all(|e| defs[e.index()].constant()),
                 _ => false,
             };
             // Static memory is held for the whole run: worth it where the literal would
@@ -655,7 +634,8 @@ pub(crate) fn decide(
                 let fixed = matches!(inst.kind, InstKind::NewObject { .. } | InstKind::NewClosure { .. })
                     || (matches!(inst.kind, InstKind::NewArray { .. }) && !grown.contains(&k));
                 let dest = inst.kind.dest();
-                let single = dest.is_some_and(|d| defs[d.index()] == 1 && body_scope_locals.contains(&d));
+                let single =
+                    dest.is_some_and(|d| defs[d.index()].count == 1 && body_scope_locals.contains(&d));
                 if escape_state == Escape::Contained && fixed && !in_loop[at.block.index()] && single {
                     // rule place-stack
                     (Placement::Stack, "contained, one owner, fixed size: on the stack".to_string())
@@ -714,20 +694,6 @@ fn struct_contents(
             _ => {}
         }
     }
-}
-
-/// Whether a local only ever holds a constant (every definition is a `const`).
-fn is_constant(f: &ir::Function, l: LocalId) -> bool {
-    let mut any = false;
-    for (_, inst) in f.insts() {
-        if inst.kind.dest() == Some(l) {
-            if !matches!(inst.kind, InstKind::Const { .. }) {
-                return false;
-            }
-            any = true;
-        }
-    }
-    any
 }
 
 /// Which blocks are on a cycle of the control-flow graph.

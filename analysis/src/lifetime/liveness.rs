@@ -8,52 +8,8 @@
 //! observable object lives to its scope's end; see [`super::ownership`]).
 
 use custody_ir as ir;
+pub(crate) use custody_ir::LocalSet;
 use custody_ir::{InstAddr, LocalId};
-
-/// A set of locals.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct LocalSet(Vec<u64>);
-
-impl LocalSet {
-    pub(crate) fn new(locals: usize) -> LocalSet {
-        LocalSet(vec![0; locals.div_ceil(64)])
-    }
-
-    pub(crate) fn insert(&mut self, local: LocalId) -> bool {
-        let (w, b) = (local.index() / 64, local.index() % 64);
-        match self.0.get_mut(w) {
-            Some(word) => {
-                let new = *word & (1 << b) == 0;
-                *word |= 1 << b;
-                new
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn remove(&mut self, local: LocalId) {
-        if let Some(word) = self.0.get_mut(local.index() / 64) {
-            *word &= !(1 << (local.index() % 64));
-        }
-    }
-
-    pub(crate) fn contains(&self, local: LocalId) -> bool {
-        self.0.get(local.index() / 64).is_some_and(|w| w & (1 << (local.index() % 64)) != 0)
-    }
-
-    pub(crate) fn union(&mut self, other: &LocalSet) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
-        }
-    }
-
-    /// The locals, in id order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = LocalId> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            (0..64).filter(move |b| word & (1 << b) != 0).map(move |b| LocalId((w * 64 + b) as u32))
-        })
-    }
-}
 
 /// What an instruction reads and ends, as the liveness question at hand sees it.
 pub(crate) trait Transfer {
@@ -63,9 +19,14 @@ pub(crate) trait Transfer {
     fn kills(&self, at: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>);
 }
 
-/// The solution: live locals after every instruction, and at every block's entry.
+/// One liveness question about one function: each instruction's reads and ends (asked of
+/// the [`Transfer`] once), the predecessors of each block, and the solution.
 #[derive(Debug, Clone)]
 pub(crate) struct Liveness {
+    /// Per block, per instruction: what it reads and what it ends.
+    gen_kill: Vec<Vec<(Vec<LocalId>, Vec<LocalId>)>>,
+    /// Per block: the blocks that jump or branch to it (each once).
+    pub(crate) preds: Vec<Vec<usize>>,
     /// Per block, per instruction: live just after it.
     pub(crate) live_out: Vec<Vec<LocalSet>>,
     /// Per block: live at its entry (including the extra entry uses).
@@ -73,11 +34,10 @@ pub(crate) struct Liveness {
 }
 
 impl Liveness {
-    /// Solves liveness; `entry_uses[b]` are extra reads at the very start of block `b`.
-    pub(crate) fn solve(f: &ir::Function, transfer: &dyn Transfer, entry_uses: &[LocalSet]) -> Liveness {
+    /// The question, unsolved.
+    pub(crate) fn new(f: &ir::Function, transfer: &dyn Transfer) -> Liveness {
         let n = f.locals.len();
         let blocks = f.blocks.len();
-        // Per instruction, the reads and ends, computed once.
         let mut gen_kill: Vec<Vec<(Vec<LocalId>, Vec<LocalId>)>> = Vec::with_capacity(blocks);
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks];
         for (b, block) in f.blocks.iter().enumerate() {
@@ -91,16 +51,27 @@ impl Liveness {
             }
             if let Some(last) = block.insts.last() {
                 for s in last.kind.successors() {
-                    if s.index() < blocks {
+                    if s.index() < blocks && !preds[s.index()].contains(&b) {
                         preds[s.index()].push(b);
                     }
                 }
             }
             gen_kill.push(per);
         }
-        let mut live_out: Vec<Vec<LocalSet>> =
-            f.blocks.iter().map(|b| vec![LocalSet::new(n); b.insts.len()]).collect();
-        let mut live_in = vec![LocalSet::new(n); blocks];
+        Liveness {
+            gen_kill,
+            preds,
+            live_out: f.blocks.iter().map(|b| vec![LocalSet::new(n); b.insts.len()]).collect(),
+            live_in: vec![LocalSet::new(n); blocks],
+        }
+    }
+
+    /// Solves the question; `entry_uses[b]` are extra reads at the very start of block `b`.
+    /// Solving again with more entry uses starts from the previous solution (liveness only
+    /// grows), so the extra rounds cost what they change.
+    pub(crate) fn solve(&mut self, f: &ir::Function, entry_uses: &[LocalSet]) {
+        let n = f.locals.len();
+        let blocks = f.blocks.len();
         let mut queued = vec![true; blocks];
         let mut work: Vec<usize> = (0..blocks).collect();
         while let Some(b) = work.pop() {
@@ -109,14 +80,14 @@ impl Liveness {
             let mut live = LocalSet::new(n);
             if let Some(last) = block.insts.last() {
                 for s in last.kind.successors() {
-                    if let Some(set) = live_in.get(s.index()) {
+                    if let Some(set) = self.live_in.get(s.index()) {
                         live.union(set);
                     }
                 }
             }
             for i in (0..block.insts.len()).rev() {
-                live_out[b][i] = live.clone();
-                let (uses, kills) = &gen_kill[b][i];
+                self.live_out[b][i] = live.clone();
+                let (uses, kills) = &self.gen_kill[b][i];
                 for &k in kills {
                     live.remove(k);
                 }
@@ -127,9 +98,9 @@ impl Liveness {
             if let Some(extra) = entry_uses.get(b) {
                 live.union(extra);
             }
-            if live != live_in[b] {
-                live_in[b] = live;
-                for &p in &preds[b] {
+            if live != self.live_in[b] {
+                self.live_in[b] = live;
+                for &p in &self.preds[b] {
                     if !queued[p] {
                         queued[p] = true;
                         work.push(p);
@@ -137,7 +108,28 @@ impl Liveness {
                 }
             }
         }
-        Liveness { live_out, live_in }
+    }
+
+    /// The locals the instruction at `at` reads, as the question counts them.
+    pub(crate) fn uses(&self, at: InstAddr) -> &[LocalId] {
+        &self.gen_kill[at.block.index()][at.index as usize].0
+    }
+
+    /// The locals the instruction at `at` writes or ends.
+    pub(crate) fn kills(&self, at: InstAddr) -> &[LocalId] {
+        &self.gen_kill[at.block.index()][at.index as usize].1
+    }
+
+    /// Live just before the instruction at `at`.
+    pub(crate) fn before(&self, at: InstAddr) -> LocalSet {
+        let mut live = self.out(at).clone();
+        for &k in self.kills(at) {
+            live.remove(k);
+        }
+        for &u in self.uses(at) {
+            live.insert(u);
+        }
+        live
     }
 
     /// Live just after the instruction at `at`.

@@ -57,8 +57,6 @@ pub struct FunctionLifetime {
     pub ops: Vec<Op>,
     /// For each local, where its value is used for the last time.
     pub last_uses: HashMap<LocalId, Vec<InstAddr>>,
-    /// Counter operations written into the plan.
-    pub rc_ops: u32,
 }
 
 /// Plans every function of a program.
@@ -73,40 +71,25 @@ pub fn plan_lifetimes(
         program.functions.iter().any(|f| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Spawn { .. })));
     let pure = ownership::purity(program);
     let observable = ownership::observable_classes(program);
-    let scope_locals: Vec<HashMap<ir::ScopeId, Vec<LocalId>>> = program
-        .functions
-        .iter()
-        .map(|f| {
-            let mut m = HashMap::new();
-            for (_, inst) in f.insts() {
-                if let InstKind::ScopeEnter { scope, locals, .. } = &inst.kind {
-                    m.entry(*scope).or_insert_with(|| locals.clone());
-                }
-            }
-            m
-        })
-        .collect();
+    let scope_locals: Vec<HashMap<ir::ScopeId, Vec<LocalId>>> =
+        program.functions.iter().map(ir::Function::scope_locals).collect();
     let local_modes: Vec<ownership::LocalModes> = program
         .functions
         .iter()
         .enumerate()
-        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &pure, spawns))
+        .map(|(i, f)| ownership::local_modes(f, &scope_locals[i], &pure, spawns))
         .collect();
     let param_modes = ownership::param_modes(program, &local_modes);
-    let planned: Vec<ops::FunctionOps> = program
-        .functions
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            ops::plan_function(&ops::Context {
+    let planned: Vec<ops::FunctionOps> = (0..program.functions.len())
+        .map(|i| {
+            ops::plan_function(&ops::Context::new(
                 program,
-                f,
-                modes: &local_modes[i],
-                param_modes: &param_modes,
-                fid: i,
-                observable_classes: &observable,
-                scope_locals: &scope_locals[i],
-            })
+                i,
+                &local_modes[i],
+                &param_modes,
+                &observable,
+                &scope_locals[i],
+            ))
         })
         .collect();
     let objects: Vec<Vec<Vec<u32>>> = program
@@ -123,9 +106,13 @@ pub fn plan_lifetimes(
         let fo = &planned[fi];
         let counted = &decisions.counted[fi];
         let mut ops: Vec<(usize, Op)> = Vec::with_capacity(fo.ops.len());
-        let mut rc_ops = 0;
         for (k, p) in fo.ops.iter().enumerate() {
             let is_counted = counted.get(k).copied().unwrap_or(true);
+            // Every class a dup reaches is shared, hence counted: a dup that reaches none
+            // applies to a value that never holds a heap object, and does nothing.
+            if matches!(p.action, Action::Dup | Action::DupCount(_)) && !is_counted {
+                continue;
+            }
             let kind = match p.action {
                 Action::Dup | Action::DupCount(_) => OpKind::Dup,
                 Action::Move => OpKind::Move,
@@ -134,29 +121,15 @@ pub fn plan_lifetimes(
                 Action::Cow if is_counted => OpKind::CowCheck,
                 Action::Cow => OpKind::CowInPlace,
             };
-            if matches!(kind, OpKind::Dup | OpKind::Drop) && is_counted {
-                rc_ops += 1;
-            }
             let span = f.inst(p.at).map_or(ir::Span::NONE, |i| i.span);
             let mut op = Op {
-                op: kind,
-                value: None,
-                alloc: None,
-                at: spans.span(span),
-                when: p.when,
-                inst: p.at,
-                local: None,
-                scope: None,
-                field: None,
-                index: None,
-                global: None,
-                count: None,
                 reason: (!p.reason.is_empty()).then(|| p.reason.clone()),
+                ..Op::new(kind, spans.span(span), p.when, p.at)
             };
             if let Action::DupCount(c) = p.action {
                 op.count = Some(c);
             }
-            let local_name = |l: LocalId| crate::naive::local_name(f, l);
+            let local_name = |l: LocalId| crate::plan::local_name(f, l);
             match p.place {
                 Place::Local(l) => {
                     op.local = Some(l);
@@ -197,7 +170,6 @@ pub fn plan_lifetimes(
             placements: decisions.placements[fi].clone(),
             ops: ops.into_iter().map(|(_, op)| op).collect(),
             last_uses: fo.last_uses.clone(),
-            rc_ops,
         });
     }
     out
@@ -220,11 +192,7 @@ fn single_site(
 }
 
 fn field_name(program: &ir::Program, f: &ir::Function, l: LocalId, field: u32) -> String {
-    let ty = f.get_local(l).map(|d| d.ty.non_null().clone());
-    let fields = match ty {
-        Some(ir::Type::Class(c)) => program.classes.get(c.index()).map(|c| &c.fields),
-        Some(ir::Type::Struct(s)) => program.structs.get(s.index()).map(|s| &s.fields),
-        _ => None,
-    };
-    fields.and_then(|fs| fs.get(field as usize)).map_or_else(|| field.to_string(), |fd| fd.name.clone())
+    f.get_local(l)
+        .and_then(|d| program.field(&d.ty, field))
+        .map_or_else(|| field.to_string(), |fd| fd.name.clone())
 }

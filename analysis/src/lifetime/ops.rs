@@ -72,43 +72,67 @@ pub(crate) struct FunctionOps {
     pub(crate) last_uses: HashMap<LocalId, Vec<InstAddr>>,
 }
 
-/// Everything the emission of one function needs to know.
+/// Everything the emission of one function needs to know, with each local's ownership
+/// and observability decided once.
 pub(crate) struct Context<'a> {
     pub(crate) program: &'a ir::Program,
     pub(crate) f: &'a ir::Function,
     pub(crate) modes: &'a LocalModes,
     pub(crate) param_modes: &'a [Vec<Mode>],
-    pub(crate) fid: usize,
-    pub(crate) observable_classes: &'a [bool],
     pub(crate) scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+    /// Per local: holds an owned reference (when it holds one at all).
+    owned: Vec<bool>,
+    /// Per local: may hold an object with an observable destructor.
+    observable: Vec<bool>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        program: &'a ir::Program,
+        fid: usize,
+        modes: &'a LocalModes,
+        param_modes: &'a [Vec<Mode>],
+        observable_classes: &[bool],
+        scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+    ) -> Context<'a> {
+        let f = &program.functions[fid];
+        let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+        let mut owned: Vec<bool> = f
+            .locals
+            .iter()
+            .enumerate()
+            .map(|(l, decl)| {
+                crate::plan::holds_references(&decl.ty)
+                    && !modes.borrowed.get(l).copied().unwrap_or(false)
+                    && !matches!(decl.kind, ir::LocalKind::Capture | ir::LocalKind::Param)
+            })
+            .collect();
+        for (j, p) in f.params.iter().enumerate() {
+            if let Some(slot) = owned.get_mut(p.index()) {
+                *slot = holds(f, *p)
+                    && !modes.borrowed.get(p.index()).copied().unwrap_or(false)
+                    && param_modes.get(fid).and_then(|m| m.get(j)) == Some(&Mode::Own);
+            }
+        }
+        let observable = f
+            .locals
+            .iter()
+            .map(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
+            .collect();
+        Context { program, f, modes, param_modes, scope_locals, owned, observable }
+    }
+
     fn borrowed(&self, l: LocalId) -> bool {
         self.modes.borrowed.get(l.index()).copied().unwrap_or(false)
     }
 
     /// Whether the local holds an owned reference (when it holds one at all).
     pub(crate) fn owned(&self, l: LocalId) -> bool {
-        let Some(decl) = self.f.get_local(l) else { return false };
-        if !holds(self.f, l) || self.borrowed(l) {
-            return false;
-        }
-        match decl.kind {
-            ir::LocalKind::Capture => false,
-            ir::LocalKind::Param => {
-                let j = self.f.params.iter().position(|p| *p == l);
-                j.and_then(|j| self.param_modes.get(self.fid).and_then(|m| m.get(j))) == Some(&Mode::Own)
-            }
-            _ => true,
-        }
+        self.owned.get(l.index()).copied().unwrap_or(false)
     }
 
     fn observable(&self, l: LocalId) -> bool {
-        let any_drop = self.program.classes.iter().any(|c| c.drop.is_some());
-        self.f
-            .get_local(l)
-            .is_some_and(|d| type_observable(self.program, self.observable_classes, any_drop, &d.ty, 0))
+        self.observable.get(l.index()).copied().unwrap_or(false)
     }
 
     fn mode_of(&self, c: FunctionId, j: usize) -> Mode {
@@ -116,7 +140,7 @@ impl Context<'_> {
     }
 
     fn name(&self, l: LocalId) -> String {
-        crate::naive::local_name(self.f, l)
+        crate::plan::local_name(self.f, l)
     }
 }
 
@@ -125,7 +149,7 @@ impl Context<'_> {
 /// before a new assignment (rule life-observable).
 struct FinalTransfer<'a, 'b> {
     cx: &'a Context<'b>,
-    defs: Vec<u32>,
+    defs: Vec<super::ownership::Definitions>,
 }
 
 impl Transfer for FinalTransfer<'_, '_> {
@@ -149,7 +173,7 @@ impl Transfer for FinalTransfer<'_, '_> {
                 if let Some(d) = kind.dest()
                     && cx.owned(d)
                     && cx.observable(d)
-                    && self.defs.get(d.index()).copied().unwrap_or(0) > 1
+                    && self.defs.get(d.index()).is_some_and(|d| d.count > 1)
                 {
                     out.push(d);
                 }
@@ -166,30 +190,14 @@ impl Transfer for FinalTransfer<'_, '_> {
 pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
     let f = cx.f;
     let n = f.locals.len();
-    let mut defs = vec![0u32; n];
-    for (_, inst) in f.insts() {
-        if let Some(d) = inst.kind.dest() {
-            defs[d.index()] += 1;
-        }
-    }
-    let transfer = FinalTransfer { cx, defs };
+    let transfer = FinalTransfer { cx, defs: super::ownership::definitions(f) };
     // rule life-branch: values live into one successor of a branch but not into a join
     // it shares with other paths stay alive into the join; iterate until every join sees
     // the same owned values from all its predecessors.
-    let blocks = f.blocks.len();
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks];
-    for (b, block) in f.blocks.iter().enumerate() {
-        if let Some(last) = block.insts.last() {
-            for s in last.kind.successors() {
-                if s.index() < blocks && !preds[s.index()].contains(&b) {
-                    preds[s.index()].push(b);
-                }
-            }
-        }
-    }
-    let mut entry_uses = vec![LocalSet::new(n); blocks];
-    let live = loop {
-        let live = Liveness::solve(f, &transfer, &entry_uses);
+    let mut live = Liveness::new(f, &transfer);
+    let mut entry_uses = vec![LocalSet::new(n); f.blocks.len()];
+    loop {
+        live.solve(f, &entry_uses);
         let mut changed = false;
         for (p, block) in f.blocks.iter().enumerate() {
             let Some(last) = block.insts.last() else { continue };
@@ -199,7 +207,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             }
             let out = &live.live_out[p][block.insts.len() - 1];
             for s in succs {
-                if preds.get(s.index()).is_none_or(|ps| ps.len() < 2) {
+                if live.preds.get(s.index()).is_none_or(|ps| ps.len() < 2) {
                     continue;
                 }
                 for x in out.iter() {
@@ -210,9 +218,9 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             }
         }
         if !changed {
-            break live;
+            break;
         }
-    };
+    }
 
     let mut out = FunctionOps::default();
     let push = |out: &mut FunctionOps, action, place, at, when, reason: String| {
@@ -227,17 +235,14 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
         for (i, inst) in block.insts.iter().enumerate() {
             let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
             let live_out = live.out(at);
-            let mut uses = Vec::new();
-            transfer.uses(at, inst, &mut uses);
-            let mut killed = Vec::new();
-            transfer.kills(at, inst, &mut killed);
+            let (uses, killed) = (live.uses(at), live.kills(at));
             let real_uses = inst.kind.uses();
 
             // rule life-branch: on entry to a block, release what its predecessors held
             // that it does not need.
             if i == 0 {
                 let mut held = LocalSet::new(n);
-                for &p in &preds[b] {
+                for &p in &live.preds[b] {
                     if let Some(last) = live.live_out[p].last() {
                         held.union(last);
                     }
@@ -247,13 +252,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                         held.insert(p);
                     }
                 }
-                let mut before0 = live_out.clone();
-                for &k in &killed {
-                    before0.remove(k);
-                }
-                for &u in &uses {
-                    before0.insert(u);
-                }
+                let before0 = live.before(at);
                 for x in held.iter() {
                     if cx.owned(x) && !before0.contains(x) {
                         let why = if b == 0 {
@@ -269,19 +268,24 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             // Values used and ended here: released before (a `free`, an observable local at
             // its scope's exit or before its next assignment). Scope exits release in
             // reverse declaration order.
-            let mut ended: Vec<LocalId> =
-                uses.iter().copied().filter(|u| killed.contains(u) && cx.owned(*u)).collect();
-            ended.dedup();
-            if let InstKind::ScopeExit { scope } = &inst.kind {
-                let order = cx.scope_locals.get(scope).cloned().unwrap_or_default();
-                ended.sort_by_key(|l| std::cmp::Reverse(order.iter().position(|o| o == l)));
-            }
-            let mut seen_ended = Vec::new();
-            for x in ended {
-                if seen_ended.contains(&x) {
-                    continue;
+            let ended: Vec<LocalId> = match &inst.kind {
+                InstKind::ScopeExit { scope } => {
+                    let mut used = LocalSet::new(n);
+                    for &u in uses {
+                        used.insert(u);
+                    }
+                    let declared = cx.scope_locals.get(scope).into_iter().flatten().rev();
+                    declared.copied().filter(|&l| used.contains(l) && cx.owned(l)).collect()
                 }
-                seen_ended.push(x);
+                _ => {
+                    let mut v: Vec<LocalId> =
+                        uses.iter().copied().filter(|u| killed.contains(u) && cx.owned(*u)).collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                }
+            };
+            for x in ended {
                 let why = match &inst.kind {
                     InstKind::Free { .. } => format!("free({})", cx.name(x)),
                     InstKind::ScopeExit { .. } => {
@@ -292,7 +296,8 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
             }
 
-            // rule cow-check / cow-in-place (kind decided in classes.rs): an array write is preceded by its copy-on-write check.
+            // rule cow-check / cow-in-place (the kind is decided in classes.rs): an array
+            // write is preceded by its copy-on-write operation.
             if let Some(w) = written_through(f, &inst.kind)
                 && matches!(
                     inst.kind,
@@ -405,7 +410,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
 
             // rule life-last-use: owned values read here for the last time.
             let mut released: Vec<LocalId> = Vec::new();
-            for &x in &uses {
+            for &x in uses {
                 if !cx.owned(x)
                     || killed.contains(&x)
                     || live_out.contains(x)
@@ -432,11 +437,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
 
 /// Whether field `field` of the object or struct in `object` holds references.
 pub(crate) fn field_holds(program: &ir::Program, f: &ir::Function, object: LocalId, field: u32) -> bool {
-    let ty = f.get_local(object).map(|l| l.ty.non_null().clone());
-    let fields = match ty {
-        Some(ir::Type::Class(c)) => program.classes.get(c.index()).map(|c| &c.fields),
-        Some(ir::Type::Struct(s)) => program.structs.get(s.index()).map(|s| &s.fields),
-        _ => None,
-    };
-    fields.and_then(|fs| fs.get(field as usize)).is_some_and(|fd| crate::plan::holds_references(&fd.ty))
+    f.get_local(object)
+        .and_then(|l| program.field(&l.ty, field))
+        .is_some_and(|fd| crate::plan::holds_references(&fd.ty))
 }

@@ -135,6 +135,35 @@ pub(crate) fn spawned(program: &ir::Program) -> HashSet<usize> {
     out
 }
 
+/// How a local is written: how many instructions write it, and how many of them are
+/// `const`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Definitions {
+    pub(crate) count: u32,
+    pub(crate) consts: u32,
+}
+
+impl Definitions {
+    /// Whether the local only ever holds a constant (it is written, always by `const`).
+    pub(crate) fn constant(self) -> bool {
+        self.count > 0 && self.count == self.consts
+    }
+}
+
+/// Every local's [`Definitions`], in one pass.
+pub(crate) fn definitions(f: &ir::Function) -> Vec<Definitions> {
+    let mut out = vec![Definitions::default(); f.locals.len()];
+    for (_, inst) in f.insts() {
+        if let Some(d) = inst.kind.dest()
+            && let Some(slot) = out.get_mut(d.index())
+        {
+            slot.count += 1;
+            slot.consts += u32::from(matches!(inst.kind, InstKind::Const { .. }));
+        }
+    }
+    out
+}
+
 /// Whether a local holds references.
 pub(crate) fn holds(f: &ir::Function, l: LocalId) -> bool {
     f.get_local(l).is_some_and(|d| holds_references(&d.ty))
@@ -228,25 +257,15 @@ impl Transfer for PlainTransfer<'_> {
     }
 }
 
-/// The locals an instruction writes or ends: its destination, a `free`'s local, the locals
-/// a `scope_exit` ends and those a `scope_enter` starts empty.
+/// The locals an instruction writes or ends: its destination and [`ir::Function::ended_by`].
 pub(crate) fn kills(
     f: &ir::Function,
     scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
     kind: &InstKind,
     out: &mut Vec<LocalId>,
 ) {
-    if let Some(d) = kind.dest() {
-        out.push(d);
-    }
-    match kind {
-        InstKind::Free { value } => out.push(*value),
-        InstKind::ScopeExit { scope } => out.extend(scope_locals.get(scope).into_iter().flatten()),
-        InstKind::ScopeEnter { locals, .. } => out.extend(locals.iter().copied().filter(|&l| {
-            f.get_local(l).is_some_and(|d| !matches!(d.kind, ir::LocalKind::Param | ir::LocalKind::Capture))
-        })),
-        _ => {}
-    }
+    out.extend(kind.dest());
+    out.extend(f.ended_by(kind, scope_locals));
 }
 
 /// Whether an instruction may release something a borrowed local reads (rule
@@ -338,7 +357,6 @@ fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr, LocalId)> {
 
 /// Rule own-borrow-local and own-take-field for one function.
 pub(crate) fn local_modes(
-    program: &ir::Program,
     f: &ir::Function,
     scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
     pure: &[bool],
@@ -364,7 +382,6 @@ pub(crate) fn local_modes(
     if threads {
         return modes;
     }
-    let _ = program;
     // Candidates: every definition reads memory or another local.
     let mut candidate = vec![true; n];
     let mut sources: Vec<Vec<LocalId>> = vec![Vec::new(); n];
@@ -397,32 +414,25 @@ pub(crate) fn local_modes(
             candidate[l] = false;
         }
     }
-    let plain = Liveness::solve(f, &PlainTransfer { f, scope_locals }, &[]);
-    let live_in_at = |at: InstAddr, inst: &ir::Inst| -> LocalSet {
-        let mut live = plain.out(at).clone();
-        let mut k = Vec::new();
-        kills(f, scope_locals, &inst.kind, &mut k);
-        for l in k {
-            live.remove(l);
-        }
-        for u in inst.kind.uses() {
-            live.insert(u);
-        }
-        live
-    };
+    let mut plain = Liveness::new(f, &PlainTransfer { f, scope_locals });
+    plain.solve(f, &[]);
+    // The instructions that matter: those that may release, and those that give locals new
+    // values, each with what is live into it.
+    let watched: Vec<(bool, &[LocalId], LocalSet)> = f
+        .insts()
+        .filter_map(|(at, inst)| {
+            let rel = releases(f, &inst.kind, pure);
+            let defined = plain.kills(at);
+            (rel || !defined.is_empty()).then(|| (rel, defined, plain.before(at)))
+        })
+        .collect();
     // Refute candidates until stable: live into something that may release, or live
     // across a new value of one of its roots.
     loop {
         let roots = compute_roots(n, &candidate, &sources);
         let mut changed = false;
-        for (at, inst) in f.insts() {
-            let rel = releases(f, &inst.kind, pure);
-            let mut defined = Vec::new();
-            kills(f, scope_locals, &inst.kind, &mut defined);
-            if !rel && defined.is_empty() {
-                continue;
-            }
-            let live = live_in_at(at, inst);
+        for (rel, defined, live) in &watched {
+            let rel = *rel;
             for x in live.iter() {
                 if !candidate[x.index()] {
                     continue;
@@ -450,22 +460,30 @@ pub(crate) fn local_modes(
 /// The non-candidate locals each candidate reads from, through chains of candidates.
 fn compute_roots(n: usize, candidate: &[bool], sources: &[Vec<LocalId>]) -> Vec<Vec<LocalId>> {
     let mut roots: Vec<Vec<LocalId>> = vec![Vec::new(); n];
+    // `visited[y] == x + 1`: `y` was reached in the search from `x` (no clearing between
+    // searches, and each search costs what it reaches).
+    let mut visited = vec![0usize; n];
     for x in 0..n {
         if !candidate[x] {
             continue;
         }
-        let mut seen = vec![x];
+        let stamp = x + 1;
+        visited[x] = stamp;
         let mut stack = vec![x];
         let mut out = Vec::new();
         while let Some(y) = stack.pop() {
             for &s in &sources[y] {
-                if candidate.get(s.index()).copied().unwrap_or(false) {
-                    if !seen.contains(&s.index()) {
-                        seen.push(s.index());
-                        stack.push(s.index());
+                match visited.get_mut(s.index()) {
+                    Some(v) if *v == stamp => {}
+                    Some(v) => {
+                        *v = stamp;
+                        if candidate[s.index()] {
+                            stack.push(s.index());
+                        } else {
+                            out.push(s);
+                        }
                     }
-                } else if !out.contains(&s) {
-                    out.push(s);
+                    None => {}
                 }
             }
         }

@@ -9,40 +9,7 @@
 
 use super::plan_index::FnPlan;
 use crate::plan::When;
-use crate::{Function, InstAddr, LocalId};
-
-/// A set of locals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LocalSet(Vec<u64>);
-
-impl LocalSet {
-    fn empty(locals: usize) -> LocalSet {
-        LocalSet(vec![0; locals.div_ceil(64)])
-    }
-
-    fn insert(&mut self, local: LocalId) {
-        if let Some(word) = self.0.get_mut(local.index() / 64) {
-            *word |= 1 << (local.index() % 64);
-        }
-    }
-
-    fn remove(&mut self, local: LocalId) {
-        if let Some(word) = self.0.get_mut(local.index() / 64) {
-            *word &= !(1 << (local.index() % 64));
-        }
-    }
-
-    fn union(&mut self, other: &LocalSet) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
-        }
-    }
-
-    /// Whether `local` is in the set.
-    pub(super) fn contains(&self, local: LocalId) -> bool {
-        self.0.get(local.index() / 64).is_some_and(|w| w & (1 << (local.index() % 64)) != 0)
-    }
-}
+use crate::{Function, InstAddr, LocalSet};
 
 /// The live locals after every instruction (and its `after` operations) of a function.
 #[derive(Debug, Clone)]
@@ -57,13 +24,13 @@ impl Liveness {
         let locals = function.locals.len();
         let blocks = function.blocks.len();
         let mut live_out: Vec<Vec<LocalSet>> =
-            function.blocks.iter().map(|b| vec![LocalSet::empty(locals); b.insts.len()]).collect();
-        let mut live_in = vec![LocalSet::empty(locals); blocks];
+            function.blocks.iter().map(|b| vec![LocalSet::new(locals); b.insts.len()]).collect();
+        let mut live_in = vec![LocalSet::new(locals); blocks];
         loop {
             let mut changed = false;
             for b in (0..blocks).rev() {
                 let block = &function.blocks[b];
-                let mut live = LocalSet::empty(locals);
+                let mut live = LocalSet::new(locals);
                 if let Some(last) = block.insts.last() {
                     for succ in last.kind.successors() {
                         if let Some(set) = live_in.get(succ.index()) {
@@ -103,7 +70,7 @@ impl Liveness {
             .get(addr.block.index())
             .and_then(|b| b.get(addr.index as usize))
             .cloned()
-            .unwrap_or_else(|| LocalSet::empty(self.locals));
+            .unwrap_or_else(|| LocalSet::new(self.locals));
         step_back(function, plan, addr, &mut live, Some((when, k)));
         live
     }
@@ -125,7 +92,9 @@ fn step_back(
         if stop.is_some_and(|(when, k)| when == When::After && j <= k) {
             return;
         }
-        op.uses().for_each(|l| live.insert(l));
+        for l in op.uses() {
+            live.insert(l);
+        }
     }
     if stop.is_some_and(|(when, _)| when == When::After) {
         return;
@@ -137,12 +106,16 @@ fn step_back(
         live.remove(l);
     }
     if !matches!(inst.kind, crate::InstKind::Free { .. }) {
-        inst.kind.uses().into_iter().for_each(|l| live.insert(l));
+        for l in inst.kind.uses() {
+            live.insert(l);
+        }
     }
     for (j, op) in iplan.before.iter().enumerate().rev() {
         if stop.is_some_and(|(_, k)| j <= k) {
             return;
         }
-        op.uses().for_each(|l| live.insert(l));
+        for l in op.uses() {
+            live.insert(l);
+        }
     }
 }

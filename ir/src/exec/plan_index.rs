@@ -9,7 +9,7 @@
 //! blindly.
 
 use crate::plan::{AllocationPlan, MemoryPlan, Op, OpKind, Placement, When};
-use crate::{Function, FunctionId, GlobalId, InstAddr, InstKind, LocalId, LocalKind, Program, ScopeId, Span};
+use crate::{Function, FunctionId, GlobalId, InstAddr, InstKind, LocalId, Program, ScopeId, Span};
 use std::collections::HashMap;
 
 /// What an operation applies to.
@@ -97,29 +97,9 @@ impl FnPlan {
         self.insts.get(addr.block.index())?.get(addr.index as usize)
     }
 
-    /// The locals `scope` declares.
-    pub(super) fn scope_locals(&self, scope: ScopeId) -> &[LocalId] {
-        self.scope_locals.get(&scope).map_or(&[], Vec::as_slice)
-    }
-
-    /// The locals that an instruction ends: a `scope_exit` its scope's locals, a
-    /// `scope_enter` the ones it starts empty (parameters and captures keep the values the
-    /// call gave them), `free` its local.
+    /// The locals that an instruction ends ([`Function::ended_by`]).
     pub(super) fn ended_by(&self, function: &Function, kind: &InstKind) -> Vec<LocalId> {
-        match kind {
-            InstKind::ScopeExit { scope } => self.scope_locals(*scope).to_vec(),
-            InstKind::ScopeEnter { locals, .. } => locals
-                .iter()
-                .copied()
-                .filter(|&l| {
-                    function
-                        .get_local(l)
-                        .is_some_and(|d| !matches!(d.kind, LocalKind::Param | LocalKind::Capture))
-                })
-                .collect(),
-            InstKind::Free { value } => vec![*value],
-            _ => Vec::new(),
-        }
+        function.ended_by(kind, &self.scope_locals)
     }
 }
 
@@ -241,15 +221,9 @@ impl PlanIndex {
 
 /// An empty plan shaped like the function, with its scopes' locals.
 fn skeleton(function: &Function) -> FnPlan {
-    let mut scope_locals = HashMap::new();
-    for (_, inst) in function.insts() {
-        if let InstKind::ScopeEnter { scope, locals, .. } = &inst.kind {
-            scope_locals.entry(*scope).or_insert_with(|| locals.clone());
-        }
-    }
     FnPlan {
         insts: function.blocks.iter().map(|b| vec![InstPlan::default(); b.insts.len()]).collect(),
-        scope_locals,
+        scope_locals: function.scope_locals(),
     }
 }
 
