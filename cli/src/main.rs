@@ -10,6 +10,7 @@ mod diagnostics_json;
 mod explain_cmd;
 mod ir_cmd;
 mod plan_cmd;
+mod plan_text;
 mod render;
 mod run_cmd;
 mod source;

@@ -507,30 +507,6 @@ pub(crate) fn decide(
             }
         }
     }
-    // Copy-on-write of a shared array gives its elements a second reference.
-    loop {
-        let mut changed = false;
-        for (fi, fo) in ops.iter().enumerate() {
-            for op in &fo.ops {
-                if op.action != Action::Cow {
-                    continue;
-                }
-                let Place::Local(a) = op.place else { continue };
-                let cls = place_classes(classes, fi, op.place);
-                if cls.iter().any(|k| shared.contains_key(k)) {
-                    for k in place_classes(classes, fi, Place::Elem(a, a)) {
-                        if let std::collections::hash_map::Entry::Vacant(e) = shared.entry(k) {
-                            e.insert("shared: an element of an array that copy-on-write may copy".into());
-                            changed = true;
-                        }
-                    }
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
     // Threaded classes.
     let mut threaded: HashSet<Key> = HashSet::from([thread]);
     if spawns {
@@ -545,6 +521,57 @@ pub(crate) fn decide(
         let e = escape.functions.get(fi).map_or(Escape::Contained, |fe| fe.verdicts.escape(o));
         if e == Escape::Thread || (spawns && e >= Escape::Uncontained) {
             threaded.insert(classes.find(k));
+        }
+    }
+    // Copy-on-write of a shared array gives its elements a second reference; a field taken
+    // from a dying object that turns out to be counted is copied instead (rule
+    // life-take-dying), which shares the field's class. Both only add shared classes, so
+    // this settles.
+    let counted_place = |c: &mut Classes, shared: &HashMap<Key, String>, fi: usize, place: Place| {
+        place_classes(c, fi, place).iter().any(|k| shared.contains_key(k) || threaded.contains(k))
+    };
+    loop {
+        let mut changed = false;
+        for (fi, fo) in ops.iter().enumerate() {
+            let f = &program.functions[fi];
+            for op in &fo.ops {
+                let (shares, why) = match (op.action, op.place) {
+                    (Action::Cow, Place::Local(a)) => {
+                        if !place_classes(classes, fi, op.place).iter().any(|k| shared.contains_key(k)) {
+                            continue;
+                        }
+                        (
+                            Place::Elem(a, a),
+                            "shared: an element of an array that copy-on-write may copy".to_string(),
+                        )
+                    }
+                    (Action::Take { loaded }, Place::Field(object, _)) => {
+                        if !counted_place(classes, &shared, fi, Place::Local(object)) {
+                            continue;
+                        }
+                        let span = f.inst(op.at).map_or(ir::Span::NONE, |i| i.span);
+                        let name = crate::plan::local_name(f, loaded);
+                        let of = crate::plan::local_name(f, object);
+                        (
+                            Place::Local(loaded),
+                            format!(
+                                "shared: {name} gains a second reference at {} ({of} may be shared)",
+                                pos(span)
+                            ),
+                        )
+                    }
+                    _ => continue,
+                };
+                for k in place_classes(classes, fi, shares) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = shared.entry(k) {
+                        e.insert(why.clone());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
         }
     }
     // Classes written (array writes) or compared by identity: never static.
@@ -664,8 +691,12 @@ pub(crate) fn decide(
     for (fi, fo) in ops.iter().enumerate() {
         let mut v = Vec::with_capacity(fo.ops.len());
         for op in &fo.ops {
-            let cls = place_classes(classes, fi, op.place);
-            v.push(cls.iter().any(|k| shared.contains_key(k) || threaded.contains(k)));
+            // A take is "counted" when the object it takes from is: then it copies.
+            let place = match (op.action, op.place) {
+                (Action::Take { .. }, Place::Field(object, _)) => Place::Local(object),
+                _ => op.place,
+            };
+            v.push(counted_place(classes, &shared, fi, place));
         }
         counted.push(v);
     }

@@ -79,7 +79,7 @@ pub fn plan_lifetimes(
         .enumerate()
         .map(|(i, f)| ownership::local_modes(f, &scope_locals[i], &pure, spawns))
         .collect();
-    let param_modes = ownership::param_modes(program, &local_modes);
+    let param_modes = ownership::param_modes(program, &local_modes, &scope_locals, &observable);
     let planned: Vec<ops::FunctionOps> = (0..program.functions.len())
         .map(|i| {
             ops::plan_function(&ops::Context::new(
@@ -113,7 +113,20 @@ pub fn plan_lifetimes(
             if matches!(p.action, Action::Dup | Action::DupCount(_)) && !is_counted {
                 continue;
             }
-            let kind = match p.action {
+            // rule life-take-dying: a take from a counted object copies the loaded value.
+            let (action, place, reason) = match (p.action, p.place) {
+                (Action::Take { loaded }, Place::Field(object, _)) if is_counted => (
+                    Action::Dup,
+                    Place::Local(loaded),
+                    format!(
+                        "loaded into an owned local; {} may be shared",
+                        crate::plan::local_name(f, object)
+                    ),
+                ),
+                _ => (p.action, p.place, p.reason.clone()),
+            };
+            let kind = match action {
+                Action::Take { .. } => OpKind::Move,
                 Action::Dup | Action::DupCount(_) => OpKind::Dup,
                 Action::Move => OpKind::Move,
                 Action::Release if is_counted => OpKind::Drop,
@@ -123,14 +136,14 @@ pub fn plan_lifetimes(
             };
             let span = f.inst(p.at).map_or(ir::Span::NONE, |i| i.span);
             let mut op = Op {
-                reason: (!p.reason.is_empty()).then(|| p.reason.clone()),
+                reason: (!reason.is_empty()).then_some(reason),
                 ..Op::new(kind, spans.span(span), p.when, p.at)
             };
-            if let Action::DupCount(c) = p.action {
+            if let Action::DupCount(c) = action {
                 op.count = Some(c);
             }
             let local_name = |l: LocalId| crate::plan::local_name(f, l);
-            match p.place {
+            match place {
                 Place::Local(l) => {
                     op.local = Some(l);
                     op.value = Some(local_name(l));

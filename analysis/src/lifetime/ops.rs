@@ -11,6 +11,12 @@
 //!   *moves* it when the local is owned and dead afterwards, and *dups* it otherwise.
 //! - rule life-load: a load into an owned local dups the loaded reference; into a
 //!   borrowed local it does nothing.
+//! - rule life-take-dying: where an owned object dies at a read of one of its fields that
+//!   is handed on (loaded into an owned local, or a borrowed `d = o.f` handed over), the
+//!   field's reference moves out and the object is freed without it, instead of a dup of
+//!   the field and a release inside the free (Perceus's drop specialisation). Whether the
+//!   object is really unique is known only from the classes: on a counted one the take
+//!   becomes a dup.
 //! - rule life-last-use: an owned local is released just after its last use, and a value
 //!   written to an owned local that is never read is released at once (a temporary such as
 //!   the middle of `a + b + c` dies right after the second `+`).
@@ -41,6 +47,10 @@ pub(crate) enum Action {
     Move,
     /// The reference is released (a `drop` or a `free`).
     Release,
+    /// The field's reference moves into the loaded local, because the object dies here
+    /// (rule life-take-dying); a `dup` of the loaded value instead if the object turns out
+    /// to be counted (then someone else may still read the field).
+    Take { loaded: LocalId },
     /// A write to the array follows (copy-on-write).
     Cow,
 }
@@ -364,9 +374,28 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                     > handed.iter().filter(|h| **h == x).count();
                 let still_needed =
                     live_out.contains(x) || uses.iter().any(|u| *u == x && !real_uses.contains(u));
+                // rule life-take-dying: a borrowed field `x = o.f` handed over where its
+                // object dies moves out of the object.
+                let dying_field = cx.modes.field_of.get(&x).copied().filter(|&(o, _)| {
+                    cx.owned(o)
+                        && !cx.observable(o)
+                        && !live_out.contains(o)
+                        && !live_out.contains(x)
+                        && !real_uses.contains(&o)
+                        && is_object(f, o)
+                });
                 if cx.owned(x) && !again && !read_too && !still_needed {
                     moved.push(x);
                     push(&mut out, Action::Move, Place::Local(x), at, When::Before, "last use".into());
+                } else if let Some((o, field)) = dying_field.filter(|_| !again && !read_too) {
+                    push(
+                        &mut out,
+                        Action::Take { loaded: x },
+                        Place::Field(o, field),
+                        at,
+                        When::Before,
+                        format!("taken: {} dies here", cx.name(o)),
+                    );
                 } else {
                     let why = if !cx.owned(x) {
                         format!("{} is borrowed", cx.name(x))
@@ -389,23 +418,46 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 );
             }
 
-            // rule life-load.
-            match &inst.kind {
-                InstKind::LoadField { dest, .. }
-                | InstKind::LoadElem { dest, .. }
-                | InstKind::LoadGlobal { dest, .. }
-                    if cx.owned(*dest) && !cx.modes.take_loads.contains(&at) =>
-                {
-                    push(
-                        &mut out,
-                        Action::Dup,
-                        Place::Local(*dest),
-                        at,
-                        When::After,
-                        "loaded into an owned local".into(),
-                    )
+            // rule life-take-dying: the last use of an owned object is a load of one of its
+            // fields into an owned local: the object dies right after, so the field's
+            // reference can move out instead of being counted (Perceus's drop
+            // specialisation). The object is then freed without that field.
+            if let InstKind::LoadField { dest, object, field } = &inst.kind
+                && cx.owned(*dest)
+                && !cx.modes.take_loads.contains(&at)
+                && dest != object
+                && cx.owned(*object)
+                && !cx.observable(*object)
+                && !live_out.contains(*object)
+                && is_object(f, *object)
+            {
+                push(
+                    &mut out,
+                    Action::Take { loaded: *dest },
+                    Place::Field(*object, *field),
+                    at,
+                    When::After,
+                    format!("taken: {} dies here", cx.name(*object)),
+                );
+            } else {
+                // rule life-load.
+                match &inst.kind {
+                    InstKind::LoadField { dest, .. }
+                    | InstKind::LoadElem { dest, .. }
+                    | InstKind::LoadGlobal { dest, .. }
+                        if cx.owned(*dest) && !cx.modes.take_loads.contains(&at) =>
+                    {
+                        push(
+                            &mut out,
+                            Action::Dup,
+                            Place::Local(*dest),
+                            at,
+                            When::After,
+                            "loaded into an owned local".into(),
+                        )
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
 
             // rule life-last-use: owned values read here for the last time.
@@ -433,6 +485,11 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
         }
     }
     out
+}
+
+/// Whether a local holds a class instance (not a struct value, an array or a string).
+fn is_object(f: &ir::Function, l: LocalId) -> bool {
+    f.get_local(l).is_some_and(|d| matches!(d.ty.non_null(), ir::Type::Class(_)))
 }
 
 /// Whether field `field` of the object or struct in `object` holds references.

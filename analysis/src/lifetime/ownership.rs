@@ -14,6 +14,10 @@
 //!   passing a parameter on to a callee's owned parameter consumes it. A closure body's
 //!   parameters and a spawned function's are owned (their callers cannot be seen); a
 //!   `drop` block's `self` and a closure's captures are borrowed; declared modes are kept.
+//! - rule own-take-param: a parameter is also owned when a field of it is handed over
+//!   where it dies (so that rule life-take-dying can move the field out instead of
+//!   counting it) and every caller can hand the argument over at that call: the caller's
+//!   release moves into the callee, and the field's dup and drop disappear.
 //! - rule own-borrow-local: a local all of whose definitions read a field, an element, a
 //!   global or another local is borrowed when, over its whole live range, nothing can
 //!   release what it reads: no store, no array write, no call of a function that might
@@ -240,6 +244,9 @@ pub(crate) struct LocalModes {
     /// that put it back.
     pub(crate) take_loads: HashSet<InstAddr>,
     pub(crate) take_stores: HashSet<InstAddr>,
+    /// Borrowed locals whose one definition is `d = o.f` with `o` not borrowed: `d` is
+    /// `o`'s field `f` (rule life-take-dying can move it out where `o` dies).
+    pub(crate) field_of: HashMap<LocalId, (LocalId, u32)>,
 }
 
 /// The reads and ends of the program as written (for the borrowed-local check).
@@ -452,6 +459,17 @@ pub(crate) fn local_modes(
                     modes.roots.insert(LocalId(l as u32), roots[l].clone());
                 }
             }
+            let defs = definitions(f);
+            for (_, inst) in f.insts() {
+                if let InstKind::LoadField { dest, object, field } = &inst.kind
+                    && candidate[dest.index()]
+                    && !candidate[object.index()]
+                    && defs[dest.index()].count == 1
+                    && holds(f, *object)
+                {
+                    modes.field_of.insert(*dest, (*object, *field));
+                }
+            }
             return modes;
         }
     }
@@ -493,9 +511,135 @@ fn compute_roots(n: usize, candidate: &[bool], sources: &[Vec<LocalId>]) -> Vec<
     roots
 }
 
+/// The reads of the program plus the roots of every borrowed local read (rule
+/// own-root-alive), without the observable extras of the final liveness.
+struct RootedTransfer<'a> {
+    f: &'a ir::Function,
+    scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+    modes: &'a LocalModes,
+}
+
+impl Transfer for RootedTransfer<'_> {
+    fn uses(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        for u in inst.kind.uses() {
+            out.push(u);
+            out.extend(self.modes.roots.get(&u).into_iter().flatten().copied());
+        }
+    }
+    fn kills(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+        kills(self.f, self.scope_locals, &inst.kind, out);
+    }
+}
+
+/// Rule own-take-param: what one function contributes to the question "may this parameter
+/// be owned so that a field of it can be taken where it dies?"
+struct TakeFacts {
+    /// Per instruction that hands over a borrowed field `d = p.f` of a parameter `p`
+    /// (found by index) where `p` dies: (instruction, `d`, parameter index).
+    takes: Vec<(InstAddr, LocalId, usize)>,
+    /// Every argument of a direct call in this function.
+    args: Vec<CallArg>,
+}
+
+/// One argument of a direct call, as rule own-take-param sees it.
+struct CallArg {
+    callee: usize,
+    index: usize,
+    /// The caller may hand it over there: its last use, not borrowed, not a capture, not
+    /// observable, not passed twice, not the root of another argument.
+    handable: bool,
+    /// The caller's parameter it is, if it is one (its mode then decides too).
+    param: Option<usize>,
+}
+
+/// What a parameter's call sites say: `None` for a call that cannot hand the argument
+/// over, `Some((caller, j))` for one that can when the caller's parameter `j` is owned.
+type CallSite = Option<(usize, usize)>;
+
+fn take_facts(
+    f: &ir::Function,
+    modes: &LocalModes,
+    scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
+    observable: &dyn Fn(LocalId) -> bool,
+) -> TakeFacts {
+    let mut facts = TakeFacts { takes: Vec::new(), args: Vec::new() };
+    let has_param_field = modes.field_of.values().any(|(o, _)| f.params.contains(o));
+    let has_calls =
+        f.insts().any(|(_, i)| matches!(i.kind, InstKind::Call { callee: Callee::Function(_), .. }));
+    if !has_param_field && !has_calls {
+        return facts;
+    }
+    let mut live = Liveness::new(f, &RootedTransfer { f, scope_locals, modes });
+    live.solve(f, &[]);
+    let borrowed = |l: LocalId| modes.borrowed.get(l.index()).copied().unwrap_or(false);
+    let param_index = |l: LocalId| f.params.iter().position(|p| *p == l);
+    for (at, inst) in f.insts() {
+        let out = live.out(at);
+        let real = inst.kind.uses();
+        for &d in &real {
+            let Some(&(o, _)) = modes.field_of.get(&d) else { continue };
+            let Some(j) = param_index(o) else { continue };
+            if !out.contains(o)
+                && !out.contains(d)
+                && !real.contains(&o)
+                && real.iter().filter(|u| **u == d).count() == 1
+            {
+                facts.takes.push((at, d, j));
+            }
+        }
+        if let InstKind::Call { callee: Callee::Function(c), args, .. } = &inst.kind {
+            for (j, &a) in args.iter().enumerate() {
+                let capture = f.get_local(a).is_some_and(|d| d.kind == ir::LocalKind::Capture);
+                let rooted = args.iter().any(|b| modes.roots.get(b).is_some_and(|r| r.contains(&a)));
+                let ok = !out.contains(a)
+                    && !borrowed(a)
+                    && !capture
+                    && !observable(a)
+                    && !rooted
+                    && args.iter().filter(|b| **b == a).count() == 1;
+                facts.args.push(CallArg { callee: c.index(), index: j, handable: ok, param: param_index(a) });
+            }
+        }
+    }
+    facts
+}
+
 /// Rule own-borrow-param: every function's parameter modes, to a fixpoint.
-pub(crate) fn param_modes(program: &ir::Program, locals: &[LocalModes]) -> Vec<Vec<Mode>> {
+pub(crate) fn param_modes(
+    program: &ir::Program,
+    locals: &[LocalModes],
+    scope_locals: &[HashMap<ir::ScopeId, Vec<LocalId>>],
+    observable_classes: &[bool],
+) -> Vec<Vec<Mode>> {
     let spawned = spawned(program);
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+    let facts: Vec<TakeFacts> = program
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let observable = |l: LocalId| {
+                f.get_local(l)
+                    .is_none_or(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
+            };
+            take_facts(f, &locals[i], &scope_locals[i], &observable)
+        })
+        .collect();
+    // Per function and parameter: its call sites that cannot hand the argument over, or
+    // can only when one of the caller's parameters is owned.
+    let mut call_sites: Vec<Vec<Vec<CallSite>>> =
+        program.functions.iter().map(|f| vec![Vec::new(); f.params.len()]).collect();
+    for (caller, fa) in facts.iter().enumerate() {
+        for arg in &fa.args {
+            if let Some(slot) = call_sites.get_mut(arg.callee).and_then(|v| v.get_mut(arg.index)) {
+                if !arg.handable {
+                    slot.push(None);
+                } else if let Some(k) = arg.param {
+                    slot.push(Some((caller, k)));
+                }
+            }
+        }
+    }
     let mut modes: Vec<Vec<Mode>> = program
         .functions
         .iter()
@@ -534,12 +678,28 @@ pub(crate) fn param_modes(program: &ir::Program, locals: &[LocalModes]) -> Vec<V
                 written_now.extend(written_through(f, &inst.kind));
                 written_now.extend(inst.kind.dest());
             }
+            // rule own-take-param: a field of the parameter is handed over where the
+            // parameter dies, and every caller can hand the argument over at that call.
+            let mut takes_from = vec![false; f.params.len()];
+            for &(at, d, j) in &facts[i].takes {
+                let Some(inst) = f.inst(at) else { continue };
+                let m = |c: FunctionId, j: usize| {
+                    modes.get(c.index()).and_then(|v| v.get(j)).copied().unwrap_or(Mode::Own)
+                };
+                let handed = consumed(program, f, &inst.kind, &borrowed, &m);
+                if handed.iter().filter(|h| **h == d).count() == 1 {
+                    takes_from[j] = true;
+                }
+            }
             for (j, p) in f.params.iter().enumerate() {
                 let declared = f.get_local(*p).and_then(|l| l.mode);
                 let drop_self = matches!(f.kind, ir::FunctionKind::Drop { .. });
+                let take = declared.is_none()
+                    && takes_from[j]
+                    && call_sites[i][j].iter().all(|b| b.is_some_and(|(c, k)| modes[c][k] == Mode::Own));
                 if modes[i][j] == Mode::Borrow
                     && !drop_self
-                    && (written_now.contains(p) || (declared.is_none() && consumed_now.contains(p)))
+                    && (written_now.contains(p) || (declared.is_none() && consumed_now.contains(p)) || take)
                 {
                     modes[i][j] = Mode::Own;
                     changed = true;

@@ -21,7 +21,12 @@ impl Machine<'_> {
     pub(super) fn exec_op(&mut self, op: &ROp, at: InstAddr, when: When, k: usize) -> Result<(), Stop> {
         let span = self.span;
         match op.kind {
-            OpKind::Move => Ok(()),
+            // Moving a field's reference out leaves the field empty: the object no longer
+            // holds it, so freeing the object later does not release it.
+            OpKind::Move => match op.target {
+                Target::Field(..) => self.write_place(op.target, Value::Null),
+                _ => Ok(()),
+            },
             OpKind::ArenaEnter => {
                 if let Target::Scope(scope) = op.target {
                     self.arena_enter(scope)?;
