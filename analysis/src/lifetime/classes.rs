@@ -3,7 +3,8 @@
 //!
 //! Every abstract object of every function's escape analysis is a key in one union-find
 //! table (ena). Keys are unified, Steensgaard-style, wherever the same run-time object can
-//! appear under two names: an argument and the callee's parameter, a call's result and the
+//! appear under two names, and wherever one name can hold either of two objects (an
+//! operation on a local is one `drop` or one `free`, whichever object it holds): an argument and the callee's parameter, a call's result and the
 //! callee's returned objects, a global and everything stored into it, unknown code and
 //! everything it sees; two classes that are unified have their fields unified too, so
 //! each class knows the class of its `.f` and of its elements. A class is *shared* when an
@@ -281,11 +282,17 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
                 }
             }
         }
-        // Every local's objects, at the local's type.
+        // Every local's objects, at the local's type, are one class: an operation on the
+        // local must mean the same thing (a `drop` or a `free`) for whichever it holds.
         for (l, objs) in objects[fi].iter().enumerate() {
             let ty = local_ty(program, fi, LocalId(l as u32));
+            let mut first = None;
             for &o in objs {
-                c.key(escape, fi, o, &ty);
+                let k = c.key(escape, fi, o, &ty);
+                match first {
+                    None => first = Some(k),
+                    Some(k0) => c.union(k0, k),
+                }
             }
         }
         // What globals hold.
