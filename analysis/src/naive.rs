@@ -8,9 +8,10 @@
 //! - a reference gains a count wherever it is copied: `copy`, loads from fields, elements
 //!   and globals, arguments (the callee owns its parameters), values stored into objects,
 //!   arrays, globals and closure environments;
-//! - a local's old value is dropped before it is overwritten, and every local a scope
-//!   declares is dropped (last declared first) before each `scope_exit` of that scope, which
-//!   the IR places on every path out, early `return`, `break` and `continue` included;
+//! - a local's old value is dropped before the instruction that overwrites it (the lowering
+//!   keeps that instruction from running code, spec/ir.md 1.4), and every local a scope
+//!   declares is dropped (last declared first) before each `scope_exit` of that scope,
+//!   which the IR places on every path out, early `return`, `break` and `continue` included;
 //! - a store releases the value the place held; every array write gets a `cow_check`;
 //! - the program's `free(x)` is a `free` of `x` (on a counted value: a drop);
 //! - a returned value moves to the caller, which owns a call's result.

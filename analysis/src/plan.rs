@@ -122,6 +122,21 @@ pub fn holds_references(ty: &ir::Type) -> bool {
     matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
 }
 
+/// Whether a value of `ty` may hold a reference, looking into struct fields (a struct of
+/// immediates holds none).
+pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
+    fn go(program: &ir::Program, ty: &ir::Type, depth: u32) -> bool {
+        match ty.non_null() {
+            ir::Type::Struct(s) if depth < 16 => program
+                .structs
+                .get(s.index())
+                .is_none_or(|d| d.fields.iter().any(|f| go(program, &f.ty, depth + 1))),
+            ty => holds_references(ty),
+        }
+    }
+    go(program, ty, 0)
+}
+
 /// The name a plan shows for a local: its source name, or `%n` for a temporary.
 pub fn local_name(function: &ir::Function, local: ir::LocalId) -> String {
     function.get_local(local).and_then(|l| l.name.clone()).unwrap_or_else(|| format!("%{}", local.0))

@@ -19,6 +19,10 @@
 //!   writes to `xs` in the body do not change which elements it visits.
 //! - A returned named local is copied into a temporary before the scopes are exited, so
 //!   the exits may release the local.
+//! - Plans release a variable's old value just before the instruction that writes it, so
+//!   that instruction never runs code or reads what a destructor could change: `b = f(b)`,
+//!   `b = make()` and `b = o.f` compute into a temporary and copy it into `b`; `b = c`,
+//!   literals and allocations write `b` directly.
 
 use super::infer::{Builtin, InferenceResult, LocalIdx, NodePtr, Resolution, infer_body};
 use super::item_tree::{Body, BodyPath, body_source};
@@ -636,8 +640,17 @@ impl<'a> FnLower<'a> {
                 };
                 let place = self.place(&place_expr);
                 let want = self.infer.type_of(&place_expr);
+                // The variable's old value is released after the right side has run and its
+                // value is stored (spec/language.md 6.2, 7.3), but a plan releases it just
+                // before the instruction that overwrites it: a right side whose last step is
+                // not inert is computed into a temporary and copied.
                 let target = match &place {
-                    Place::Local(l) => Some(*l),
+                    Place::Local(l)
+                        if !holds_references(&self.func.locals[l.index()].ty)
+                            || self.last_step_is_inert(&value) =>
+                    {
+                        Some(*l)
+                    }
                     _ => None,
                 };
                 let v = self.expr_as(&value, &want, target);
@@ -717,6 +730,43 @@ impl<'a> FnLower<'a> {
                 }
             }
         }
+    }
+
+    /// Whether the instruction that finally produces `e`'s value is inert: it runs no
+    /// program code (a call may print, or destroy objects) and reads nothing a destructor
+    /// could change (a field of an object, a global, or a container that `pop` writes back
+    /// after it). Constants, copies of locals, allocations from operands already evaluated,
+    /// operators, fields of struct values and elements of array values (arrays are values)
+    /// are inert.
+    fn last_step_is_inert(&self, e: &ast::Expr) -> bool {
+        match e {
+            ast::Expr::ParenExpr(p) => p.expr().is_none_or(|inner| self.last_step_is_inert(&inner)),
+            ast::Expr::NameRef(n) => !matches!(self.resolution(n), Some(Resolution::Global(_))),
+            ast::Expr::FieldExpr(f) => {
+                f.receiver().is_none_or(|r| matches!(self.infer.type_of(&r).non_null(), Ty::Struct(_)))
+            }
+            ast::Expr::CallExpr(call) => {
+                let Some(ast::Expr::NameRef(callee)) = call.callee() else { return true };
+                match self.resolution(&callee) {
+                    // `pop` writes a local array in place, but an array in a field or a
+                    // global back after it.
+                    Some(Resolution::Builtin(Builtin::Pop)) => match call.args().next() {
+                        Some(ast::Expr::NameRef(array)) => {
+                            matches!(self.resolution(&array), Some(Resolution::Local(_)))
+                        }
+                        _ => false,
+                    },
+                    Some(Resolution::Builtin(_)) => true,
+                    _ => false,
+                }
+            }
+            ast::Expr::MethodCallExpr(_) => false,
+            _ => true,
+        }
+    }
+
+    fn resolution(&self, name: &ast::NameRef) -> Option<Resolution> {
+        self.infer.names.get(&NodePtr::new(name.syntax())).copied()
     }
 
     fn is_named_local(&self, l: LocalId) -> bool {

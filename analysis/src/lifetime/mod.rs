@@ -77,7 +77,7 @@ pub fn plan_lifetimes(
         .functions
         .iter()
         .enumerate()
-        .map(|(i, f)| ownership::local_modes(f, &scope_locals[i], &pure, spawns))
+        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &pure, spawns))
         .collect();
     let param_modes = ownership::param_modes(program, &local_modes, &scope_locals, &observable);
     let planned: Vec<ops::FunctionOps> = (0..program.functions.len())
@@ -105,8 +105,28 @@ pub fn plan_lifetimes(
     for (fi, f) in program.functions.iter().enumerate() {
         let fo = &planned[fi];
         let counted = &decisions.counted[fi];
+        // Places that never hold a heap object (a string literal, `null`, a struct of
+        // immediates): nothing to count, hand over or release.
+        let never_heap = |place: Place| {
+            let ty_holds =
+                |ty: Option<&ir::Type>| ty.is_some_and(|t| crate::plan::type_holds_references(program, t));
+            match place {
+                Place::Local(l) => {
+                    objects[fi].get(l.index()).is_none_or(Vec::is_empty)
+                        || !ty_holds(f.get_local(l).map(|d| &d.ty))
+                }
+                Place::Field(l, n) => {
+                    !ty_holds(f.get_local(l).and_then(|d| program.field(&d.ty, n)).map(|fd| &fd.ty))
+                }
+                Place::Elem(l, _) => !ty_holds(f.get_local(l).and_then(|d| d.ty.array_elem())),
+                Place::Global(g) => !ty_holds(program.globals.get(g.index()).map(|g| &g.ty)),
+            }
+        };
         let mut ops: Vec<(usize, Op)> = Vec::with_capacity(fo.ops.len());
         for (k, p) in fo.ops.iter().enumerate() {
+            if p.action != Action::Cow && never_heap(p.place) {
+                continue;
+            }
             let is_counted = counted.get(k).copied().unwrap_or(true);
             // Every class a dup reaches is shared, hence counted: a dup that reaches none
             // applies to a value that never holds a heap object, and does nothing.

@@ -89,7 +89,7 @@ pub(crate) fn type_observable(
 }
 
 /// Rule own-pure-call: which functions never release memory their callers can see. A
-/// function is impure if it stores into an object's field or a global, spawns, or calls
+/// function is impure if it stores a reference into an object's field or a global, spawns, or calls
 /// something impure, a closure or an extern. Greatest fixpoint: assume pure, refute.
 pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
     let n = program.functions.len();
@@ -98,13 +98,7 @@ pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
     for (i, f) in program.functions.iter().enumerate() {
         for (_, inst) in f.insts() {
             match &inst.kind {
-                InstKind::StoreField { object, .. } => {
-                    let on_struct =
-                        f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_)));
-                    if !on_struct {
-                        pure[i] = false;
-                    }
-                }
+                InstKind::StoreField { .. } if releases(program, f, &inst.kind, &[]) => pure[i] = false,
                 InstKind::StoreGlobal { .. } | InstKind::Spawn { .. } => pure[i] = false,
                 InstKind::Call { callee: Callee::Function(c), .. } => callees[i].push(c.index()),
                 InstKind::Call { .. } => pure[i] = false,
@@ -276,12 +270,14 @@ pub(crate) fn kills(
 }
 
 /// Whether an instruction may release something a borrowed local reads (rule
-/// own-borrow-local): stores, array writes, and calls that are not pure.
-fn releases(f: &ir::Function, kind: &InstKind, pure: &[bool]) -> bool {
+/// own-borrow-local): stores of references into objects (a store of an int into a field
+/// releases nothing), array writes, and calls that are not pure.
+fn releases(program: &ir::Program, f: &ir::Function, kind: &InstKind, pure: &[bool]) -> bool {
     match kind {
-        InstKind::StoreField { object, .. } => {
-            !f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_)))
-        }
+        InstKind::StoreField { object, field, .. } => f.get_local(*object).is_some_and(|l| {
+            !matches!(l.ty.non_null(), ir::Type::Struct(_))
+                && program.field(&l.ty, *field).is_none_or(|fd| holds_references(&fd.ty))
+        }),
         InstKind::StoreElem { .. }
         | InstKind::StoreGlobal { .. }
         | InstKind::Push { .. }
@@ -364,6 +360,7 @@ fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr, LocalId)> {
 
 /// Rule own-borrow-local and own-take-field for one function.
 pub(crate) fn local_modes(
+    program: &ir::Program,
     f: &ir::Function,
     scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
     pure: &[bool],
@@ -428,7 +425,7 @@ pub(crate) fn local_modes(
     let watched: Vec<(bool, &[LocalId], LocalSet)> = f
         .insts()
         .filter_map(|(at, inst)| {
-            let rel = releases(f, &inst.kind, pure);
+            let rel = releases(program, f, &inst.kind, pure);
             let defined = plain.kills(at);
             (rel || !defined.is_empty()).then(|| (rel, defined, plain.before(at)))
         })
