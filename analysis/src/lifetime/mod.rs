@@ -69,15 +69,15 @@ pub fn plan_lifetimes(
 ) -> Vec<FunctionLifetime> {
     let spawns =
         program.functions.iter().any(|f| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Spawn { .. })));
-    let pure = ownership::purity(program);
     let observable = ownership::observable_classes(program);
+    let purity = ownership::purity(program, &observable);
     let scope_locals: Vec<HashMap<ir::ScopeId, Vec<LocalId>>> =
         program.functions.iter().map(ir::Function::scope_locals).collect();
     let local_modes: Vec<ownership::LocalModes> = program
         .functions
         .iter()
         .enumerate()
-        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &pure, spawns))
+        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &purity, &observable, spawns))
         .collect();
     let param_modes = ownership::param_modes(program, &local_modes, &scope_locals, &observable);
     let planned: Vec<ops::FunctionOps> = (0..program.functions.len())

@@ -88,17 +88,26 @@ pub(crate) fn type_observable(
     }
 }
 
-/// Rule own-pure-call: which functions never release memory their callers can see. A
-/// function is impure if it stores a reference into an object's field or a global, spawns, or calls
-/// something impure, a closure or an extern. Greatest fixpoint: assume pure, refute.
-pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
+/// Which functions never release memory their callers can see (rule own-pure-call), and
+/// whether releasing an object may run a `drop` block that does (rule own-drop-impure).
+pub(crate) struct Purity {
+    pub(crate) pure: Vec<bool>,
+    pub(crate) drops_impure: bool,
+}
+
+/// Rule own-pure-call: a function is impure if it stores a reference into an object's
+/// field or a global, spawns, or calls something impure, a closure or an extern. Rule
+/// own-drop-impure: when some `drop` block is impure, releasing an object that reaches one
+/// runs impure code, so a function that may release such an object (it has a local that
+/// may hold one) is impure too. Greatest fixpoint: assume pure, refute.
+pub(crate) fn purity(program: &ir::Program, observable_classes: &[bool]) -> Purity {
     let n = program.functions.len();
     let mut pure = vec![true; n];
     let mut callees: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, f) in program.functions.iter().enumerate() {
         for (_, inst) in f.insts() {
             match &inst.kind {
-                InstKind::StoreField { .. } if releases(program, f, &inst.kind, &[]) => pure[i] = false,
+                InstKind::StoreField { .. } if stores_reference(program, f, &inst.kind) => pure[i] = false,
                 InstKind::StoreGlobal { .. } | InstKind::Spawn { .. } => pure[i] = false,
                 InstKind::Call { callee: Callee::Function(c), .. } => callees[i].push(c.index()),
                 InstKind::Call { .. } => pure[i] = false,
@@ -106,7 +115,7 @@ pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
             }
         }
     }
-    loop {
+    let settle = |pure: &mut Vec<bool>| loop {
         let mut changed = false;
         for i in 0..n {
             if pure[i] && callees[i].iter().any(|&c| !pure.get(c).copied().unwrap_or(false)) {
@@ -115,9 +124,28 @@ pub(crate) fn purity(program: &ir::Program) -> Vec<bool> {
             }
         }
         if !changed {
-            return pure;
+            return;
         }
+    };
+    settle(&mut pure);
+    let drops_impure = program.classes.iter().filter_map(|c| c.drop).any(|d| !pure[d.index()]);
+    if drops_impure {
+        let any_drop = true;
+        for (i, f) in program.functions.iter().enumerate() {
+            let drop_self = match f.kind {
+                ir::FunctionKind::Drop { .. } => f.params.first().copied(),
+                _ => None,
+            };
+            if f.locals.iter().enumerate().any(|(l, d)| {
+                Some(LocalId(l as u32)) != drop_self
+                    && type_observable(program, observable_classes, any_drop, &d.ty, 0)
+            }) {
+                pure[i] = false;
+            }
+        }
+        settle(&mut pure);
     }
+    Purity { pure, drops_impure }
 }
 
 /// The functions that are spawned somewhere (their parameters are owned by the thread).
@@ -269,21 +297,51 @@ pub(crate) fn kills(
     out.extend(f.ended_by(kind, scope_locals));
 }
 
+/// Whether a `StoreField` stores a reference into an object (a store into a struct value,
+/// or of an int, releases nothing anyone else holds).
+fn stores_reference(program: &ir::Program, f: &ir::Function, kind: &InstKind) -> bool {
+    let InstKind::StoreField { object, field, .. } = kind else { return false };
+    f.get_local(*object).is_some_and(|l| {
+        !matches!(l.ty.non_null(), ir::Type::Struct(_))
+            && program.field(&l.ty, *field).is_none_or(|fd| holds_references(&fd.ty))
+    })
+}
+
 /// Whether an instruction may release something a borrowed local reads (rule
-/// own-borrow-local): stores of references into objects (a store of an int into a field
-/// releases nothing), array writes, and calls that are not pure.
-fn releases(program: &ir::Program, f: &ir::Function, kind: &InstKind, pure: &[bool]) -> bool {
+/// own-borrow-local): stores of references into objects, array writes, calls that are not
+/// pure, and, when `drop` blocks are impure (rule own-drop-impure), every place where an
+/// object that reaches one may be released: a scope's exit, a new value for a local, a
+/// `free`.
+fn releases(
+    program: &ir::Program,
+    f: &ir::Function,
+    kind: &InstKind,
+    purity: &Purity,
+    observable: &dyn Fn(LocalId) -> bool,
+    scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
+) -> bool {
+    if purity.drops_impure {
+        let ends_observable = match kind {
+            InstKind::ScopeExit { scope } => {
+                scope_locals.get(scope).into_iter().flatten().any(|&l| observable(l))
+            }
+            InstKind::Free { value } => observable(*value),
+            kind => kind.dest().is_some_and(observable),
+        };
+        if ends_observable {
+            return true;
+        }
+    }
     match kind {
-        InstKind::StoreField { object, field, .. } => f.get_local(*object).is_some_and(|l| {
-            !matches!(l.ty.non_null(), ir::Type::Struct(_))
-                && program.field(&l.ty, *field).is_none_or(|fd| holds_references(&fd.ty))
-        }),
+        InstKind::StoreField { .. } => stores_reference(program, f, kind),
         InstKind::StoreElem { .. }
         | InstKind::StoreGlobal { .. }
         | InstKind::Push { .. }
         | InstKind::Pop { .. }
         | InstKind::Spawn { .. } => true,
-        InstKind::Call { callee: Callee::Function(c), .. } => !pure.get(c.index()).copied().unwrap_or(false),
+        InstKind::Call { callee: Callee::Function(c), .. } => {
+            !purity.pure.get(c.index()).copied().unwrap_or(false)
+        }
         InstKind::Call { .. } => true,
         _ => false,
     }
@@ -363,9 +421,14 @@ pub(crate) fn local_modes(
     program: &ir::Program,
     f: &ir::Function,
     scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
-    pure: &[bool],
+    purity: &Purity,
+    observable_classes: &[bool],
     threads: bool,
 ) -> LocalModes {
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+    let observable = |l: LocalId| {
+        f.get_local(l).is_some_and(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
+    };
     let n = f.locals.len();
     let mut modes = LocalModes { borrowed: vec![false; n], ..LocalModes::default() };
     for (load, store, _) in take_pairs(f) {
@@ -425,7 +488,7 @@ pub(crate) fn local_modes(
     let watched: Vec<(bool, &[LocalId], LocalSet)> = f
         .insts()
         .filter_map(|(at, inst)| {
-            let rel = releases(program, f, &inst.kind, pure);
+            let rel = releases(program, f, &inst.kind, purity, &observable, scope_locals);
             let defined = plain.kills(at);
             (rel || !defined.is_empty()).then(|| (rel, defined, plain.before(at)))
         })
