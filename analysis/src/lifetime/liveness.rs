@@ -137,3 +137,58 @@ impl Liveness {
         &self.live_out[at.block.index()][at.index as usize]
     }
 }
+
+/// Which locals may hold a value at the entry of each block (rule life-assigned): the
+/// forward "maybe assigned" question. A local is assigned by any instruction that writes
+/// it and unassigned where a scope exit or a `free` ends it; parameters and captures hold
+/// their values from the start. A local that cannot hold a value has nothing to release.
+pub(crate) fn assigned_at_entry(
+    f: &ir::Function,
+    scope_locals: &std::collections::HashMap<ir::ScopeId, Vec<LocalId>>,
+) -> Vec<LocalSet> {
+    let n = f.locals.len();
+    let blocks = f.blocks.len();
+    let mut entry = vec![LocalSet::new(n); blocks];
+    if blocks == 0 {
+        return entry;
+    }
+    for &l in f.params.iter().chain(&f.captures) {
+        entry[0].insert(l);
+    }
+    let mut queued = vec![true; blocks];
+    let mut work: Vec<usize> = (0..blocks).rev().collect();
+    while let Some(b) = work.pop() {
+        queued[b] = false;
+        let mut set = entry[b].clone();
+        for inst in &f.blocks[b].insts {
+            step_assigned(f, scope_locals, &inst.kind, &mut set);
+        }
+        if let Some(last) = f.blocks[b].insts.last() {
+            for s in last.kind.successors() {
+                let Some(target) = entry.get_mut(s.index()) else { continue };
+                let before = target.clone();
+                target.union(&set);
+                if *target != before && !queued[s.index()] {
+                    queued[s.index()] = true;
+                    work.push(s.index());
+                }
+            }
+        }
+    }
+    entry
+}
+
+/// The assigned set after an instruction, from the set before it.
+pub(crate) fn step_assigned(
+    f: &ir::Function,
+    scope_locals: &std::collections::HashMap<ir::ScopeId, Vec<LocalId>>,
+    kind: &ir::InstKind,
+    set: &mut LocalSet,
+) {
+    for l in f.ended_by(kind, scope_locals) {
+        set.remove(l);
+    }
+    if let Some(d) = kind.dest() {
+        set.insert(d);
+    }
+}

@@ -23,6 +23,8 @@
 //! - rule life-branch: where a value is live on one side of a branch only, the other side
 //!   releases it on entry (as Perceus does); where such an edge enters a join, the value
 //!   stays alive to the join and is released there, so that every path releases it once.
+//! - rule life-assigned: a release where the local cannot hold a value (before its first
+//!   assignment, after `free(x)` or its scope's exit) is not written.
 //! - rule life-store: a store releases the value the place held, before the store.
 //! - rule life-free: `free(x)` releases `x`'s reference there if `x` owns one.
 //! - rule life-observable: an owned local that may hold an object with an observable
@@ -484,7 +486,65 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             }
         }
     }
+    drop_unassigned_releases(cx, &mut out);
     out
+}
+
+/// Rule life-assigned: a release of a local where it cannot hold a value (before its first
+/// assignment, after `free` or its scope's exit ended it) releases nothing, and would
+/// make a backend release an uninitialised slot: it goes. Walks the function forward once
+/// with the ops, which are in instruction order.
+fn drop_unassigned_releases(cx: &Context<'_>, out: &mut FunctionOps) {
+    let f = cx.f;
+    let entry = super::liveness::assigned_at_entry(f, cx.scope_locals);
+    let mut keep = vec![true; out.ops.len()];
+    let mut k = 0;
+    for (b, block) in f.blocks.iter().enumerate() {
+        let mut assigned = entry[b].clone();
+        for (i, inst) in block.insts.iter().enumerate() {
+            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+            let first = k;
+            while k < out.ops.len() && out.ops[k].at == at {
+                k += 1;
+            }
+            let ops = first..k;
+            for j in ops.clone() {
+                let op = &out.ops[j];
+                if op.when == When::Before
+                    && op.action == Action::Release
+                    && let Place::Local(x) = op.place
+                {
+                    keep[j] = assigned.contains(x);
+                }
+            }
+            super::liveness::step_assigned(f, cx.scope_locals, &inst.kind, &mut assigned);
+            for j in ops {
+                let op = &out.ops[j];
+                if op.when == When::After
+                    && op.action == Action::Release
+                    && let Place::Local(x) = op.place
+                {
+                    keep[j] = assigned.contains(x);
+                }
+            }
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut k = 0;
+    out.ops.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
+    out.last_uses.clear();
+    for op in &out.ops {
+        if matches!(op.action, Action::Move | Action::Release)
+            && let Place::Local(l) = op.place
+        {
+            out.last_uses.entry(l).or_default().push(op.at);
+        }
+    }
 }
 
 /// Whether a local holds a class instance (not a struct value, an array or a string).
