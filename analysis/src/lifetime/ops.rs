@@ -30,6 +30,9 @@
 //! - rule life-observable: an owned local that may hold an object with an observable
 //!   destructor is released at its scope's exit, in reverse declaration order, or just
 //!   before it is assigned again, never earlier.
+//! - rule life-observable-handover: except where it was handed, at its only read, to a
+//!   holder that outlives that exit (a new object, array or closure made from a
+//!   temporary; a value returned with only scope exits in between): then it moves.
 
 use super::liveness::{Liveness, LocalSet, Transfer};
 use super::ownership::{LocalModes, consumed, holds, kills, type_observable, written_through};
@@ -96,6 +99,9 @@ pub(crate) struct Context<'a> {
     owned: Vec<bool>,
     /// Per local: may hold an object with an observable destructor.
     observable: Vec<bool>,
+    /// Scope exits at which an observable local is not kept alive, because its value was
+    /// handed on to something that outlives the exit (rule life-observable-handover).
+    handed_on: std::collections::HashSet<(InstAddr, LocalId)>,
 }
 
 impl<'a> Context<'a> {
@@ -126,12 +132,13 @@ impl<'a> Context<'a> {
                     && param_modes.get(fid).and_then(|m| m.get(j)) == Some(&Mode::Own);
             }
         }
-        let observable = f
+        let observable: Vec<bool> = f
             .locals
             .iter()
             .map(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
             .collect();
-        Context { program, f, modes, param_modes, scope_locals, owned, observable }
+        let handed_on = observable_handovers(f, scope_locals, &observable);
+        Context { program, f, modes, param_modes, scope_locals, owned, observable, handed_on }
     }
 
     fn borrowed(&self, l: LocalId) -> bool {
@@ -165,7 +172,7 @@ struct FinalTransfer<'a, 'b> {
 }
 
 impl Transfer for FinalTransfer<'_, '_> {
-    fn uses(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
+    fn uses(&self, at: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
         let cx = self.cx;
         for u in inst.kind.uses() {
             out.push(u);
@@ -176,7 +183,7 @@ impl Transfer for FinalTransfer<'_, '_> {
         match &inst.kind {
             InstKind::ScopeExit { scope } => {
                 for &l in cx.scope_locals.get(scope).into_iter().flatten() {
-                    if cx.owned(l) && cx.observable(l) {
+                    if cx.owned(l) && cx.observable(l) && !cx.handed_on.contains(&(at, l)) {
                         out.push(l);
                     }
                 }
@@ -196,6 +203,101 @@ impl Transfer for FinalTransfer<'_, '_> {
     fn kills(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
         kills(self.cx.f, self.cx.scope_locals, &inst.kind, out);
     }
+}
+
+/// Rule life-observable-handover: the scope exits at which an observable value need not be
+/// kept alive, because it was handed, at its only read, to something that holds it at
+/// least as long:
+/// - a temporary read once, as a field or element of a new object, struct, array or
+///   closure, or as the returned value: the holder (itself observable, so kept to its own
+///   scope's exit, which is the temporary's or an outer one) or the caller now controls it;
+/// - a local copied into a temporary that the function then returns, with only scope
+///   exits between the copy and the `return`: the caller controls it.
+/// Moving instead of counting changes no destructor's timing: the object could not die at
+/// those exits anyway, since the holder still held it.
+fn observable_handovers(
+    f: &ir::Function,
+    scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
+    observable: &[bool],
+) -> std::collections::HashSet<(InstAddr, LocalId)> {
+    let mut out = std::collections::HashSet::new();
+    if !observable.iter().any(|o| *o) {
+        return out;
+    }
+    let mut reads = vec![0u32; f.locals.len()];
+    let defs = super::ownership::definitions(f);
+    for (_, inst) in f.insts() {
+        for u in inst.kind.uses() {
+            if let Some(r) = reads.get_mut(u.index()) {
+                *r += 1;
+            }
+        }
+    }
+    let is_temp = |l: LocalId| f.get_local(l).is_some_and(|d| d.kind == ir::LocalKind::Temp);
+    let obs = |l: LocalId| observable.get(l.index()).copied().unwrap_or(false);
+    // The scope that declares each local.
+    let mut scope_of: HashMap<LocalId, ir::ScopeId> = HashMap::new();
+    for (scope, locals) in scope_locals {
+        for &l in locals {
+            scope_of.insert(l, *scope);
+        }
+    }
+    let mut handed: Vec<LocalId> = Vec::new();
+    for (b, block) in f.blocks.iter().enumerate() {
+        for (i, inst) in block.insts.iter().enumerate() {
+            match &inst.kind {
+                InstKind::NewObject { fields: parts, .. }
+                | InstKind::NewStruct { fields: parts, .. }
+                | InstKind::NewArray { elems: parts, .. }
+                | InstKind::NewClosure { captures: parts, .. } => {
+                    for &p in parts {
+                        let once = parts.iter().filter(|q| **q == p).count() == 1;
+                        if once && is_temp(p) && obs(p) && reads[p.index()] == 1 && defs[p.index()].count == 1
+                        {
+                            handed.push(p);
+                        }
+                    }
+                }
+                InstKind::Return { value: Some(v) }
+                    if is_temp(*v) && obs(*v) && reads[v.index()] == 1 && defs[v.index()].count == 1 =>
+                {
+                    handed.push(*v);
+                }
+                InstKind::Copy { dest, src } if obs(*src) && is_temp(*dest) => {
+                    // `%t = copy x; scope_exit…; return %t`.
+                    let rest = &block.insts[i + 1..];
+                    let returns = rest
+                        .last()
+                        .is_some_and(|r| matches!(r.kind, InstKind::Return { value: Some(v) } if v == *dest))
+                        && rest[..rest.len() - 1]
+                            .iter()
+                            .all(|r| matches!(r.kind, InstKind::ScopeExit { .. }));
+                    if returns {
+                        for (j, r) in rest.iter().enumerate() {
+                            if matches!(r.kind, InstKind::ScopeExit { .. }) {
+                                let at = InstAddr { block: ir::BlockId(b as u32), index: (i + 1 + j) as u32 };
+                                out.insert((at, *src));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // A handed temporary skips the observable extension at its own scope's exits.
+    if !handed.is_empty() {
+        for (at, inst) in f.insts() {
+            if let InstKind::ScopeExit { scope } = &inst.kind {
+                for &t in &handed {
+                    if scope_of.get(&t) == Some(scope) {
+                        out.insert((at, t));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Plans one function's operations.
