@@ -353,7 +353,10 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
         }
         settle(program, escape, &mut c);
     }
-    // A drop block's `self` is every object of its class.
+    // A drop block's `self` is every object of its class. When the block only reads and
+    // writes `self`'s fields (the usual case), the objects' fields are unified with
+    // `self`'s and the objects themselves stay apart: one object of the class being shared
+    // does not make them all counted. Anything else done with `self` unifies the objects.
     for (ci, class) in program.classes.iter().enumerate() {
         let Some(d) = class.drop else { continue };
         let Some(de) = escape.functions.get(d.index()) else { continue };
@@ -362,6 +365,15 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
         };
         let ty = ir::Type::Class(ir::ClassId(ci as u32));
         let kp = c.key(escape, d.index(), po, &ty);
+        let fields_only = program.functions.get(d.index()).is_some_and(|df| {
+            let Some(&this) = df.params.first() else { return false };
+            df.insts().all(|(_, i)| match &i.kind {
+                InstKind::LoadField { dest, .. } => *dest != this,
+                InstKind::StoreField { value, .. } => *value != this,
+                kind => !kind.uses().contains(&this) && kind.dest() != Some(this),
+            })
+        });
+        let fields = class.fields.len() as u32;
         for (fi, f) in program.functions.iter().enumerate() {
             for (at, inst) in f.insts() {
                 if let InstKind::NewObject { class: cid, .. } = &inst.kind
@@ -369,7 +381,14 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
                     && let Some(o) = escape.functions[fi].graph.objs.get(&Obj::Alloc(at))
                 {
                     let ko = c.key(escape, fi, o, &ty);
-                    c.union(ko, kp);
+                    if fields_only {
+                        for n in 0..fields {
+                            let (tf, tp) = (c.target(ko, Sel::Field(n)), c.target(kp, Sel::Field(n)));
+                            c.union(tf, tp);
+                        }
+                    } else {
+                        c.union(ko, kp);
+                    }
                 }
             }
         }
