@@ -445,6 +445,41 @@ fn link_call(
     }
 }
 
+/// Why a class is shared: the first operation that gave one of its objects a second
+/// reference, or a fact about who else can see it.
+#[derive(Debug, Clone)]
+pub(crate) enum Witness {
+    /// `name` gains a second reference at `pos`, because `why`.
+    Dup { name: String, pos: String, why: String },
+    /// Anything else, as a phrase (`reachable from code custody cannot see`).
+    Fact(String),
+}
+
+impl Witness {
+    /// The reason of a counted placement.
+    pub(crate) fn placement(&self) -> String {
+        match self {
+            Witness::Dup { name, pos, why } => {
+                format!("shared: {name} gains a second reference at {pos} ({why})")
+            }
+            Witness::Fact(t) => format!("shared: {t}"),
+        }
+    }
+
+    /// The reason of a copy-on-write check on the array in `written`.
+    pub(crate) fn cow(&self, written: &str) -> String {
+        match self {
+            Witness::Dup { name, pos, .. } if name != written => {
+                format!("may be shared with {name} (second reference at {pos})")
+            }
+            Witness::Dup { name, pos, why } => {
+                format!("may be shared: {name} gains a second reference at {pos} ({why})")
+            }
+            Witness::Fact(t) => format!("may be shared: {t}"),
+        }
+    }
+}
+
 /// What the classes decide.
 pub(crate) struct Decisions {
     /// Per function, per allocation instruction: placement and reason.
@@ -452,6 +487,9 @@ pub(crate) struct Decisions {
     /// Per function, per planned op index: whether its value may be counted memory (for a
     /// release: `drop` rather than `free`; for a cow: a check rather than in place).
     pub(crate) counted: Vec<Vec<bool>>,
+    /// Per function, per planned op index: for a copy-on-write on a shared class, why it
+    /// is shared.
+    pub(crate) cow_witness: Vec<HashMap<usize, Witness>>,
 }
 
 /// Marks sharing from the planned operations and decides placements.
@@ -512,11 +550,11 @@ pub(crate) fn decide(
         out
     };
     // Shared classes, each with the first operation that shared it (the witness).
-    let mut shared: HashMap<Key, String> = HashMap::new();
+    let mut shared: HashMap<Key, Witness> = HashMap::new();
     let unknown = classes.find(classes.unknown);
     let thread = classes.find(classes.thread);
-    shared.insert(unknown, "reachable from code custody cannot see".into());
-    shared.insert(thread, "shared with another thread".into());
+    shared.insert(unknown, Witness::Fact("reachable from code custody cannot see".into()));
+    shared.insert(thread, Witness::Fact("reachable from another thread".into()));
     for (fi, fo) in ops.iter().enumerate() {
         let f = &program.functions[fi];
         for op in &fo.ops {
@@ -526,7 +564,7 @@ pub(crate) fn decide(
                     Place::Local(l) => crate::plan::local_name(f, l),
                     _ => String::new(),
                 };
-                let why = format!("shared: {name} gains a second reference at {} ({})", pos(span), op.reason);
+                let why = Witness::Dup { name, pos: pos(span), why: op.reason.clone() };
                 for k in place_classes(classes, fi, op.place) {
                     shared.entry(k).or_insert_with(|| why.clone());
                 }
@@ -553,7 +591,7 @@ pub(crate) fn decide(
     // from a dying object that turns out to be counted is copied instead (rule
     // life-take-dying), which shares the field's class. Both only add shared classes, so
     // this settles.
-    let counted_place = |c: &mut Classes, shared: &HashMap<Key, String>, fi: usize, place: Place| {
+    let counted_place = |c: &mut Classes, shared: &HashMap<Key, Witness>, fi: usize, place: Place| {
         place_classes(c, fi, place).iter().any(|k| shared.contains_key(k) || threaded.contains(k))
     };
     loop {
@@ -562,13 +600,13 @@ pub(crate) fn decide(
             let f = &program.functions[fi];
             for op in &fo.ops {
                 let (shares, why) = match (op.action, op.place) {
-                    (Action::Cow, Place::Local(a)) => {
+                    (Action::Cow { .. }, Place::Local(a)) => {
                         if !place_classes(classes, fi, op.place).iter().any(|k| shared.contains_key(k)) {
                             continue;
                         }
                         (
                             Place::Elem(a, a),
-                            "shared: an element of an array that copy-on-write may copy".to_string(),
+                            Witness::Fact("an element of an array that copy-on-write may copy".to_string()),
                         )
                     }
                     (Action::Take { loaded }, Place::Field(object, _)) => {
@@ -580,10 +618,7 @@ pub(crate) fn decide(
                         let of = crate::plan::local_name(f, object);
                         (
                             Place::Local(loaded),
-                            format!(
-                                "shared: {name} gains a second reference at {} ({of} may be shared)",
-                                pos(span)
-                            ),
+                            Witness::Dup { name, pos: pos(span), why: format!("{of} may be shared") },
                         )
                     }
                     _ => continue,
@@ -671,7 +706,7 @@ pub(crate) fn decide(
             let decision = if constant_elems && !written.contains(&k) && in_loop[at.block.index()] {
                 // rule place-static
                 (Placement::Static, "constant array, never written: emitted once, never freed".to_string())
-            } else if let Some(why) = shared.get(&k) {
+            } else if let Some(why) = shared.get(&k).map(Witness::placement) {
                 // rule place-counted
                 if threaded.contains(&k) {
                     (
@@ -679,7 +714,7 @@ pub(crate) fn decide(
                         format!("{why}; reachable from another thread: counted atomically"),
                     )
                 } else {
-                    (Placement::HeapRc, why.clone())
+                    (Placement::HeapRc, why)
                 }
             } else if threaded.contains(&k) {
                 (Placement::HeapAtomicRc, "reachable from another thread: counted atomically".to_string())
@@ -726,7 +761,20 @@ pub(crate) fn decide(
         }
         counted.push(v);
     }
-    Decisions { placements, counted }
+    let mut cow_witness = Vec::with_capacity(ops.len());
+    for (fi, fo) in ops.iter().enumerate() {
+        let mut m = HashMap::new();
+        for (k, op) in fo.ops.iter().enumerate() {
+            if let Action::Cow { .. } = op.action {
+                let cls = place_classes(classes, fi, op.place);
+                if let Some(w) = cls.iter().find_map(|c| shared.get(c)) {
+                    m.insert(k, w.clone());
+                }
+            }
+        }
+        cow_witness.push(m);
+    }
+    Decisions { placements, counted, cow_witness }
 }
 
 /// The classes of the references inside a struct value of class `k`.

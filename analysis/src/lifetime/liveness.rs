@@ -19,6 +19,9 @@ pub(crate) trait Transfer {
     fn kills(&self, at: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>);
 }
 
+/// Instructions per liveness checkpoint.
+const STRIDE: usize = 32;
+
 /// One liveness question about one function: each instruction's reads and ends (asked of
 /// the [`Transfer`] once), the predecessors of each block, and the solution.
 #[derive(Debug, Clone)]
@@ -27,8 +30,11 @@ pub(crate) struct Liveness {
     gen_kill: Vec<Vec<(Vec<LocalId>, Vec<LocalId>)>>,
     /// Per block: the blocks that jump or branch to it (each once).
     pub(crate) preds: Vec<Vec<usize>>,
-    /// Per block, per instruction: live just after it.
-    pub(crate) live_out: Vec<Vec<LocalSet>>,
+    /// Per block, per stretch of [`STRIDE`] instructions: live just after the stretch's
+    /// last instruction. What is live after any other instruction is recomputed from the
+    /// next checkpoint ([`Liveness::out`]): a set per instruction would make one long
+    /// function cost its length times its locals in memory.
+    checkpoints: Vec<Vec<LocalSet>>,
     /// Per block: live at its entry (including the extra entry uses).
     pub(crate) live_in: Vec<LocalSet>,
 }
@@ -61,7 +67,11 @@ impl Liveness {
         Liveness {
             gen_kill,
             preds,
-            live_out: f.blocks.iter().map(|b| vec![LocalSet::new(n); b.insts.len()]).collect(),
+            checkpoints: f
+                .blocks
+                .iter()
+                .map(|b| vec![LocalSet::new(n); b.insts.len().div_ceil(STRIDE)])
+                .collect(),
             live_in: vec![LocalSet::new(n); blocks],
         }
     }
@@ -85,8 +95,11 @@ impl Liveness {
                     }
                 }
             }
-            for i in (0..block.insts.len()).rev() {
-                self.live_out[b][i] = live.clone();
+            let len = block.insts.len();
+            for i in (0..len).rev() {
+                if i % STRIDE == STRIDE - 1 || i + 1 == len {
+                    self.checkpoints[b][i / STRIDE] = live.clone();
+                }
                 let (uses, kills) = &self.gen_kill[b][i];
                 for &k in kills {
                     live.remove(k);
@@ -122,7 +135,7 @@ impl Liveness {
 
     /// Live just before the instruction at `at`.
     pub(crate) fn before(&self, at: InstAddr) -> LocalSet {
-        let mut live = self.out(at).clone();
+        let mut live = self.out(at);
         for &k in self.kills(at) {
             live.remove(k);
         }
@@ -132,9 +145,27 @@ impl Liveness {
         live
     }
 
-    /// Live just after the instruction at `at`.
-    pub(crate) fn out(&self, at: InstAddr) -> &LocalSet {
-        &self.live_out[at.block.index()][at.index as usize]
+    /// Live just after the instruction at `at`: from the checkpoint after it, stepping
+    /// back over at most [`STRIDE`] instructions.
+    pub(crate) fn out(&self, at: InstAddr) -> LocalSet {
+        let (b, i) = (at.block.index(), at.index as usize);
+        let steps = &self.gen_kill[b];
+        let top = (i / STRIDE * STRIDE + STRIDE - 1).min(steps.len() - 1);
+        let mut live = self.checkpoints[b][i / STRIDE].clone();
+        for (uses, kills) in steps[i + 1..=top].iter().rev() {
+            for &k in kills {
+                live.remove(k);
+            }
+            for &u in uses {
+                live.insert(u);
+            }
+        }
+        live
+    }
+
+    /// Live at the end of block `b` (after its last instruction; empty for an empty block).
+    pub(crate) fn block_out(&self, b: usize) -> Option<&LocalSet> {
+        self.checkpoints.get(b)?.last()
     }
 }
 

@@ -124,7 +124,7 @@ pub fn plan_lifetimes(
         };
         let mut ops: Vec<(usize, Op)> = Vec::with_capacity(fo.ops.len());
         for (k, p) in fo.ops.iter().enumerate() {
-            if p.action != Action::Cow && never_heap(p.place) {
+            if !matches!(p.action, Action::Cow { .. }) && never_heap(p.place) {
                 continue;
             }
             let is_counted = counted.get(k).copied().unwrap_or(true);
@@ -151,8 +151,10 @@ pub fn plan_lifetimes(
                 Action::Move => OpKind::Move,
                 Action::Release if is_counted => OpKind::Drop,
                 Action::Release => OpKind::Free,
-                Action::Cow if is_counted => OpKind::CowCheck,
-                Action::Cow => OpKind::CowInPlace,
+                Action::Cow { shared_with: Some(_), .. } if is_counted => OpKind::CowCopy,
+                Action::Cow { just_written: true, .. } => OpKind::CowInPlace,
+                Action::Cow { .. } if is_counted => OpKind::CowCheck,
+                Action::Cow { .. } => OpKind::CowInPlace,
             };
             let span = f.inst(p.at).map_or(ir::Span::NONE, |i| i.span);
             let mut op = Op {
@@ -173,26 +175,37 @@ pub fn plan_lifetimes(
                     op.local = Some(l);
                     op.field = Some(field);
                     op.value = Some(local_name(l));
-                    let what = format!("{}.{}", local_name(l), field_name(program, f, l, field));
-                    op.reason = op.reason.map(|r| format!("{what} {r}"));
                 }
                 Place::Elem(l, index) => {
                     op.local = Some(l);
                     op.index = Some(index);
                     op.value = Some(local_name(l));
-                    let what = format!("{}[{}]", local_name(l), local_name(index));
-                    op.reason = op.reason.map(|r| format!("{what} {r}"));
                 }
                 Place::Global(g) => {
                     op.global = Some(g);
                     op.value = program.globals.get(g.index()).map(|g| g.name.clone());
                 }
             }
-            if kind == OpKind::CowCheck {
-                op.reason = Some(format!("{} may be shared", op.value.clone().unwrap_or_default()));
-            } else if kind == OpKind::CowInPlace {
-                op.reason =
-                    Some(format!("{} has one owner: written in place", op.value.clone().unwrap_or_default()));
+            // rules cow-copy, cow-check and cow-in-place.
+            let written = op.value.clone().unwrap_or_default();
+            match (kind, action) {
+                (OpKind::CowCopy, Action::Cow { shared_with: Some(s), .. }) => {
+                    let s = crate::plan::local_name(f, s);
+                    op.reason = Some(format!("shared with {s}, which is read after this write: copy first"));
+                }
+                (OpKind::CowCheck, _) => {
+                    op.reason = Some(
+                        decisions.cow_witness[fi]
+                            .get(&k)
+                            .map_or_else(|| "may be shared".to_string(), |w| w.cow(&written)),
+                    );
+                }
+                (OpKind::CowInPlace, Action::Cow { just_written: true, .. }) if is_counted => {
+                    op.reason =
+                        Some("written just before, nothing shared it since: one reference".to_string())
+                }
+                (OpKind::CowInPlace, _) => op.reason = Some("one owner: written in place".to_string()),
+                _ => {}
             }
             ops.push((k, op));
         }
@@ -222,10 +235,4 @@ fn single_site(
         crate::escape::graph::Obj::Alloc(at) => ids.get(at).cloned(),
         _ => None,
     }
-}
-
-fn field_name(program: &ir::Program, f: &ir::Function, l: LocalId, field: u32) -> String {
-    f.get_local(l)
-        .and_then(|d| program.field(&d.ty, field))
-        .map_or_else(|| field.to_string(), |fd| fd.name.clone())
 }

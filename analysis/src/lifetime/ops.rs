@@ -56,8 +56,11 @@ pub(crate) enum Action {
     /// (rule life-take-dying); a `dup` of the loaded value instead if the object turns out
     /// to be counted (then someone else may still read the field).
     Take { loaded: LocalId },
-    /// A write to the array follows (copy-on-write).
-    Cow,
+    /// A write to the array follows (copy-on-write); `shared_with` names a local proven to
+    /// hold the same array, with its own reference, when the write happens (rule cow-copy).
+    /// `just_written` says the same array was written (so made unique) earlier in the
+    /// block with nothing since that could share it (rule cow-after-write).
+    Cow { shared_with: Option<LocalId>, just_written: bool },
 }
 
 /// What an operation applies to.
@@ -213,6 +216,7 @@ impl Transfer for FinalTransfer<'_, '_> {
 ///   scope's exit, which is the temporary's or an outer one) or the caller now controls it;
 /// - a local copied into a temporary that the function then returns, with only scope
 ///   exits between the copy and the `return`: the caller controls it.
+///
 /// Moving instead of counting changes no destructor's timing: the object could not die at
 /// those exits anyway, since the holder still held it.
 fn observable_handovers(
@@ -319,7 +323,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             if succs.len() < 2 {
                 continue;
             }
-            let out = &live.live_out[p][block.insts.len() - 1];
+            let Some(out) = live.block_out(p) else { continue };
             for s in succs {
                 if live.preds.get(s.index()).is_none_or(|ps| ps.len() < 2) {
                     continue;
@@ -357,7 +361,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             if i == 0 {
                 let mut held = LocalSet::new(n);
                 for &p in &live.preds[b] {
-                    if let Some(last) = live.live_out[p].last() {
+                    if let Some(last) = live.block_out(p) {
                         held.union(last);
                     }
                 }
@@ -370,9 +374,9 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 for x in held.iter() {
                     if cx.owned(x) && !before0.contains(x) {
                         let why = if b == 0 {
-                            format!("{} is never used", cx.name(x))
+                            "never used".to_string()
                         } else {
-                            format!("{} is not used on this path", cx.name(x))
+                            "not used on this path".to_string()
                         };
                         push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
                     }
@@ -401,11 +405,9 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
             };
             for x in ended {
                 let why = match &inst.kind {
-                    InstKind::Free { .. } => format!("free({})", cx.name(x)),
-                    InstKind::ScopeExit { .. } => {
-                        format!("{}: end of scope (observable destructor)", cx.name(x))
-                    }
-                    _ => format!("{} is assigned again", cx.name(x)),
+                    InstKind::Free { .. } => "freed by the program".to_string(),
+                    InstKind::ScopeExit { .. } => "end of scope: observable destructor".to_string(),
+                    _ => "assigned again".to_string(),
                 };
                 push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
             }
@@ -418,7 +420,16 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                     InstKind::StoreElem { .. } | InstKind::Push { .. } | InstKind::Pop { .. }
                 )
             {
-                push(&mut out, Action::Cow, Place::Local(w), at, When::Before, String::new());
+                let shared_with = copied_from_live(f, b, i, w, &live_out);
+                let just_written = shared_with.is_none() && written_just_before(f, b, i, w);
+                push(
+                    &mut out,
+                    Action::Cow { shared_with, just_written },
+                    Place::Local(w),
+                    at,
+                    When::Before,
+                    String::new(),
+                );
             }
             // rule life-store: the place's old value goes.
             match &inst.kind {
@@ -449,11 +460,12 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                     )
                 }
                 InstKind::StoreGlobal { global, .. }
-                    if cx
-                        .program
-                        .globals
-                        .get(global.index())
-                        .is_some_and(|g| crate::plan::holds_references(&g.ty)) =>
+                    if !cx.modes.take_stores.contains(&at)
+                        && cx
+                            .program
+                            .globals
+                            .get(global.index())
+                            .is_some_and(|g| crate::plan::holds_references(&g.ty)) =>
                 {
                     push(
                         &mut out,
@@ -501,11 +513,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                         format!("taken: {} dies here", cx.name(o)),
                     );
                 } else {
-                    let why = if !cx.owned(x) {
-                        format!("{} is borrowed", cx.name(x))
-                    } else {
-                        format!("{} is used again", cx.name(x))
-                    };
+                    let why = if !cx.owned(x) { "borrowed".to_string() } else { "used again".to_string() };
                     push(&mut out, Action::Dup, Place::Local(x), at, When::Before, why);
                 }
             }
@@ -590,6 +598,71 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
     }
     drop_unassigned_releases(cx, &mut out);
     out
+}
+
+/// Rule cow-copy: the array written through `w` at instruction `i` of block `b` is
+/// certainly shared when, earlier in the same block, `w = copy s` gave it `s`'s array and
+/// neither `w` nor `s` got a new value or was written through since, and `s` is still used
+/// after the write: `s` holds its own reference then (the copy had to count, since `s` was
+/// live), so the write must copy. The search looks back a bounded number of instructions
+/// (beyond that the write is checked), so that it costs a constant per write.
+fn copied_from_live(
+    f: &ir::Function,
+    b: usize,
+    i: usize,
+    w: LocalId,
+    live_out: &LocalSet,
+) -> Option<LocalId> {
+    const LOOK_BACK: usize = 32;
+    let insts = &f.blocks.get(b)?.insts;
+    for j in (i.saturating_sub(LOOK_BACK)..i).rev() {
+        let kind = &insts[j].kind;
+        if let InstKind::Copy { dest, src } = kind
+            && *dest == w
+        {
+            let untouched = insts[j + 1..i].iter().all(|later| {
+                later.kind.dest() != Some(*src) && written_through(f, &later.kind) != Some(*src)
+            });
+            return (untouched && live_out.contains(*src) && *src != w).then_some(*src);
+        }
+        if kind.dest() == Some(w) || written_through(f, kind) == Some(w) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Rule cow-after-write: after a write through `w`, `w`'s array has one reference (the
+/// write checked, or copied); it stays so until `w` is read other than by a write or
+/// `len`, or gets a new value. A later write in the same block with nothing like that in
+/// between is in place. Bounded like [`copied_from_live`].
+fn written_just_before(f: &ir::Function, b: usize, i: usize, w: LocalId) -> bool {
+    const LOOK_BACK: usize = 32;
+    let Some(block) = f.blocks.get(b) else { return false };
+    for j in (i.saturating_sub(LOOK_BACK)..i).rev() {
+        let kind = &block.insts[j].kind;
+        if kind.dest() == Some(w) {
+            return false;
+        }
+        let writes = matches!(
+            kind,
+            InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } | InstKind::Pop { array, .. }
+                if *array == w
+        );
+        if writes {
+            // The write itself must not also hand `w` on (`push(w, w)`).
+            return kind.uses().iter().filter(|u| **u == w).count() == 1;
+        }
+        let reads_only_len =
+            matches!(kind, InstKind::Len { .. }) || matches!(kind, InstKind::LoadElem { .. });
+        if kind.uses().contains(&w) && !reads_only_len {
+            return false;
+        }
+        if matches!(kind, InstKind::Call { .. } | InstKind::Spawn { .. } | InstKind::ScopeExit { .. }) {
+            return false;
+        }
+    }
+    false
 }
 
 /// Rule life-assigned: a release of a local where it cannot hold a value (before its first

@@ -26,9 +26,13 @@
 //!   own-root-alive). In a program that spawns threads no local borrows from memory,
 //!   since another thread may release it at any moment.
 //! - rule own-take-field: `t = o.f; <writes to t>; o.f = t` (how `push(o.items, x)` and
-//!   `o.items[i] = x` are lowered) moves the field's reference into `t` and back, when
-//!   nothing in between reads a field or calls anything: no count, and the write can be in
-//!   place.
+//!   `o.items[i] = x` are lowered), and the same with a global, `t = g; <writes to t>;
+//!   g = t` (how `push(g, x)` is lowered), moves the field's or the global's reference into
+//!   `t` and back, when nothing in between loads anything (so nothing reads the place while
+//!   `t` holds its reference), calls anything, or reads `t` other than for its length: no
+//!   count, no release of the old value at the store, and the write can be in place.
+//!   Nothing is taken in a program that spawns threads, since another thread may replace
+//!   the field or the global between the load and the store.
 //! - rule own-observable: a local that may hold an object with an observable destructor
 //!   (its class or something it reaches has a `drop` block) stays alive to the end of its
 //!   scope or its next assignment, so destructors run where the program says.
@@ -37,6 +41,8 @@ use super::liveness::{Liveness, LocalSet, Transfer};
 use crate::plan::holds_references;
 use custody_ir as ir;
 use custody_ir::{Callee, FunctionId, InstAddr, InstKind, LocalId, Mode};
+use petgraph::algo::kosaraju_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
 
 /// Whether values of each class can reach an object with a `drop` block.
@@ -262,8 +268,8 @@ pub(crate) struct LocalModes {
     pub(crate) borrowed: Vec<bool>,
     /// Per borrowed local: the owned locals and parameters that keep it alive.
     pub(crate) roots: HashMap<LocalId, Vec<LocalId>>,
-    /// Field loads that take the field's reference (rule own-take-field), and the stores
-    /// that put it back.
+    /// Field and global loads that take the place's reference (rule own-take-field), and
+    /// the stores that put it back.
     pub(crate) take_loads: HashSet<InstAddr>,
     pub(crate) take_stores: HashSet<InstAddr>,
     /// Borrowed locals whose one definition is `d = o.f` with `o` not borrowed: `d` is
@@ -347,72 +353,119 @@ fn releases(
     }
 }
 
-/// Rule own-take-field: the load/store pairs that move a field's reference out and back.
-fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr, LocalId)> {
+/// Rule own-take-field: where a taken reference comes from and goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TakenFrom {
+    /// `t = o.f; ...; o.f = t`: a field of an object or of a struct local.
+    Field(LocalId, u32),
+    /// `t = g; ...; g = t`: a global.
+    Global(ir::GlobalId),
+}
+
+/// A load that may begin a take (rule own-take-field), while its block is scanned: the
+/// load's index, the local it loads into, where from, and how often that local is read or
+/// written from the load on (a take is only simple if that is every mention).
+struct OpenTake {
+    load: usize,
+    taken: LocalId,
+    from: TakenFrom,
+    mentions: usize,
+}
+
+/// What one instruction does to an open take.
+enum TakeStep {
+    /// Leaves it open: unrelated arithmetic or constants, a write through the taken array,
+    /// its length.
+    Open,
+    /// Stores the taken local back where it came from: the take is complete.
+    StoreBack,
+    /// Anything else (a load, a call, another store, a read of the taken local): no take.
+    Close,
+}
+
+/// Rule own-take-field: how an instruction after `taken = <from>` affects the take. Between
+/// the load and the store back only writes through `taken`, reads of its length, constants
+/// and arithmetic may run, and none of them may write `taken` or the object it came from,
+/// or put either into the array (a global has no such local).
+fn take_step(kind: &InstKind, taken: LocalId, from: TakenFrom) -> TakeStep {
+    let object = match from {
+        TakenFrom::Field(object, _) => Some(object),
+        TakenFrom::Global(_) => None,
+    };
+    let is_object = |l: LocalId| Some(l) == object;
+    let open_if = |ok: bool| if ok { TakeStep::Open } else { TakeStep::Close };
+    // A store of `taken` anywhere else hands it over: no take.
+    let back_if = |same_place: bool| if same_place { TakeStep::StoreBack } else { TakeStep::Close };
+    match kind {
+        InstKind::StoreField { object, field, value } if *value == taken => {
+            back_if(from == TakenFrom::Field(*object, *field))
+        }
+        InstKind::StoreGlobal { global, value } if *value == taken => {
+            back_if(from == TakenFrom::Global(*global))
+        }
+        InstKind::StoreElem { array, index, value } if *array == taken => {
+            open_if(*index != taken && *value != taken && !is_object(*value))
+        }
+        InstKind::Push { array, value } if *array == taken => open_if(*value != taken && !is_object(*value)),
+        InstKind::Pop { array, dest } if *array == taken => open_if(*dest != taken && !is_object(*dest)),
+        InstKind::Const { dest, .. } => open_if(*dest != taken && !is_object(*dest)),
+        InstKind::Len { value, .. } if *value == taken => TakeStep::Open,
+        InstKind::Unary { .. } | InstKind::Binary { .. } | InstKind::IsNull { .. } => {
+            open_if(!kind.uses().contains(&taken) && kind.dest().is_none_or(|d| d != taken && !is_object(d)))
+        }
+        _ => TakeStep::Close,
+    }
+}
+
+/// Rule own-take-field: the load/store pairs that move a field's or a global's reference
+/// out and back (never in a program that spawns: another thread may replace the field or
+/// the global between the two).
+///
+/// One forward pass per block, linear in it: a load is never part of an open take, so at
+/// most one take is open at a time (each load closes the open one and may open its own),
+/// and the mentions of the taken local are counted on the way.
+fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr)> {
+    let mentions_in = |kind: &InstKind, l: LocalId| {
+        kind.uses().iter().filter(|u| **u == l).count() + usize::from(kind.dest() == Some(l))
+    };
+    // A local taken twice, or mentioned anywhere outside its take, is not a simple take.
+    let mut mentions = vec![0usize; f.locals.len()];
+    for (_, inst) in f.insts() {
+        for l in inst.kind.uses().into_iter().chain(inst.kind.dest()) {
+            if let Some(m) = mentions.get_mut(l.index()) {
+                *m += 1;
+            }
+        }
+    }
     let mut out = Vec::new();
     for (b, block) in f.blocks.iter().enumerate() {
-        for (i, inst) in block.insts.iter().enumerate() {
-            let InstKind::LoadField { dest, object, field } = &inst.kind else { continue };
-            if !holds(f, *dest) || dest == object {
-                continue;
-            }
-            // Find the store back, with nothing in between that reads a field, calls, or
-            // touches `dest` other than by writing through it or reading its length.
-            for (j, later) in block.insts.iter().enumerate().skip(i + 1) {
-                match &later.kind {
-                    InstKind::StoreField { object: o2, field: f2, value } if value == dest => {
-                        if o2 == object && f2 == field {
-                            let at = |k: usize| InstAddr { block: ir::BlockId(b as u32), index: k as u32 };
-                            out.push((at(i), at(j), *dest));
-                        }
-                        break;
+        let at = |k: usize| InstAddr { block: ir::BlockId(b as u32), index: k as u32 };
+        let mut open: Option<OpenTake> = None;
+        for (j, inst) in block.insts.iter().enumerate() {
+            if let Some(mut take) = open.take() {
+                take.mentions += mentions_in(&inst.kind, take.taken);
+                match take_step(&inst.kind, take.taken, take.from) {
+                    TakeStep::Open => open = Some(take),
+                    TakeStep::StoreBack if mentions.get(take.taken.index()) == Some(&take.mentions) => {
+                        out.push((at(take.load), at(j)))
                     }
-                    InstKind::StoreElem { array, index, value } if array == dest => {
-                        if index == dest || value == dest || value == object {
-                            break;
-                        }
-                    }
-                    InstKind::Push { array, value } if array == dest => {
-                        if value == dest || value == object {
-                            break;
-                        }
-                    }
-                    InstKind::Pop { array, dest: d2 } if array == dest => {
-                        if d2 == dest || d2 == object {
-                            break;
-                        }
-                    }
-                    InstKind::Const { dest: d2, .. } if d2 != dest && d2 != object => {}
-                    InstKind::Len { value, .. } if value == dest => {}
-                    InstKind::Unary { .. } | InstKind::Binary { .. } | InstKind::IsNull { .. }
-                        if !later.kind.uses().contains(dest)
-                            && later.kind.dest() != Some(*dest)
-                            && later.kind.dest() != Some(*object) => {}
-                    _ => break,
+                    TakeStep::StoreBack | TakeStep::Close => {}
                 }
             }
+            let load = match &inst.kind {
+                InstKind::LoadField { dest, object, field } if dest != object => {
+                    Some((*dest, TakenFrom::Field(*object, *field)))
+                }
+                InstKind::LoadGlobal { dest, global } => Some((*dest, TakenFrom::Global(*global))),
+                _ => None,
+            };
+            if let Some((taken, from)) = load
+                && holds(f, taken)
+            {
+                open = Some(OpenTake { load: j, taken, from, mentions: 1 });
+            }
         }
     }
-    // A local taken twice, or used anywhere else, is not a simple take.
-    let mut count: HashMap<LocalId, usize> = HashMap::new();
-    for (_, inst) in f.insts() {
-        for u in inst.kind.uses() {
-            *count.entry(u).or_default() += 1;
-        }
-        if let Some(d) = inst.kind.dest() {
-            *count.entry(d).or_default() += 1;
-        }
-    }
-    out.retain(|(load, store, t)| {
-        let b = &f.blocks[load.block.index()];
-        let inside = b.insts[load.index as usize..=store.index as usize]
-            .iter()
-            .map(|i| {
-                i.kind.uses().iter().filter(|u| *u == t).count() + usize::from(i.kind.dest() == Some(*t))
-            })
-            .sum::<usize>();
-        count.get(t).copied().unwrap_or(0) == inside
-    });
     out
 }
 
@@ -431,9 +484,11 @@ pub(crate) fn local_modes(
     };
     let n = f.locals.len();
     let mut modes = LocalModes { borrowed: vec![false; n], ..LocalModes::default() };
-    for (load, store, _) in take_pairs(f) {
-        modes.take_loads.insert(load);
-        modes.take_stores.insert(store);
+    if !threads {
+        for (load, store) in take_pairs(f) {
+            modes.take_loads.insert(load);
+            modes.take_stores.insert(store);
+        }
     }
     // Captures and a drop block's `self` are borrowed from the environment or the object.
     for &c in &f.captures {
@@ -461,7 +516,7 @@ pub(crate) fn local_modes(
                     sources[d.index()].push(*object)
                 }
                 InstKind::LoadElem { array, .. } => sources[d.index()].push(*array),
-                InstKind::LoadGlobal { .. } => {}
+                InstKind::LoadGlobal { .. } if !modes.take_loads.contains(&at) => {}
                 InstKind::Copy { src, .. } => sources[d.index()].push(*src),
                 _ => candidate[d.index()] = false,
             }
@@ -483,90 +538,187 @@ pub(crate) fn local_modes(
     }
     let mut plain = Liveness::new(f, &PlainTransfer { f, scope_locals });
     plain.solve(f, &[]);
-    // The instructions that matter: those that may release, and those that give locals new
-    // values, each with what is live into it.
-    let watched: Vec<(bool, &[LocalId], LocalSet)> = f
-        .insts()
-        .filter_map(|(at, inst)| {
-            let rel = releases(program, f, &inst.kind, purity, &observable, scope_locals);
-            let defined = plain.kills(at);
-            (rel || !defined.is_empty()).then(|| (rel, defined, plain.before(at)))
+    let may_release = |kind: &InstKind| releases(program, f, kind, purity, &observable, scope_locals);
+    refute_candidates(f, &plain, &may_release, &sources, &mut candidate);
+    let mut roots = compute_roots(n, &candidate, &sources);
+    for (l, c) in candidate.iter().enumerate() {
+        if *c {
+            modes.borrowed[l] = true;
+            modes.roots.insert(LocalId(l as u32), std::mem::take(&mut roots[l]));
+        }
+    }
+    let defs = definitions(f);
+    for (_, inst) in f.insts() {
+        if let InstKind::LoadField { dest, object, field } = &inst.kind
+            && candidate[dest.index()]
+            && !candidate[object.index()]
+            && defs[dest.index()].count == 1
+            && holds(f, *object)
+        {
+            modes.field_of.insert(*dest, (*object, *field));
+        }
+    }
+    modes
+}
+
+/// Rule own-borrow-local: refutes the candidates that cannot borrow, to a fixpoint. A
+/// candidate is refuted when it is live into an instruction that may release what it reads,
+/// or live into one that gives one of its roots a new value (and does not also write it).
+///
+/// Neither fact depends on which candidates survive; only the roots do, and refuting a
+/// candidate changes the roots of exactly the candidates that read it (directly or through
+/// other candidates): it becomes their root instead of what it read. So the bit sets are
+/// built once (what is live into any release; per root, when first asked, what is live
+/// across its new values), every candidate is checked once against its first roots, and
+/// each later round checks only the candidates that read a candidate refuted in the round
+/// before, against that one new root. That refutes exactly what re-checking every
+/// candidate against freshly computed roots until nothing changes would (each candidate is
+/// checked against every root it ever has, once), without a pass over every instruction
+/// per round: the cost is one bit-set union per release and per new value of a root, and
+/// per refuted candidate one search of the candidates that read it.
+fn refute_candidates(
+    f: &ir::Function,
+    plain: &Liveness,
+    may_release: &dyn Fn(&InstKind) -> bool,
+    sources: &[Vec<LocalId>],
+    candidate: &mut [bool],
+) {
+    let n = candidate.len();
+    let mut live_into_release = LocalSet::new(n);
+    let mut new_values: Vec<Vec<InstAddr>> = vec![Vec::new(); n];
+    for (at, inst) in f.insts() {
+        if may_release(&inst.kind) {
+            live_into_release.union(&plain.before(at));
+        }
+        for &d in plain.kills(at) {
+            if let Some(sites) = new_values.get_mut(d.index()) {
+                sites.push(at);
+            }
+        }
+    }
+    let mut across = LiveAcrossNewValues { plain, new_values, sets: vec![None; n] };
+    let first_roots = compute_roots(n, candidate, sources);
+    let mut refuted: Vec<usize> = (0..n)
+        .filter(|&x| {
+            let local = LocalId(x as u32);
+            candidate[x]
+                && (live_into_release.contains(local)
+                    || first_roots[x].iter().any(|&r| across.contains(r, local)))
         })
         .collect();
-    // Refute candidates until stable: live into something that may release, or live
-    // across a new value of one of its roots.
-    loop {
-        let roots = compute_roots(n, &candidate, &sources);
-        let mut changed = false;
-        for (rel, defined, live) in &watched {
-            let rel = *rel;
-            for x in live.iter() {
-                if !candidate[x.index()] {
-                    continue;
-                }
-                let bad =
-                    rel || roots[x.index()].iter().any(|r| defined.contains(r) && !defined.contains(&x));
-                if bad {
-                    candidate[x.index()] = false;
-                    changed = true;
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (x, read) in sources.iter().enumerate() {
+        for s in read {
+            if let Some(r) = readers.get_mut(s.index()) {
+                r.push(x);
+            }
+        }
+    }
+    // `searched[x] == k`: `x` was reached in the `k`th search (no clearing between them).
+    let mut searched = vec![0usize; n];
+    let mut search = 0;
+    let mut queued = vec![false; n];
+    while !refuted.is_empty() {
+        for &x in &refuted {
+            candidate[x] = false;
+        }
+        // The candidates that read a refuted `r` through candidates have `r` as a new root.
+        let mut next = Vec::new();
+        for &r in &refuted {
+            search += 1;
+            let mut stack = vec![r];
+            while let Some(y) = stack.pop() {
+                for &x in &readers[y] {
+                    if !candidate[x] || searched[x] == search {
+                        continue;
+                    }
+                    searched[x] = search;
+                    stack.push(x);
+                    if !queued[x] && across.contains(LocalId(r as u32), LocalId(x as u32)) {
+                        queued[x] = true;
+                        next.push(x);
+                    }
                 }
             }
         }
-        if !changed {
-            for (l, c) in candidate.iter().enumerate() {
-                if *c {
-                    modes.borrowed[l] = true;
-                    modes.roots.insert(LocalId(l as u32), roots[l].clone());
-                }
-            }
-            let defs = definitions(f);
-            for (_, inst) in f.insts() {
-                if let InstKind::LoadField { dest, object, field } = &inst.kind
-                    && candidate[dest.index()]
-                    && !candidate[object.index()]
-                    && defs[dest.index()].count == 1
-                    && holds(f, *object)
-                {
-                    modes.field_of.insert(*dest, (*object, *field));
-                }
-            }
-            return modes;
-        }
+        refuted = next;
     }
 }
 
-/// The non-candidate locals each candidate reads from, through chains of candidates.
+/// Per local, built when first asked: the locals live into an instruction that gives it a
+/// new value or ends it, other than those that instruction also writes or ends (a borrowed
+/// local rooted in it would read a released value there; rule own-borrow-local).
+struct LiveAcrossNewValues<'a> {
+    plain: &'a Liveness,
+    /// Per local: the instructions that write or end it.
+    new_values: Vec<Vec<InstAddr>>,
+    sets: Vec<Option<LocalSet>>,
+}
+
+impl LiveAcrossNewValues<'_> {
+    /// Whether `x` is live across a new value of `root`.
+    fn contains(&mut self, root: LocalId, x: LocalId) -> bool {
+        let LiveAcrossNewValues { plain, new_values, sets } = self;
+        let Some(slot) = sets.get_mut(root.index()) else { return false };
+        slot.get_or_insert_with(|| {
+            let mut across = LocalSet::new(new_values.len());
+            for &at in &new_values[root.index()] {
+                let mut live = plain.before(at);
+                for &k in plain.kills(at) {
+                    live.remove(k);
+                }
+                across.union(&live);
+            }
+            across
+        })
+        .contains(x)
+    }
+}
+
+/// The non-candidate locals each candidate reads from, through chains of candidates (its
+/// roots). Candidates that read each other in a cycle have the same roots, so they are
+/// taken as strongly connected components of the reads between candidates, each after the
+/// components it reads: a component's roots are its members' non-candidate sources and the
+/// roots of the components they read. Linear in the reads and the roots' sizes.
 fn compute_roots(n: usize, candidate: &[bool], sources: &[Vec<LocalId>]) -> Vec<Vec<LocalId>> {
-    let mut roots: Vec<Vec<LocalId>> = vec![Vec::new(); n];
-    // `visited[y] == x + 1`: `y` was reached in the search from `x` (no clearing between
-    // searches, and each search costs what it reaches).
-    let mut visited = vec![0usize; n];
-    for x in 0..n {
-        if !candidate[x] {
-            continue;
+    let is_candidate = |l: LocalId| candidate.get(l.index()).copied();
+    let mut reads = DiGraph::<(), ()>::with_capacity(n, n);
+    for _ in 0..n {
+        reads.add_node(());
+    }
+    for (x, read) in sources.iter().enumerate() {
+        if candidate[x] {
+            for &s in read.iter().filter(|&&s| is_candidate(s) == Some(true)) {
+                reads.add_edge(NodeIndex::new(x), NodeIndex::new(s.index()), ());
+            }
         }
-        let stamp = x + 1;
-        visited[x] = stamp;
-        let mut stack = vec![x];
-        let mut out = Vec::new();
-        while let Some(y) = stack.pop() {
-            for &s in &sources[y] {
-                match visited.get_mut(s.index()) {
-                    Some(v) if *v == stamp => {}
-                    Some(v) => {
-                        *v = stamp;
-                        if candidate[s.index()] {
-                            stack.push(s.index());
-                        } else {
-                            out.push(s);
-                        }
-                    }
-                    None => {}
+    }
+    let mut roots: Vec<Vec<LocalId>> = vec![Vec::new(); n];
+    let mut component = vec![usize::MAX; n];
+    // Components in reverse topological order: a component after every one it reads.
+    for (c, members) in kosaraju_scc(&reads).into_iter().enumerate() {
+        let members: Vec<usize> = members.iter().map(|m| m.index()).filter(|&x| candidate[x]).collect();
+        for &x in &members {
+            component[x] = c;
+        }
+        let mut found: Vec<LocalId> = Vec::new();
+        for &x in &members {
+            for &s in &sources[x] {
+                match is_candidate(s) {
+                    Some(true) if component[s.index()] != c => found.extend_from_slice(&roots[s.index()]),
+                    Some(false) => found.push(s),
+                    Some(true) | None => {}
                 }
             }
         }
-        out.sort();
-        roots[x] = out;
+        found.sort();
+        found.dedup();
+        if let Some((&last, rest)) = members.split_last() {
+            for &x in rest {
+                roots[x] = found.clone();
+            }
+            roots[last] = found;
+        }
     }
     roots
 }

@@ -1,0 +1,98 @@
+//! Speed of the whole inferred plan (escape analysis, ownership, liveness, operations,
+//! alias classes and placements) on generated programs, at three sizes each, so that a
+//! pass that grows faster than its input shows as a time that grows faster than the size.
+//!
+//! `cargo bench -p custody-analysis --bench lifetime` reports:
+//! - `many_functions`: the generator of the `check` benchmark (locals, loops, closures,
+//!   objects, method calls, a call chain), N functions;
+//! - `field_loads_with_arithmetic`: one block of N pairs of statements: a push onto a
+//!   field (a take of rule own-take-field across a run of arithmetic), then a load of the
+//!   field followed by a run of arithmetic;
+//! - `borrowed_local_cascade`: one function with N locals that each read the previous one
+//!   (candidates of rule own-borrow-local), where the previous one gets a new value while
+//!   the next is live, so that refuting one candidate refutes the next only once its
+//!   roots have changed: N rounds of refutation.
+//!
+//! Programs are checked and lowered once, outside the measurement.
+
+use custody_analysis::inferred::inferred_plan;
+use custody_analysis::plan::SpanMap;
+use custody_analysis::{AnalysisDatabase, SourceFile, check_file, program_ir};
+use custody_ir as ir;
+use std::fmt::Write;
+
+mod common;
+
+fn main() {
+    divan::main();
+}
+
+/// The program's IR, after checking that it has no errors.
+fn lower(text: String) -> ir::Program {
+    let db = AnalysisDatabase::default();
+    let file = SourceFile::new(&db, "bench.cdy".into(), text);
+    assert!(check_file(&db, file).is_empty(), "the generated program does not check");
+    program_ir(&db, file).clone()
+}
+
+/// Measures the inferred plan of `program`, counting its instructions.
+fn bench_plan(bencher: divan::Bencher<'_, '_>, program: &ir::Program) {
+    let insts: usize = program.functions.iter().map(|f| f.insts().count()).sum();
+    let position = |span: ir::Span| format!("{}..{}", span.start, span.end);
+    bencher.counter(divan::counter::ItemsCount::new(insts)).bench(|| {
+        let (plan, _) = inferred_plan(divan::black_box(program), "bench.cdy", &SpanMap::new(None), &position);
+        plan.functions.len()
+    });
+}
+
+#[divan::bench(args = [1000, 2000, 4000], sample_count = 3)]
+fn many_functions(bencher: divan::Bencher<'_, '_>, functions: usize) {
+    bench_plan(bencher, &lower(common::program(functions)));
+}
+
+#[divan::bench(args = [250, 500, 1000], sample_count = 3)]
+fn field_loads_with_arithmetic(bencher: divan::Bencher<'_, '_>, pairs: usize) {
+    bench_plan(bencher, &lower(field_loads_with_arithmetic_program(pairs)));
+}
+
+#[divan::bench(args = [500, 1000, 2000], sample_count = 3)]
+fn borrowed_local_cascade(bencher: divan::Bencher<'_, '_>, locals: usize) {
+    bench_plan(bencher, &lower(borrowed_local_cascade_program(locals)));
+}
+
+/// Operands in each run of arithmetic (`1 + 2 + ...`): well below the parser's nesting
+/// limit, long enough that a scan from each load to its end is most of the block.
+const RUN: usize = 40;
+
+/// `main` as one block of `pairs` pairs of statements: `push(h.items, total + 1 + ...)`
+/// (loaded, then the run, then pushed and stored back) and `total = total +
+/// len(h.items) + 1 + ...` (loaded, then the run).
+fn field_loads_with_arithmetic_program(pairs: usize) -> String {
+    let run: String = (1..=RUN).map(|k| format!(" + {k}")).collect();
+    let mut out = String::from("class Holder {\n    n: int,\n    items: [int],\n}\n\nfn main() {\n");
+    out.push_str("    let h = Holder { n: 0, items: [] };\n    let total = 0;\n");
+    for _ in 0..pairs {
+        writeln!(out, "    push(h.items, total{run});").unwrap();
+        writeln!(out, "    total = total + len(h.items){run};").unwrap();
+    }
+    out.push_str("    print(total + h.n);\n}\n");
+    out
+}
+
+/// `main` with `c1 = c0`, then for each next local `let cK = cJ; cJ = cI;` (J = K - 1,
+/// I = K - 2), then reads of every local: each `cK` reads `cJ`, which gets a new value
+/// while `cK` is live, so `cK` stays a candidate until `cJ` is refuted.
+fn borrowed_local_cascade_program(locals: usize) -> String {
+    let mut out = String::from("class Holder {\n    n: int,\n    items: [int],\n}\n\nfn main() {\n");
+    out.push_str("    let c0 = Holder { n: 0, items: [] };\n    let c1 = c0;\n");
+    out.push_str("    c0 = Holder { n: 1, items: [] };\n");
+    for k in 2..=locals {
+        writeln!(out, "    let c{k} = c{};\n    c{} = c{};", k - 1, k - 1, k - 2).unwrap();
+    }
+    out.push_str("    let total = 0;\n");
+    for k in 1..=locals {
+        writeln!(out, "    total = total + c{k}.n;").unwrap();
+    }
+    out.push_str("    print(total);\n}\n");
+    out
+}
