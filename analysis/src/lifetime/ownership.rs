@@ -9,7 +9,7 @@
 //!
 //! - rule own-borrow-param (Lean 4's borrow inference): every parameter starts borrowed and
 //!   becomes owned when the function consumes it (stores it, returns it, captures it,
-//!   passes it to an owned parameter or a thread), writes through it (an array write needs
+//!   frees it, passes it to an owned parameter or a thread), writes through it (an array write needs
 //!   the array's count) or assigns it; iterated to a fixpoint over the call graph, since
 //!   passing a parameter on to a callee's owned parameter consumes it. A closure body's
 //!   parameters and a spawned function's are owned (their callers cannot be seen); a
@@ -887,6 +887,10 @@ pub(crate) fn param_modes(
                     modes.get(c.index()).and_then(|v| v.get(j)).copied().unwrap_or(Mode::Own)
                 };
                 consumed_now.extend(consumed(program, f, &inst.kind, &borrowed, &m));
+                // `free(p)` of a parameter without a mode takes it (spec/language.md 7.6).
+                if let InstKind::Free { value } = &inst.kind {
+                    consumed_now.push(*value);
+                }
                 written_now.extend(written_through(f, &inst.kind));
                 written_now.extend(inst.kind.dest());
             }
