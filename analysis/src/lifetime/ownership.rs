@@ -374,11 +374,14 @@ struct OpenTake {
 
 /// What one instruction does to an open take.
 enum TakeStep {
-    /// Leaves it open: unrelated arithmetic or constants, a write through the taken array,
-    /// its length.
+    /// Leaves it open: unrelated arithmetic, constants or allocations, entering a scope, a
+    /// write through the taken array, its length.
     Open,
     /// Stores the taken local back where it came from: the take is complete.
     StoreBack,
+    /// Stores something else where the taken local came from: the place's old reference
+    /// moves into the taken local for good (`rest = list.next; list.next = null`).
+    SwapOut,
     /// Anything else (a load, a call, another store, a read of the taken local): no take.
     Close,
 }
@@ -403,6 +406,14 @@ fn take_step(kind: &InstKind, taken: LocalId, from: TakenFrom) -> TakeStep {
         InstKind::StoreGlobal { global, value } if *value == taken => {
             back_if(from == TakenFrom::Global(*global))
         }
+        InstKind::StoreField { object, field, value } if from == TakenFrom::Field(*object, *field) => {
+            if is_object(*value) {
+                TakeStep::Close
+            } else {
+                TakeStep::SwapOut
+            }
+        }
+        InstKind::StoreGlobal { global, .. } if from == TakenFrom::Global(*global) => TakeStep::SwapOut,
         InstKind::StoreElem { array, index, value } if *array == taken => {
             open_if(*index != taken && *value != taken && !is_object(*value))
         }
@@ -410,7 +421,13 @@ fn take_step(kind: &InstKind, taken: LocalId, from: TakenFrom) -> TakeStep {
         InstKind::Pop { array, dest } if *array == taken => open_if(*dest != taken && !is_object(*dest)),
         InstKind::Const { dest, .. } => open_if(*dest != taken && !is_object(*dest)),
         InstKind::Len { value, .. } if *value == taken => TakeStep::Open,
+        // Entering a scope runs nothing (an exit may run a `drop` block).
+        InstKind::ScopeEnter { .. } => TakeStep::Open,
+        // Arithmetic, and allocations (which run no code and read no field).
         InstKind::Unary { .. } | InstKind::Binary { .. } | InstKind::IsNull { .. } => {
+            open_if(!kind.uses().contains(&taken) && kind.dest().is_none_or(|d| d != taken && !is_object(d)))
+        }
+        kind if kind.is_allocation() => {
             open_if(!kind.uses().contains(&taken) && kind.dest().is_none_or(|d| d != taken && !is_object(d)))
         }
         _ => TakeStep::Close,
@@ -418,8 +435,8 @@ fn take_step(kind: &InstKind, taken: LocalId, from: TakenFrom) -> TakeStep {
 }
 
 /// Rule own-take-field: the load/store pairs that move a field's or a global's reference
-/// out and back (never in a program that spawns: another thread may replace the field or
-/// the global between the two).
+/// out and back, or out for good when something else is stored there (never in a program
+/// that spawns: another thread may replace the field or the global between the two).
 ///
 /// One forward pass per block, linear in it: a load is never part of an open take, so at
 /// most one take is open at a time (each load closes the open one and may open its own),
@@ -449,6 +466,8 @@ fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr)> {
                     TakeStep::StoreBack if mentions.get(take.taken.index()) == Some(&take.mentions) => {
                         out.push((at(take.load), at(j)))
                     }
+                    // The taken local keeps the reference, mentioned anywhere later.
+                    TakeStep::SwapOut => out.push((at(take.load), at(j))),
                     TakeStep::StoreBack | TakeStep::Close => {}
                 }
             }
