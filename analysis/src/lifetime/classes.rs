@@ -676,14 +676,20 @@ pub(crate) fn decide(
         let fe = &escape.functions[fi];
         let in_loop = blocks_in_loops(f);
         let defs = super::ownership::definitions(f);
-        let body_scope_locals: Vec<LocalId> = f
-            .insts()
-            .filter_map(|(_, i)| match &i.kind {
-                InstKind::ScopeEnter { scope, locals, .. } if scope.0 <= 1 => Some(locals.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        // The locals of the function's body scope (the stack slots that live as long as the
+        // frame, which is what the interpreter's and a backend's stack memory does).
+        let mut body_scope_local = vec![false; f.locals.len()];
+        for (_, i) in f.insts() {
+            if let InstKind::ScopeEnter { scope, locals, .. } = &i.kind
+                && scope.0 <= 1
+            {
+                for l in locals {
+                    if let Some(slot) = body_scope_local.get_mut(l.index()) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
         let mut map = HashMap::new();
         for (at, inst) in f.insts() {
             if !inst.kind.is_allocation() {
@@ -722,8 +728,7 @@ pub(crate) fn decide(
                 let fixed = matches!(inst.kind, InstKind::NewObject { .. } | InstKind::NewClosure { .. })
                     || (matches!(inst.kind, InstKind::NewArray { .. }) && !grown.contains(&k));
                 let dest = inst.kind.dest();
-                let single =
-                    dest.is_some_and(|d| defs[d.index()].count == 1 && body_scope_locals.contains(&d));
+                let single = dest.is_some_and(|d| defs[d.index()].count == 1 && body_scope_local[d.index()]);
                 if escape_state == Escape::Contained && fixed && !in_loop[at.block.index()] && single {
                     // rule place-stack
                     (Placement::Stack, "contained, one owner, fixed size: on the stack".to_string())
