@@ -13,7 +13,8 @@ use super::graph::{FunctionGraph, Node, Obj, Path, Sel, Sink};
 use super::solve::Solution;
 use custody_ir::GlobalId;
 use custody_ir::plan::Escape;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a flow goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -242,26 +243,56 @@ fn struct_copy_origin(g: &FunctionGraph, solution: &Solution, obj: u32) -> Optio
     None
 }
 
-/// Every object reachable from `roots` through fields, with the (first, shortest) path at
-/// which it was reached.
+/// Every object reachable from `roots` through fields, each with its canonical path
+/// (rule sum-path): the shortest, and among the shortest the least (`Path`'s order: step
+/// by step, fields in declaration order before elements before captures).
+///
+/// An object is often reachable at several paths of the same length (`r.next` and
+/// `r.other` holding one object; below the depth cut, where every step of a cut-off path
+/// leads to the same `…` object). Taking whichever the search meets first would make the
+/// summary depend on the order in which a solver happened to create field nodes and
+/// objects, so the fast and the reference solver would disagree on facts they share. The
+/// search therefore goes a whole layer (one more step) at a time and keeps, for each
+/// object first met in a layer, the least path it was met at; `Path::then` keeps the order
+/// (a lesser path extended stays lesser or equal), so this is the least of all its
+/// shortest paths.
 pub fn reach_with_paths(g: &FunctionGraph, solution: &Solution, roots: &[u32]) -> Vec<(u32, Path)> {
     let mut seen = vec![false; g.objs.len()];
     let mut out = Vec::new();
-    let mut queue: VecDeque<(u32, Path)> = VecDeque::new();
+    let mut layer: Vec<(u32, Path)> = Vec::new();
     for &o in roots {
         if !std::mem::replace(&mut seen[o as usize], true) {
-            queue.push_back((o, Path::root()));
+            layer.push((o, Path::root()));
         }
     }
-    while let Some((o, path)) = queue.pop_front() {
-        out.push((o, path.clone()));
-        for (sel, node) in solution.fields_of(o) {
-            for &inner in solution.pts(node) {
-                if (inner as usize) < seen.len() && !std::mem::replace(&mut seen[inner as usize], true) {
-                    queue.push_back((inner, path.then(sel)));
+    while !layer.is_empty() {
+        // Keyed by object id so that the order of the output (and of the facts a caller
+        // adds from it, with their provenance) is the same on every run.
+        let mut next: BTreeMap<u32, Path> = BTreeMap::new();
+        for (o, path) in &layer {
+            for (sel, node) in solution.fields_of(*o) {
+                let step = path.then(sel);
+                for &inner in solution.pts(node) {
+                    if seen.get(inner as usize) != Some(&false) {
+                        continue;
+                    }
+                    match next.entry(inner) {
+                        Entry::Vacant(e) => {
+                            e.insert(step.clone());
+                        }
+                        Entry::Occupied(mut e) if step < *e.get() => {
+                            e.insert(step.clone());
+                        }
+                        Entry::Occupied(_) => {}
+                    }
                 }
             }
         }
+        out.append(&mut layer);
+        for &o in next.keys() {
+            seen[o as usize] = true;
+        }
+        layer = next.into_iter().collect();
     }
     out
 }
