@@ -201,7 +201,17 @@ mod generated {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        // CI explores the same programs every run (a fixed seed), so that its duration does
+        // not depend on luck; local runs draw new ones (`PROPTEST_CASES=2000` for more).
+        #![proptest_config(ProptestConfig {
+            cases: 24,
+            rng_seed: if std::env::var_os("CI").is_some() {
+                proptest::test_runner::RngSeed::Fixed(0x6375_7374_6f64_7921)
+            } else {
+                proptest::test_runner::RngSeed::Random
+            },
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn solvers_agree_on_generated_programs(text in program()) {
             let db = AnalysisDatabase::default();
