@@ -731,6 +731,15 @@ pub fn apply_summary(
     let some_at = Some(at);
     for (i, param) in summary.params.iter().enumerate() {
         let Some(&arg) = args.get(i) else { continue };
+        // rule sum-param-fresh: the callee may leave an object the caller has not seen at
+        // these paths; the call's result object stands for it (the shortest paths first,
+        // so that deeper ones find it).
+        for path in &param.holds_fresh {
+            let obj = g.obj(Obj::CallResult(at));
+            let t = g.temp();
+            g.add(Constraint::AddrOf { node: t, obj }, rule, some_at);
+            store_path(g, arg, path, t, at, rule);
+        }
         for flow in &param.flows {
             // The source: the argument, followed along the flow's path inside it.
             // The source: the argument followed along the flow's path; a path cut off at the

@@ -45,6 +45,11 @@ pub struct Flow {
 pub struct ParamSummary {
     /// Its flows, sorted.
     pub flows: BTreeSet<Flow>,
+    /// The paths inside the parameter at which the function may store an object the
+    /// caller cannot see (one it allocated, a callee's result, a global's or unknown code's
+    /// contents); the caller puts an object of its own there, so that the flows below such
+    /// a path have somewhere to land (rule sum-param-fresh).
+    pub holds_fresh: BTreeSet<Path>,
 }
 
 impl ParamSummary {
@@ -118,6 +123,12 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
                 dst_path = dst_path.then(*s);
             }
             let obj = g.objs.item(obj).clone();
+            if !matches!(obj, Obj::Param(..))
+                && let Some(p) = summary.params.get_mut(j as usize)
+            {
+                // rule sum-param-fresh
+                p.holds_fresh.insert(dst_path.clone());
+            }
             // A parameter's own content seen again at its own place is not a flow.
             if obj != Obj::Param(j, dst_path.clone()) {
                 record(&obj, FlowDst::Param(j, dst_path), &mut summary);
