@@ -7,6 +7,8 @@
 //! - `//@ param NAME: S` — the parameter NAME declared on this line has this state;
 //! - `//@ returns: B` — the function declared on this line has this return binding.
 
+mod common;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, SourceFile, check_file, program_ir};
@@ -135,27 +137,21 @@ fn escape_cases_hold() {
         }
         // Parameters by (line, name).
         let mut seen_params = BTreeSet::new();
-        for (fi, f) in plan.functions.iter().enumerate() {
-            let ir_f = &program.functions[fi];
-            for (i, p) in f.params.iter().enumerate() {
-                let Some(decl) = ir_f.params.get(i).and_then(|&l| ir_f.get_local(l)) else { continue };
-                if decl.span == custody_ir::Span::NONE {
-                    continue;
+        for (line, _, p, _) in common::declared_params(&plan, program, &index) {
+            let key = (line, p.name.clone());
+            seen_params.insert(key.clone());
+            match expected.params.get(&key) {
+                Some(want) if *want != p.escape => errors.push(format!(
+                    "{name}:{line}: expected param `{}` {want:?}, found {:?}",
+                    p.name, p.escape
+                )),
+                None if p.escape != Escape::Contained => {
+                    errors.push(format!("{name}:{line}: unannotated param `{}`: {:?}", p.name, p.escape))
                 }
-                let line = index.line_col(decl.span.start.into()).line;
-                let key = (line, p.name.clone());
-                seen_params.insert(key.clone());
-                match expected.params.get(&key) {
-                    Some(want) if *want != p.escape => errors.push(format!(
-                        "{name}:{line}: expected param `{}` {want:?}, found {:?}",
-                        p.name, p.escape
-                    )),
-                    None if p.escape != Escape::Contained => {
-                        errors.push(format!("{name}:{line}: unannotated param `{}`: {:?}", p.name, p.escape))
-                    }
-                    _ => {}
-                }
+                _ => {}
             }
+        }
+        for f in &plan.functions {
             if f.span.line != 0
                 && let Some(want) = expected.returns.get(&f.span.line)
                 && *want != f.returns.bound

@@ -35,6 +35,8 @@
 //! Every case with a `main` is run that way, with or without a `run` annotation, so every
 //! annotated plan is also one the checked interpreter finds sound.
 
+mod common;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
 use custody_analysis::plan::SpanMap;
@@ -318,26 +320,20 @@ fn check_modes(
     errors: &mut Vec<String>,
 ) {
     let mut seen = BTreeSet::new();
-    for (f, ir_f) in plan.functions.iter().zip(&program.functions) {
-        for (i, p) in f.params.iter().enumerate() {
-            let Some(decl) = ir_f.params.get(i).and_then(|&l| ir_f.get_local(l)) else { continue };
-            if decl.span == custody_ir::Span::NONE {
-                continue;
+    for (line, f, p, decl) in common::declared_params(plan, program, index) {
+        let key = (line, p.name.clone());
+        seen.insert(key.clone());
+        // A mode on an `int`, `float` or `bool` changes nothing (spec/language.md, 4.2).
+        let immediate = decl.ty.value_kind() == custody_ir::ValueKind::Immediate;
+        match expected.modes.get(&key) {
+            Some(want) if *want != p.mode => errors.push(format!(
+                "{name}:{line}: expected `{}` of `{}` {want:?}, found {:?}",
+                p.name, f.name, p.mode
+            )),
+            None if p.mode == Mode::Own && !immediate => {
+                errors.push(format!("{name}:{line}: unannotated own parameter `{}` of `{}`", p.name, f.name))
             }
-            let line = index.line_col(decl.span.start.into()).line;
-            let key = (line, p.name.clone());
-            seen.insert(key.clone());
-            // A mode on an `int`, `float` or `bool` changes nothing (spec/language.md, 4.2).
-            let immediate = decl.ty.value_kind() == custody_ir::ValueKind::Immediate;
-            match expected.modes.get(&key) {
-                Some(want) if *want != p.mode => errors.push(format!(
-                    "{name}:{line}: expected `{}` of `{}` {want:?}, found {:?}",
-                    p.name, f.name, p.mode
-                )),
-                None if p.mode == Mode::Own && !immediate => errors
-                    .push(format!("{name}:{line}: unannotated own parameter `{}` of `{}`", p.name, f.name)),
-                _ => {}
-            }
+            _ => {}
         }
     }
     for key in expected.modes.keys() {

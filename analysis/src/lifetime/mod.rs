@@ -69,7 +69,7 @@ pub fn plan_lifetimes(
 ) -> Vec<FunctionLifetime> {
     let spawns =
         program.functions.iter().any(|f| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Spawn { .. })));
-    let observable = ownership::observable_classes(program);
+    let observable = ownership::observable_locals(program);
     let purity = ownership::purity(program, &observable);
     let scope_locals: Vec<HashMap<ir::ScopeId, Vec<LocalId>>> =
         program.functions.iter().map(ir::Function::scope_locals).collect();
@@ -77,7 +77,7 @@ pub fn plan_lifetimes(
         .functions
         .iter()
         .enumerate()
-        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &purity, &observable, spawns))
+        .map(|(i, f)| ownership::local_modes(program, f, &scope_locals[i], &purity, &observable[i], spawns))
         .collect();
     let param_modes = ownership::param_modes(program, &local_modes, &scope_locals, &observable);
     let planned: Vec<ops::FunctionOps> = (0..program.functions.len())
@@ -87,7 +87,7 @@ pub fn plan_lifetimes(
                 i,
                 &local_modes[i],
                 &param_modes,
-                &observable,
+                &observable[i],
                 &scope_locals[i],
             ))
         })

@@ -35,7 +35,7 @@
 //!   temporary; a value returned with only scope exits in between): then it moves.
 
 use super::liveness::{Liveness, LocalSet, Transfer};
-use super::ownership::{LocalModes, consumed, holds, kills, type_observable, written_through};
+use super::ownership::{LocalModes, consumed, holds, kills, written_through};
 use custody_ir as ir;
 use custody_ir::plan::When;
 use custody_ir::{FunctionId, GlobalId, InstAddr, InstKind, LocalId, Mode};
@@ -101,7 +101,7 @@ pub(crate) struct Context<'a> {
     /// Per local: holds an owned reference (when it holds one at all).
     owned: Vec<bool>,
     /// Per local: may hold an object with an observable destructor.
-    observable: Vec<bool>,
+    observable: &'a [bool],
     /// Scope exits at which an observable local is not kept alive, because its value was
     /// handed on to something that outlives the exit (rule life-observable-handover).
     handed_on: std::collections::HashSet<(InstAddr, LocalId)>,
@@ -113,11 +113,10 @@ impl<'a> Context<'a> {
         fid: usize,
         modes: &'a LocalModes,
         param_modes: &'a [Vec<Mode>],
-        observable_classes: &[bool],
+        observable: &'a [bool],
         scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
     ) -> Context<'a> {
         let f = &program.functions[fid];
-        let any_drop = program.classes.iter().any(|c| c.drop.is_some());
         let mut owned: Vec<bool> = f
             .locals
             .iter()
@@ -135,12 +134,7 @@ impl<'a> Context<'a> {
                     && param_modes.get(fid).and_then(|m| m.get(j)) == Some(&Mode::Own);
             }
         }
-        let observable: Vec<bool> = f
-            .locals
-            .iter()
-            .map(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
-            .collect();
-        let handed_on = observable_handovers(f, scope_locals, &observable);
+        let handed_on = observable_handovers(f, scope_locals, observable);
         Context { program, f, modes, param_modes, scope_locals, owned, observable, handed_on }
     }
 
@@ -289,14 +283,19 @@ fn observable_handovers(
             }
         }
     }
-    // A handed temporary skips the observable extension at its own scope's exits.
-    if !handed.is_empty() {
+    // A handed temporary skips the observable extension at its own scope's exits (grouped
+    // by scope, so each exit looks only at its own temporaries).
+    let mut handed_in: HashMap<ir::ScopeId, Vec<LocalId>> = HashMap::new();
+    for t in handed {
+        if let Some(scope) = scope_of.get(&t) {
+            handed_in.entry(*scope).or_default().push(t);
+        }
+    }
+    if !handed_in.is_empty() {
         for (at, inst) in f.insts() {
             if let InstKind::ScopeExit { scope } = &inst.kind {
-                for &t in &handed {
-                    if scope_of.get(&t) == Some(scope) {
-                        out.insert((at, t));
-                    }
+                for &t in handed_in.get(scope).into_iter().flatten() {
+                    out.insert((at, t));
                 }
             }
         }

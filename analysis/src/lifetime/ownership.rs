@@ -69,6 +69,18 @@ pub(crate) fn observable_classes(program: &ir::Program) -> Vec<bool> {
     }
 }
 
+/// Per function, per local: whether it may hold an object that reaches a `drop` block
+/// (rule own-observable), decided once for every pass that asks.
+pub(crate) fn observable_locals(program: &ir::Program) -> Vec<Vec<bool>> {
+    let classes = observable_classes(program);
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+    program
+        .functions
+        .iter()
+        .map(|f| f.locals.iter().map(|d| type_observable(program, &classes, any_drop, &d.ty, 0)).collect())
+        .collect()
+}
+
 /// Whether a value of `ty` may reach an object with a `drop` block.
 pub(crate) fn type_observable(
     program: &ir::Program,
@@ -106,7 +118,7 @@ pub(crate) struct Purity {
 /// own-drop-impure: when some `drop` block is impure, releasing an object that reaches one
 /// runs impure code, so a function that may release such an object (it has a local that
 /// may hold one) is impure too. Greatest fixpoint: assume pure, refute.
-pub(crate) fn purity(program: &ir::Program, observable_classes: &[bool]) -> Purity {
+pub(crate) fn purity(program: &ir::Program, observable: &[Vec<bool>]) -> Purity {
     let n = program.functions.len();
     let mut pure = vec![true; n];
     let mut callees: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -136,16 +148,12 @@ pub(crate) fn purity(program: &ir::Program, observable_classes: &[bool]) -> Puri
     settle(&mut pure);
     let drops_impure = program.classes.iter().filter_map(|c| c.drop).any(|d| !pure[d.index()]);
     if drops_impure {
-        let any_drop = true;
         for (i, f) in program.functions.iter().enumerate() {
             let drop_self = match f.kind {
                 ir::FunctionKind::Drop { .. } => f.params.first().copied(),
                 _ => None,
             };
-            if f.locals.iter().enumerate().any(|(l, d)| {
-                Some(LocalId(l as u32)) != drop_self
-                    && type_observable(program, observable_classes, any_drop, &d.ty, 0)
-            }) {
+            if observable[i].iter().enumerate().any(|(l, &o)| o && Some(LocalId(l as u32)) != drop_self) {
                 pure[i] = false;
             }
         }
@@ -494,13 +502,10 @@ pub(crate) fn local_modes(
     f: &ir::Function,
     scope_locals: &HashMap<ir::ScopeId, Vec<LocalId>>,
     purity: &Purity,
-    observable_classes: &[bool],
+    observable_locals: &[bool],
     threads: bool,
 ) -> LocalModes {
-    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
-    let observable = |l: LocalId| {
-        f.get_local(l).is_some_and(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
-    };
+    let observable = |l: LocalId| observable_locals.get(l.index()).copied().unwrap_or(false);
     let n = f.locals.len();
     let mut modes = LocalModes { borrowed: vec![false; n], ..LocalModes::default() };
     if !threads {
@@ -840,19 +845,15 @@ pub(crate) fn param_modes(
     program: &ir::Program,
     locals: &[LocalModes],
     scope_locals: &[HashMap<ir::ScopeId, Vec<LocalId>>],
-    observable_classes: &[bool],
+    observable: &[Vec<bool>],
 ) -> Vec<Vec<Mode>> {
     let spawned = spawned(program);
-    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
     let facts: Vec<TakeFacts> = program
         .functions
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let observable = |l: LocalId| {
-                f.get_local(l)
-                    .is_none_or(|d| type_observable(program, observable_classes, any_drop, &d.ty, 0))
-            };
+            let observable = |l: LocalId| observable[i].get(l.index()).copied().unwrap_or(true);
             take_facts(f, &locals[i], &scope_locals[i], &observable)
         })
         .collect();
