@@ -514,30 +514,26 @@ impl Machine<'_> {
 
     /// Overwrites a field of an object (no counting; holders follow).
     pub(super) fn store_field(&mut self, id: ObjId, field: u32, value: Value) {
-        let holds = self.heap.get(id).is_some_and(|o| o.holds);
-        let old = match self.heap.get_mut(id).map(|o| &mut o.body) {
-            Some(Body::Object { fields, .. }) => match fields.get_mut(field as usize) {
-                Some(slot) => std::mem::replace(slot, value.clone()),
-                None => return,
-            },
-            _ => return,
-        };
-        if holds {
-            self.heap.hold(&old, false);
-            self.heap.hold(&value, true);
-        }
+        self.replace_slot(id, value, |body| match body {
+            Body::Object { fields, .. } => fields.get_mut(field as usize),
+            _ => None,
+        });
     }
 
     /// Overwrites an element of an array (no counting; holders follow).
     pub(super) fn store_elem(&mut self, id: ObjId, index: usize, value: Value) {
+        self.replace_slot(id, value, |body| match body {
+            Body::Array(elems) => elems.get_mut(index),
+            _ => None,
+        });
+    }
+
+    /// Puts `value` into the slot `slot` picks in object `id` (nothing if there is none);
+    /// the old value loses this holder and the new one gains it.
+    fn replace_slot(&mut self, id: ObjId, value: Value, slot: impl FnOnce(&mut Body) -> Option<&mut Value>) {
         let holds = self.heap.get(id).is_some_and(|o| o.holds);
-        let old = match self.heap.get_mut(id).map(|o| &mut o.body) {
-            Some(Body::Array(elems)) => match elems.get_mut(index) {
-                Some(slot) => std::mem::replace(slot, value.clone()),
-                None => return,
-            },
-            _ => return,
-        };
+        let Some(place) = self.heap.get_mut(id).and_then(|o| slot(&mut o.body)) else { return };
+        let old = std::mem::replace(place, value.clone());
         if holds {
             self.heap.hold(&old, false);
             self.heap.hold(&value, true);

@@ -76,6 +76,13 @@ impl Machine<'_> {
         }
     }
 
+    /// Releases each of `refs` once, as a task (a long list destroys one node per task).
+    fn release_each(&mut self, refs: Vec<ObjId>, cause: Span) {
+        if !refs.is_empty() {
+            self.push_task(Task::Each { refs, next: 0, repeat: 1, done: 0, action: Action::Release, cause });
+        }
+    }
+
     /// How many times to apply an operation.
     fn count(&self, op: &ROp) -> Result<u64, Stop> {
         match op.count.map(|l| self.local(l)) {
@@ -383,16 +390,7 @@ impl Machine<'_> {
                     DestroyStage::Release => {
                         *stage = DestroyStage::Finish;
                         let refs = self.heap.let_go(id);
-                        if !refs.is_empty() {
-                            self.push_task(Task::Each {
-                                refs,
-                                next: 0,
-                                repeat: 1,
-                                done: 0,
-                                action: Action::Release,
-                                cause,
-                            });
-                        }
+                        self.release_each(refs, cause);
                         Ok(())
                     }
                     DestroyStage::Finish => {
@@ -434,16 +432,7 @@ impl Machine<'_> {
                         let group: HashSet<ObjId> = members.iter().copied().collect();
                         let refs: Vec<ObjId> =
                             self.heap.let_go(id).into_iter().filter(|r| !group.contains(r)).collect();
-                        if !refs.is_empty() {
-                            self.push_task(Task::Each {
-                                refs,
-                                next: 0,
-                                repeat: 1,
-                                done: 0,
-                                action: Action::Release,
-                                cause,
-                            });
-                        }
+                        self.release_each(refs, cause);
                         Ok(())
                     }
                     GroupStage::Finish => {
