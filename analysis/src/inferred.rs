@@ -43,6 +43,10 @@ pub fn inferred_plan(
                 alloc.placement = *placement;
                 alloc.reason = why.clone();
             }
+            if alloc.placement == Placement::Arena {
+                alloc.arena_scope = lt.arena_scopes.get(&alloc.inst).copied();
+                alloc.control = Control::Arena;
+            }
         }
         for var in &mut fp.variables {
             var.last_uses = lt
@@ -56,6 +60,15 @@ pub fn inferred_plan(
             var.last_uses.dedup();
         }
         fp.ops = lt.ops;
+    }
+    for (span, message) in crate::lifetime::cycle_warnings(program, &escape) {
+        plan.diagnostics.push(PlanDiagnostic {
+            severity: "warning".to_string(),
+            code: "cycle".to_string(),
+            message,
+            span: spans.span(span),
+            related: Vec::new(),
+        });
     }
     plan.stats = stats(&plan.functions, plan.stats.rc_ops_naive);
     (plan, escape)

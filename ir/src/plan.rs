@@ -41,8 +41,8 @@
 //!   `local`: copy it if shared / it is proven unshared / copy it unconditionally.
 //! - `arena_enter` / `arena_exit` scope: an arena opens; the arena and everything allocated
 //!   in it is freed.
-//! - `collect_cycles` local: run the cycle collector on the value's strongly connected
-//!   group, freeing it if nothing outside holds it.
+//! - `collect_cycles` local: release the value (as `drop`), then, if it survives, run the
+//!   cycle collector on its strongly connected group, freeing it if nothing outside holds it.
 //!
 //! Destroying an object runs its class's `drop` block, then releases its fields in
 //! declaration order (an array releases its elements in order, a closure its captures); to

@@ -641,11 +641,9 @@ fn cycle_plan(collect: bool) -> (Program, MemoryPlan) {
         .op("main", OpKind::Dup, a, second, When::Before)
         .op("main", OpKind::Dup, bb, store, When::Before)
         .field_op("main", OpKind::Drop, a, 1, store)
-        .op("main", OpKind::Drop, bb, exit, When::Before)
-        .op("main", OpKind::Drop, a, exit, When::Before);
-    if collect {
-        plan = plan.op("main", OpKind::CollectCycles, a, exit, When::Before);
-    }
+        .op("main", OpKind::Drop, bb, exit, When::Before);
+    // `collect_cycles` releases the value's reference, then collects what survives.
+    plan = plan.op("main", if collect { OpKind::CollectCycles } else { OpKind::Drop }, a, exit, When::Before);
     (program, plan.build())
 }
 
@@ -1335,7 +1333,6 @@ fn a_collected_cycle_runs_every_drop_block_first_depth_first_from_the_value() {
         .op("main", OpKind::Dup, a, second, When::Before)
         .op("main", OpKind::Dup, bb, store, When::Before)
         .field_op("main", OpKind::Drop, a, 1, store)
-        .op("main", OpKind::Drop, bb, exit, When::Before)
         .op("main", OpKind::Drop, a, exit, When::Before)
         .op("main", OpKind::CollectCycles, bb, exit, When::Before)
         .build();

@@ -490,6 +490,11 @@ pub(crate) struct Decisions {
     /// Per function, per planned op index: for a copy-on-write on a shared class, why it
     /// is shared.
     pub(crate) cow_witness: Vec<HashMap<usize, Witness>>,
+    /// Per function, per planned op index: whether a release may let go of an object on
+    /// a cycle the collector frees (rule cyc-collect: `collect_cycles` instead of `drop`).
+    pub(crate) collect: Vec<Vec<bool>>,
+    /// Per function, per allocation placed `arena`: its arena scope.
+    pub(crate) arena_scopes: Vec<HashMap<InstAddr, ir::ScopeId>>,
 }
 
 /// Marks sharing from the planned operations and decides placements.
@@ -501,6 +506,8 @@ pub(crate) fn decide(
     classes: &mut Classes,
     ops: &[FunctionOps],
     spawns: bool,
+    cycles: &super::cycles::CycleFacts,
+    arenas: &super::arenas::ArenaFacts,
     pos: &dyn Fn(ir::Span) -> String,
 ) -> Decisions {
     // The classes an operation's place may hold.
@@ -568,6 +575,24 @@ pub(crate) fn decide(
                 for k in place_classes(classes, fi, op.place) {
                     shared.entry(k).or_insert_with(|| why.clone());
                 }
+            }
+        }
+    }
+    // rule cyc-collect: the classes on cycles the collector frees are counted.
+    let mut cyclic: HashSet<Key> = HashSet::new();
+    for store in cycles.stores.iter().filter(|s| !s.grouped) {
+        let f = &program.functions[store.function];
+        let span = f.inst(store.at).map_or(ir::Span::NONE, |i| i.span);
+        let why = Witness::Fact(format!(
+            "on a reference cycle closed at {} (through {}): freed by the cycle collector",
+            pos(span),
+            store.fields.join(", ")
+        ));
+        for &o in &store.members {
+            for k in classes.by_object.get(&(store.function, o)).cloned().unwrap_or_default() {
+                let k = classes.find(k);
+                cyclic.insert(k);
+                shared.entry(k).or_insert_with(|| why.clone());
             }
         }
     }
@@ -671,9 +696,28 @@ pub(crate) fn decide(
         }
     }
 
+    let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded);
+    // Functions whose every call comes from `@manual` code (a manual allocation they
+    // return stays manual).
+    let mut called_from_auto = vec![false; program.functions.len()];
+    let mut called = vec![false; program.functions.len()];
+    for f in &program.functions {
+        for (_, inst) in f.insts() {
+            match &inst.kind {
+                InstKind::Call { callee: Callee::Function(g), .. } => {
+                    called[g.index()] = true;
+                    called_from_auto[g.index()] |= !f.manual;
+                }
+                InstKind::Spawn { callee: Callee::Function(g), .. } => called_from_auto[g.index()] = true,
+                _ => {}
+            }
+        }
+    }
     let mut placements = Vec::new();
+    let mut arena_scopes = Vec::new();
     for (fi, f) in program.functions.iter().enumerate() {
         let fe = &escape.functions[fi];
+        let mut scopes = HashMap::new();
         let in_loop = blocks_in_loops(f);
         let defs = super::ownership::definitions(f);
         // The locals of the function's body scope (the stack slots that live as long as the
@@ -709,7 +753,36 @@ pub(crate) fn decide(
             };
             // Static memory is held for the whole run: worth it where the literal would
             // otherwise be allocated again and again (in a loop).
-            let decision = if constant_elems && !written.contains(&k) && in_loop[at.block.index()] {
+            let grouped = cycles.grouped.get(fi).is_some_and(|g| g.contains(&at));
+            let decision = if grouped && let Some(scope) = super::outer_scope(f) {
+                // rule cyc-group-arena
+                scopes.insert(at, scope);
+                (
+                    Placement::Arena,
+                    "on a reference cycle whose objects all die with the function: in an arena over its \
+                     body, freed together when it returns"
+                        .to_string(),
+                )
+            } else if let Some(c) = arena_ok.get(&(fi, at)) {
+                // rules arena-contained, arena-callee
+                if let Some(scope) = c.scope {
+                    scopes.insert(at, scope);
+                }
+                (Placement::Arena, c.why.clone())
+            } else if f.manual
+                && !shared.contains_key(&k)
+                && !threaded.contains(&k)
+                && (escape_state == Escape::Contained
+                    || (escape_state == Escape::Binding && called[fi] && !called_from_auto[fi]))
+            {
+                // rule place-manual
+                let why = if escape_state == Escape::Contained {
+                    "allocated in @manual code: freed by the program's `free`"
+                } else {
+                    "allocated in @manual code and returned to @manual callers: freed by the program's `free`"
+                };
+                (Placement::Manual, why.to_string())
+            } else if constant_elems && !written.contains(&k) && in_loop[at.block.index()] {
                 // rule place-static
                 (Placement::Static, "constant array, never written: emitted once, never freed".to_string())
             } else if let Some(why) = shared.get(&k).map(Witness::placement) {
@@ -748,9 +821,27 @@ pub(crate) fn decide(
                     (Placement::HeapUnique, why)
                 }
             };
+            // rule place-manual: what @manual code does not keep to itself is automatic.
+            let decision = if f.manual && decision.0 != Placement::Manual {
+                let why = if escape_state == Escape::Binding {
+                    "allocated in @manual code, returned to automatic code: managed automatically from here"
+                } else {
+                    "allocated in @manual code, but shared or reaching code that is not manual: managed \
+                     automatically"
+                };
+                (decision.0, format!("{why}; {}", decision.1))
+            } else {
+                decision
+            };
+            // rule arena-outlives
+            let decision = match arenas.outside[fi].get(&at) {
+                Some(why) if decision.0 != Placement::Arena => (decision.0, format!("{why}; {}", decision.1)),
+                _ => decision,
+            };
             map.insert(at, decision);
         }
         placements.push(map);
+        arena_scopes.push(scopes);
     }
     // Which operations act on counted memory.
     let mut counted = Vec::new();
@@ -779,7 +870,126 @@ pub(crate) fn decide(
         }
         cow_witness.push(m);
     }
-    Decisions { placements, counted, cow_witness }
+    let mut collect = Vec::with_capacity(ops.len());
+    for (fi, fo) in ops.iter().enumerate() {
+        let v: Vec<bool> = fo
+            .ops
+            .iter()
+            .map(|op| {
+                matches!(op.action, Action::Release)
+                    && !cyclic.is_empty()
+                    && place_classes(classes, fi, op.place).iter().any(|k| cyclic.contains(k))
+            })
+            .collect();
+        collect.push(v);
+    }
+    Decisions { placements, counted, cow_witness, collect, arena_scopes }
+}
+
+/// Which arena candidates the arena can really hold (rule arena-contents): not seen by
+/// another thread; and, when their class is counted (an arena object is never counted,
+/// so nothing releases what it holds), without a destructor to run and holding nothing
+/// but memory of the same kind (other arena objects, constants). An unshared candidate
+/// is released by `free` at its owner's last use like any unique object, which destroys
+/// it in its arena and releases its contents. Removing a candidate can disqualify
+/// counted candidates that hold it, so this iterates until nothing changes.
+fn arena_contents(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    classes: &mut Classes,
+    arenas: &super::arenas::ArenaFacts,
+    shared: &HashMap<Key, Witness>,
+    threaded: &HashSet<Key>,
+) -> HashMap<(usize, InstAddr), super::arenas::Candidate> {
+    let observable = super::ownership::observable_classes(program);
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
+    let mut ok: HashMap<(usize, InstAddr), super::arenas::Candidate> = HashMap::new();
+    let mut site_class: HashMap<(usize, InstAddr), Key> = HashMap::new();
+    for (fi, cands) in arenas.candidates.iter().enumerate() {
+        let f = &program.functions[fi];
+        let fe = &escape.functions[fi];
+        for (at, c) in cands {
+            let Some(inst) = f.inst(*at) else { continue };
+            let Some(o) = fe.graph.objs.get(&Obj::Alloc(*at)) else { continue };
+            let ty = inst.kind.dest().map_or(ir::Type::String, |d| local_ty(program, fi, d));
+            let k0 = classes.key(escape, fi, o, &ty);
+            let k = classes.find(k0);
+            if threaded.contains(&k) {
+                continue;
+            }
+            if shared.contains_key(&k)
+                && super::ownership::type_observable(program, &observable, any_drop, &ty, 0)
+            {
+                continue;
+            }
+            site_class.insert((fi, *at), k);
+            ok.insert((fi, *at), c.clone());
+        }
+    }
+    if ok.is_empty() {
+        return ok;
+    }
+    // The allocation sites of each class, and the classes that hold other things.
+    let mut sites: HashMap<Key, Vec<(usize, InstAddr)>> = HashMap::new();
+    let mut foreign: HashSet<Key> = HashSet::new();
+    let keys: Vec<((usize, u32), Key)> = classes.keys.iter().map(|((f, o, _), k)| ((*f, *o), *k)).collect();
+    for ((fi, o), k) in keys {
+        let r = classes.find(k);
+        match escape.functions[fi].graph.objs.item(o) {
+            Obj::Alloc(at) => sites.entry(r).or_default().push((fi, *at)),
+            Obj::Global(_) | Obj::Unknown => {
+                foreign.insert(r);
+            }
+            _ => {}
+        }
+    }
+    for k in [classes.unknown, classes.thread] {
+        let r = classes.find(k);
+        foreign.insert(r);
+    }
+    loop {
+        let mut removed = Vec::new();
+        for (site, k) in &site_class {
+            if !ok.contains_key(site) || !shared.contains_key(k) {
+                continue;
+            }
+            // Every class reachable through fields must hold only arena candidates.
+            let mut seen: HashSet<Key> = HashSet::from([*k]);
+            let mut work = vec![*k];
+            let mut closed = true;
+            while let Some(c) = work.pop() {
+                let root = classes.find(c);
+                let parts: Vec<Key> =
+                    classes.fields.get(&root).map(|m| m.values().copied().collect()).unwrap_or_default();
+                for p in parts {
+                    let p = classes.find(p);
+                    if !seen.insert(p) {
+                        continue;
+                    }
+                    if foreign.contains(&p)
+                        || sites.get(&p).is_some_and(|v| v.iter().any(|s| !ok.contains_key(s)))
+                    {
+                        closed = false;
+                        break;
+                    }
+                    work.push(p);
+                }
+                if !closed {
+                    break;
+                }
+            }
+            if !closed {
+                removed.push(*site);
+            }
+        }
+        if removed.is_empty() {
+            break;
+        }
+        for s in removed {
+            ok.remove(&s);
+        }
+    }
+    ok
 }
 
 /// The classes of the references inside a struct value of class `k`.
@@ -807,7 +1017,7 @@ fn struct_contents(
 }
 
 /// Which blocks are on a cycle of the control-flow graph.
-fn blocks_in_loops(f: &ir::Function) -> Vec<bool> {
+pub(crate) fn blocks_in_loops(f: &ir::Function) -> Vec<bool> {
     let n = f.blocks.len();
     let mut g = petgraph::graph::DiGraph::<(), ()>::with_capacity(n, n);
     let nodes: Vec<_> = (0..n).map(|_| g.add_node(())).collect();

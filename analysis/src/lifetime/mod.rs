@@ -32,7 +32,9 @@
 //! output, and this plan must count less and use no more memory; the checked interpreter
 //! (`custody_ir::exec`) verifies every plan it runs.
 
+mod arenas;
 mod classes;
+pub mod cycles;
 mod liveness;
 mod ops;
 pub(crate) mod ownership;
@@ -57,6 +59,81 @@ pub struct FunctionLifetime {
     pub ops: Vec<Op>,
     /// For each local, where its value is used for the last time.
     pub last_uses: HashMap<LocalId, Vec<InstAddr>>,
+    /// For each allocation placed `arena`: its arena scope.
+    pub arena_scopes: HashMap<InstAddr, ir::ScopeId>,
+}
+
+/// The outermost scope of a function (its parameters'), which an arena over the whole
+/// function uses.
+pub(crate) fn outer_scope(f: &ir::Function) -> Option<ir::ScopeId> {
+    f.insts().find_map(|(_, i)| match &i.kind {
+        InstKind::ScopeEnter { scope, .. } => Some(*scope),
+        _ => None,
+    })
+}
+
+/// The arena operations of a function: `arena_enter` right after each arena scope's
+/// `scope_enter` and `arena_exit` right after each of its `scope_exit`s (rule
+/// arena-scope-ops), for the declared arena scopes and those `inferred`.
+fn arena_ops(f: &ir::Function, spans: &SpanMap<'_>, inferred: &[ir::ScopeId]) -> Vec<Op> {
+    let mut arenas: std::collections::HashSet<ir::ScopeId> = inferred.iter().copied().collect();
+    for (_, i) in f.insts() {
+        if let InstKind::ScopeEnter { scope, arena: true, .. } = &i.kind {
+            arenas.insert(*scope);
+        }
+    }
+    let mut out = Vec::new();
+    if arenas.is_empty() {
+        return out;
+    }
+    for (at, i) in f.insts() {
+        let (kind, scope, reason) = match &i.kind {
+            InstKind::ScopeEnter { scope, arena, .. } if arenas.contains(scope) => {
+                let why = if *arena { "arena scope opens" } else { "inferred arena opens" };
+                (OpKind::ArenaEnter, *scope, why)
+            }
+            InstKind::ScopeExit { scope } if arenas.contains(scope) => {
+                (OpKind::ArenaExit, *scope, "the arena and everything in it is freed")
+            }
+            _ => continue,
+        };
+        let mut op = Op::new(kind, spans.span(i.span), ir::plan::When::After, at);
+        op.scope = Some(scope);
+        op.reason = Some(reason.to_string());
+        out.push(op);
+    }
+    out
+}
+
+/// The `cycle` warnings of a program (rule cyc-collect): one per store that may close a
+/// cycle the collector has to free, at the store, as (span, message).
+pub fn cycle_warnings(program: &ir::Program, escape: &ProgramEscape) -> Vec<(ir::Span, String)> {
+    let objects = all_local_objects(program, escape);
+    let facts = cycles::analyze(program, escape, &objects);
+    let mut out = Vec::new();
+    for s in facts.stores.iter().filter(|s| !s.grouped) {
+        let Some(inst) = program.functions[s.function].inst(s.at) else { continue };
+        let fields = s.fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+        out.push((
+            inst.span,
+            format!(
+                "this store may close a reference cycle through {fields}, which counting alone would leak: \
+                 the plan frees it with the cycle collector; making `{}` a non-owning reference would break it",
+                s.weak
+            ),
+        ));
+    }
+    out
+}
+
+/// Per function, per local: the abstract objects it may hold.
+fn all_local_objects(program: &ir::Program, escape: &ProgramEscape) -> Vec<Vec<Vec<u32>>> {
+    program
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| classes::local_objects(escape, i, f.locals.len()))
+        .collect()
 }
 
 /// Plans every function of a program.
@@ -92,14 +169,21 @@ pub fn plan_lifetimes(
             ))
         })
         .collect();
-    let objects: Vec<Vec<Vec<u32>>> = program
-        .functions
-        .iter()
-        .enumerate()
-        .map(|(i, f)| classes::local_objects(escape, i, f.locals.len()))
-        .collect();
+    let objects = all_local_objects(program, escape);
     let mut cls = classes::build(program, escape, &objects);
-    let decisions = classes::decide(program, escape, &objects, &mut cls, &planned, spawns, pos);
+    let cycle_facts = cycles::analyze(program, escape, &objects);
+    let arena_facts = arenas::analyze(program, escape, &objects, &scope_locals, pos);
+    let decisions = classes::decide(
+        program,
+        escape,
+        &objects,
+        &mut cls,
+        &planned,
+        spawns,
+        &cycle_facts,
+        &arena_facts,
+        pos,
+    );
 
     let mut out = Vec::with_capacity(program.functions.len());
     for (fi, f) in program.functions.iter().enumerate() {
@@ -149,6 +233,10 @@ pub fn plan_lifetimes(
                 Action::Take { .. } => OpKind::Move,
                 Action::Dup | Action::DupCount(_) => OpKind::Dup,
                 Action::Move => OpKind::Move,
+                // rule cyc-collect
+                Action::Release if is_counted && decisions.collect[fi].get(k).copied().unwrap_or(false) => {
+                    OpKind::CollectCycles
+                }
                 Action::Release if is_counted => OpKind::Drop,
                 Action::Release => OpKind::Free,
                 Action::Cow { shared_with: Some(_), .. } if is_counted => OpKind::CowCopy,
@@ -209,13 +297,25 @@ pub fn plan_lifetimes(
             }
             ops.push((k, op));
         }
-        // Plan order: by instruction, `before` then `after`, then as planned.
+        let inferred_arenas: Vec<ir::ScopeId> = {
+            let mut v: Vec<ir::ScopeId> = decisions.arena_scopes[fi].values().copied().collect();
+            v.sort_unstable_by_key(|s| s.0);
+            v.dedup();
+            v
+        };
+        for op in arena_ops(f, spans, &inferred_arenas) {
+            ops.push((usize::MAX, op));
+        }
+        // Plan order: by instruction, `before` then `after`, then as planned (an arena
+        // opens after everything else at its `scope_enter`, and closes after everything
+        // else at its `scope_exit`).
         ops.sort_by_key(|(k, op)| (op.inst.block.0, op.inst.index, op.when == ir::plan::When::After, *k));
         out.push(FunctionLifetime {
             param_modes: param_modes[fi].clone(),
             placements: decisions.placements[fi].clone(),
             ops: ops.into_iter().map(|(_, op)| op).collect(),
             last_uses: fo.last_uses.clone(),
+            arena_scopes: decisions.arena_scopes[fi].clone(),
         });
     }
     out

@@ -37,8 +37,8 @@
 //! and reports a shared write if the array is shared. A copy has the original's placement
 //! (a constant array's copy is `heap_rc`), its elements each gain a reference, and the
 //! original loses the reference the place held. `arena_enter` and `arena_exit` open and
-//! free an arena. `collect_cycles` takes the counted objects strongly connected with the
-//! value; if each one's count equals the references the others hold, they are garbage:
+//! free an arena. `collect_cycles` releases the value like `drop`; if it survives, it takes
+//! the counted objects strongly connected with the value, and if each one's count equals the references the others hold, they are garbage:
 //! all their `drop` blocks run (in depth-first order from the value), then their fields
 //! are released and they are freed (a collector reads counts, so collecting a value that
 //! is already freed is a use after free). An operation may name a place instead of a local: a

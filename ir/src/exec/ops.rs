@@ -67,9 +67,16 @@ impl Machine<'_> {
                 Ok(())
             }
             OpKind::CowCheck | OpKind::CowCopy | OpKind::CowInPlace => self.cow(op),
+            // The value's reference is released first; a group that survives its last
+            // reference from outside is then collected (spec/plan-format.md 4.6).
             OpKind::CollectCycles => {
-                if let Value::Ref(id) = self.read_place(op.target)? {
-                    self.collect(id)?;
+                let value = self.read_place(op.target)?;
+                for id in value.refs() {
+                    self.access(id)?;
+                    self.release_ref(id, span);
+                    if self.heap.get(id).is_some_and(|o| o.state == State::Live && o.rc > 0) {
+                        self.collect(id)?;
+                    }
                 }
                 Ok(())
             }

@@ -1,0 +1,295 @@
+//! Arenas: which allocations can live in an arena scope and be freed with it (rules
+//! arena-*).
+//!
+//! An arena scope (`arena { }`, or the body of an `@arena fn`) frees everything allocated
+//! in it when it ends, at once and without counting. The language promises that an
+//! allocation that outlives the scope is placed outside it, so the question per allocation
+//! is whether any reference to it can survive the scope's end.
+//!
+//! - rule arena-contained: an allocation made inside an arena scope lives in that (the
+//!   innermost) arena when it is `contained` in its function and is not reachable from
+//!   anything that lives on after the scope: a local declared outside the scope, or an
+//!   object that was not created inside it (an outer object, a parameter's, a global's).
+//! - rule arena-callee: an allocation of a function that is only ever called directly
+//!   from inside arena scopes, which only leaves its function through the result (or a
+//!   parameter's contents), and whose result object does not outlive the arena of any of
+//!   those calls, lives in the caller's arena (Tauraro's `parse_headers` called from an
+//!   `@arena` request handler). It must not be made inside an arena of its own function
+//!   (that arena would take it instead).
+//! - rule arena-outlives: anything else made in an arena scope is placed outside it (on the
+//!   heap, with the reason).
+//!
+//! Whether the arena can really hold the object also depends on how it is counted and on
+//! what it holds (an arena never releases the contents of a counted object); that part is
+//! decided with the alias classes in [`super::classes`] (rule arena-contents).
+//!
+//! Cost: per arena scope one walk of the function's object graph from the roots outside
+//! it; per function one pass over its instructions to find the scope nesting.
+
+use crate::escape::ProgramEscape;
+use crate::escape::graph::Obj;
+use custody_ir as ir;
+use custody_ir::plan::Escape;
+use custody_ir::{Callee, InstAddr, InstKind, LocalId, ScopeId};
+use std::collections::{HashMap, HashSet};
+
+/// An allocation that may live in an arena.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    /// The arena scope it goes to (`None`: the innermost arena of the calling frame).
+    pub(crate) scope: Option<ScopeId>,
+    /// Why it may.
+    pub(crate) why: String,
+}
+
+/// Per function: the arena candidates, and why each allocation made in an arena scope
+/// that is not one is placed outside.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ArenaFacts {
+    pub(crate) candidates: Vec<HashMap<InstAddr, Candidate>>,
+    pub(crate) outside: Vec<HashMap<InstAddr, String>>,
+}
+
+/// The innermost open scopes at every instruction of a function, innermost last.
+pub(crate) struct ScopeNesting {
+    /// Per block: the stack at its entry.
+    entry: Vec<Option<Vec<ScopeId>>>,
+    /// Which scopes are arenas.
+    arena: HashSet<ScopeId>,
+    /// Per scope: the scopes nested in it (itself included).
+    pub(crate) within: HashMap<ScopeId, HashSet<ScopeId>>,
+}
+
+impl ScopeNesting {
+    pub(crate) fn new(f: &ir::Function) -> ScopeNesting {
+        let mut entry: Vec<Option<Vec<ScopeId>>> = vec![None; f.blocks.len()];
+        let mut arena = HashSet::new();
+        let mut within: HashMap<ScopeId, HashSet<ScopeId>> = HashMap::new();
+        if f.blocks.is_empty() {
+            return ScopeNesting { entry, arena, within };
+        }
+        entry[0] = Some(Vec::new());
+        let mut work = vec![0usize];
+        while let Some(b) = work.pop() {
+            let Some(mut stack) = entry[b].clone() else { continue };
+            for inst in &f.blocks[b].insts {
+                match &inst.kind {
+                    InstKind::ScopeEnter { scope, arena: is_arena, .. } => {
+                        if *is_arena {
+                            arena.insert(*scope);
+                        }
+                        stack.push(*scope);
+                        for s in &stack {
+                            within.entry(*s).or_default().insert(*scope);
+                        }
+                    }
+                    InstKind::ScopeExit { scope } => {
+                        if let Some(i) = stack.iter().rposition(|s| s == scope) {
+                            stack.truncate(i);
+                        }
+                    }
+                    _ => {}
+                }
+                for s in inst.kind.successors() {
+                    if let Some(slot) = entry.get_mut(s.index())
+                        && slot.is_none()
+                    {
+                        *slot = Some(stack.clone());
+                        work.push(s.index());
+                    }
+                }
+            }
+        }
+        ScopeNesting { entry, arena, within }
+    }
+
+    /// Calls `visit` with every instruction and the scopes open just before it, outermost
+    /// first (one pass over the function).
+    pub(crate) fn walk(&self, f: &ir::Function, mut visit: impl FnMut(InstAddr, &ir::Inst, &[ScopeId])) {
+        for (b, block) in f.blocks.iter().enumerate() {
+            let Some(Some(mut stack)) = self.entry.get(b).cloned() else { continue };
+            for (i, inst) in block.insts.iter().enumerate() {
+                visit(InstAddr { block: ir::BlockId(b as u32), index: i as u32 }, inst, &stack);
+                match &inst.kind {
+                    InstKind::ScopeEnter { scope, .. } => stack.push(*scope),
+                    InstKind::ScopeExit { scope } => {
+                        if let Some(i) = stack.iter().rposition(|s| s == scope) {
+                            stack.truncate(i);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The innermost declared arena scope open at each allocation and call.
+    pub(crate) fn arenas_at(&self, f: &ir::Function) -> HashMap<InstAddr, ScopeId> {
+        let mut out = HashMap::new();
+        if self.arena.is_empty() {
+            return out;
+        }
+        self.walk(f, |at, inst, stack| {
+            if (inst.kind.is_allocation() || matches!(inst.kind, InstKind::Call { .. }))
+                && let Some(s) = stack.iter().rev().find(|s| self.arena.contains(s))
+            {
+                out.insert(at, *s);
+            }
+        });
+        out
+    }
+}
+
+/// The objects of function `fi` that outlive scope `scope`: everything reachable from the
+/// objects of locals declared outside it and from objects not created inside it.
+fn outliving(
+    f: &ir::Function,
+    fe: &crate::escape::FunctionEscape,
+    objects: &[Vec<u32>],
+    nesting: &ScopeNesting,
+    scope_locals: &HashMap<ScopeId, Vec<LocalId>>,
+    scope: ScopeId,
+) -> HashSet<u32> {
+    let inner_scopes = nesting.within.get(&scope).cloned().unwrap_or_default();
+    let mut inner_locals: HashSet<LocalId> = HashSet::new();
+    for s in &inner_scopes {
+        inner_locals.extend(scope_locals.get(s).into_iter().flatten().copied());
+    }
+    // Objects created inside the scope: its allocations and its calls' results.
+    let mut created_inside: HashSet<u32> = HashSet::new();
+    nesting.walk(f, |at, _, stack| {
+        if stack.iter().any(|s| inner_scopes.contains(s)) {
+            for obj in [Obj::Alloc(at), Obj::CallResult(at), Obj::Copy(at)] {
+                if let Some(o) = fe.graph.objs.get(&obj) {
+                    created_inside.insert(o);
+                }
+            }
+        }
+    });
+    let mut roots: Vec<u32> = Vec::new();
+    for (l, objs) in objects.iter().enumerate() {
+        if !inner_locals.contains(&LocalId(l as u32)) {
+            roots.extend(objs.iter().copied());
+        }
+    }
+    for o in 0..fe.graph.objs.len() as u32 {
+        if !created_inside.contains(&o) {
+            roots.push(o);
+        }
+    }
+    let mut seen: HashSet<u32> = HashSet::new();
+    while let Some(o) = roots.pop() {
+        if !seen.insert(o) {
+            continue;
+        }
+        for (_, node) in fe.solution.fields_of(o) {
+            roots.extend(fe.solution.pts(node).iter().copied().filter(|p| !seen.contains(p)));
+        }
+    }
+    seen
+}
+
+/// Finds the arena candidates of every function.
+pub(crate) fn analyze(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    objects: &[Vec<Vec<u32>>],
+    scope_locals: &[HashMap<ScopeId, Vec<LocalId>>],
+    pos: &dyn Fn(ir::Span) -> String,
+) -> ArenaFacts {
+    let n = program.functions.len();
+    let nestings: Vec<ScopeNesting> = program.functions.iter().map(ScopeNesting::new).collect();
+    let arenas_at: Vec<HashMap<InstAddr, ScopeId>> =
+        program.functions.iter().zip(&nestings).map(|(f, n)| n.arenas_at(f)).collect();
+    let mut facts = ArenaFacts { candidates: vec![HashMap::new(); n], outside: vec![HashMap::new(); n] };
+    // Per function with arenas: the objects outliving each of its arena scopes.
+    let mut outlive_cache: HashMap<(usize, ScopeId), HashSet<u32>> = HashMap::new();
+    let mut outlives = |fi: usize, scope: ScopeId, o: u32| -> bool {
+        let set = outlive_cache.entry((fi, scope)).or_insert_with(|| {
+            outliving(
+                &program.functions[fi],
+                &escape.functions[fi],
+                &objects[fi],
+                &nestings[fi],
+                &scope_locals[fi],
+                scope,
+            )
+        });
+        set.contains(&o)
+    };
+    let scope_pos = |fi: usize, scope: ScopeId| -> String {
+        let f = &program.functions[fi];
+        f.insts()
+            .find_map(|(_, i)| match &i.kind {
+                InstKind::ScopeEnter { scope: s, .. } if *s == scope => Some(pos(i.span)),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    // Direct calls of each function, and which functions are called any other way.
+    let mut calls: Vec<Vec<(usize, InstAddr)>> = vec![Vec::new(); n];
+    let mut other_use: Vec<bool> = vec![false; n];
+    for (hi, h) in program.functions.iter().enumerate() {
+        for (at, inst) in h.insts() {
+            match &inst.kind {
+                InstKind::Call { callee: Callee::Function(g), .. } => calls[g.index()].push((hi, at)),
+                InstKind::Spawn { callee: Callee::Function(g), .. } => other_use[g.index()] = true,
+                InstKind::NewClosure { function, .. } => other_use[function.index()] = true,
+                _ => {}
+            }
+        }
+    }
+    for (fi, f) in program.functions.iter().enumerate() {
+        let fe = &escape.functions[fi];
+        // rule arena-callee: is every call of this function inside an arena, with a result
+        // that stays there?
+        let callee_arena = !other_use[fi]
+            && !calls[fi].is_empty()
+            && matches!(f.kind, ir::FunctionKind::Plain | ir::FunctionKind::Method { .. })
+            && calls[fi].iter().all(|&(hi, c)| {
+                let Some(&s) = arenas_at[hi].get(&c) else { return false };
+                let he = &escape.functions[hi];
+                match he.graph.objs.get(&Obj::CallResult(c)) {
+                    Some(o) => he.verdicts.escape(o) == Escape::Contained && !outlives(hi, s, o),
+                    None => true,
+                }
+            });
+        for (at, inst) in f.insts() {
+            if !inst.kind.is_allocation() {
+                continue;
+            }
+            let Some(o) = fe.graph.objs.get(&Obj::Alloc(at)) else { continue };
+            let state = fe.verdicts.escape(o);
+            match arenas_at[fi].get(&at).copied() {
+                Some(scope) => {
+                    // rule arena-contained
+                    if state == Escape::Contained && !outlives(fi, scope, o) {
+                        let why = format!(
+                            "does not outlive the arena opened at {}: freed with it",
+                            scope_pos(fi, scope)
+                        );
+                        facts.candidates[fi].insert(at, Candidate { scope: Some(scope), why });
+                    } else {
+                        // rule arena-outlives
+                        let r = if state == Escape::Contained {
+                            "it is reachable after the arena ends".to_string()
+                        } else {
+                            crate::escape::describe::reason(program, f, fe, o, pos)
+                        };
+                        facts.outside[fi].insert(
+                            at,
+                            format!("outlives the arena opened at {}: {r}", scope_pos(fi, scope)),
+                        );
+                    }
+                }
+                None if callee_arena && state == Escape::Binding => {
+                    let why = "returned to callers that all keep it inside their arena: freed with the caller's arena"
+                        .to_string();
+                    facts.candidates[fi].insert(at, Candidate { scope: None, why });
+                }
+                None => {}
+            }
+        }
+    }
+    facts
+}
