@@ -52,6 +52,7 @@ fn every_rule_is_documented_and_cited() {
         "analysis/src/lifetime/classes.rs",
         "analysis/src/lifetime/arenas.rs",
         "analysis/src/lifetime/cycles.rs",
+        "analysis/src/modes.rs",
     ]
     .iter()
     .map(|p| read(p))
@@ -61,7 +62,7 @@ fn every_rule_is_documented_and_cited() {
         .skip(1)
         .step_by(2)
         .filter(|w| {
-            ["esc-", "sum-", "naive-", "free-", "own-", "life-", "place-", "cow-", "arena-", "cyc-"]
+            ["esc-", "sum-", "naive-", "free-", "own-", "life-", "place-", "cow-", "arena-", "cyc-", "mode-"]
                 .iter()
                 .any(|p| w.starts_with(p))
                 && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')

@@ -697,6 +697,8 @@ pub(crate) fn decide(
     }
 
     let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded);
+    let handed =
+        if spawns { super::threads::handed_over(program, escape, objects, ops, pos) } else { HashMap::new() };
     // Functions whose every call comes from `@manual` code (a manual allocation they
     // return stays manual).
     let mut called_from_auto = vec![false; program.functions.len()];
@@ -787,7 +789,13 @@ pub(crate) fn decide(
                 (Placement::Static, "constant array, never written: emitted once, never freed".to_string())
             } else if let Some(why) = shared.get(&k).map(Witness::placement) {
                 // rule place-counted
-                if threaded.contains(&k) {
+                if let Some(h) = handed.get(&(fi, at)).filter(|_| threaded.contains(&k)) {
+                    // rule thread-handover
+                    (
+                        Placement::HeapRc,
+                        format!("{why}; {h}: counted by one thread at a time, not atomically"),
+                    )
+                } else if threaded.contains(&k) {
                     (
                         Placement::HeapAtomicRc,
                         format!("{why}; reachable from another thread: counted atomically"),
@@ -795,8 +803,15 @@ pub(crate) fn decide(
                 } else {
                     (Placement::HeapRc, why)
                 }
-            } else if threaded.contains(&k) {
+            } else if threaded.contains(&k) && !handed.contains_key(&(fi, at)) {
                 (Placement::HeapAtomicRc, "reachable from another thread: counted atomically".to_string())
+            } else if let Some(h) = handed.get(&(fi, at)) {
+                // rule thread-handover: the thread's code counts its class (it is threaded),
+                // but only that thread touches this object's counter.
+                (
+                    Placement::HeapRc,
+                    format!("{h}: counted by the thread's code, by one thread at a time, not atomically"),
+                )
             } else {
                 let fixed = matches!(inst.kind, InstKind::NewObject { .. } | InstKind::NewClosure { .. })
                     || (matches!(inst.kind, InstKind::NewArray { .. }) && !grown.contains(&k));

@@ -36,6 +36,7 @@ mod arenas;
 mod classes;
 pub mod cycles;
 mod liveness;
+mod threads;
 mod ops;
 pub(crate) mod ownership;
 
