@@ -45,6 +45,11 @@ impl Diagnostic {
         Diagnostic { severity: Severity::Error, code, message: message.into(), range, related: Vec::new() }
     }
 
+    /// A warning.
+    pub fn warning(code: &'static str, range: TextRange, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, code, message: message.into(), range, related: Vec::new() }
+    }
+
     /// Adds a related place.
     pub fn with_related(mut self, range: TextRange, message: impl Into<String>) -> Diagnostic {
         self.related.push((range, message.into()));
@@ -82,4 +87,9 @@ pub mod codes {
     pub const USE_AFTER_FREE: &str = "use-after-free";
     /// A second `free` of a variable that an earlier `free` already ended.
     pub const DOUBLE_FREE: &str = "double-free";
+    /// A `borrow` parameter (or a `drop` block's `self`) that escapes, is passed to an
+    /// `own` parameter, or is changed where only an owned one could be.
+    pub const MODE_VIOLATION: &str = "mode-violation";
+    /// Objects that may form a reference cycle the plan frees with the cycle collector.
+    pub const CYCLE: &str = "cycle";
 }

@@ -1,9 +1,9 @@
 //! `explain`: why the allocation or parameter at a source position escapes, as the chain
 //! of flows from it to where the bound was lost.
 
-use crate::escape::ProgramEscape;
 use crate::escape::describe::{Position, Sentence, sentences};
 use crate::escape::graph::Obj;
+use crate::escape::{FunctionEscape, ProgramEscape};
 use crate::plan::local_name;
 use custody_ir as ir;
 use custody_ir::plan::Escape;
@@ -102,40 +102,9 @@ pub fn explain_at(
                 continue;
             }
             let escape = fe.summary.params.get(i).map_or(Escape::Contained, |s| s.escape());
-            // The parameter's state covers everything inside it: explain the part that
-            // escapes worst, the shallowest first.
-            let mut parts: Vec<(usize, u32)> = (0..fe.graph.objs.len() as u32)
-                .filter_map(|o| match fe.graph.objs.item(o) {
-                    Obj::Param(j, path) if *j == i as u32 => {
-                        Some((path.steps.len() + usize::from(path.deep), o))
-                    }
-                    _ => None,
-                })
-                .collect();
-            parts.sort_unstable();
-            let worst = parts.into_iter().map(|(_, o)| o).find(|&o| fe.verdicts.escape(o) == escape);
-            let steps = match worst {
-                Some(o) if escape != Escape::Contained => {
-                    let mut steps = Vec::new();
-                    if let Obj::Param(_, path) = fe.graph.objs.item(o)
-                        && !path.steps.is_empty()
-                    {
-                        let ty = f.get_local(p).map(|l| l.ty.clone());
-                        let at = crate::inferred::path_text(program, ty, &path.steps, path.deep);
-                        steps.push(Step {
-                            span: ir::Span::NONE,
-                            rule: "esc-param-content",
-                            text: format!(
-                                "the object at `{}{at}` is part of the parameter",
-                                local_name(f, p)
-                            ),
-                        });
-                    }
-                    steps.extend(sentences(program, f, fe, o, pos).into_iter().map(Step::from));
-                    steps
-                }
-                _ => Vec::new(),
-            };
+            let steps = parameter_witness(program, f, fe, i, escape, &|_| true, pos)
+                .map(|(_, steps)| steps)
+                .unwrap_or_default();
             found.push(Explanation {
                 subject: Subject::Parameter,
                 id: format!("{}({})", f.name, local_name(f, p)),
@@ -152,6 +121,55 @@ pub fn explain_at(
         found.truncate(1);
     }
     found
+}
+
+/// The witness of parameter `i` of `f` whose state is `escape`: the part of the parameter
+/// that escapes that far (the shallowest first; for a struct parameter, its own copy when no
+/// part of the caller's value does) among the objects `accept` admits, and the chain from
+/// it. A part below the parameter itself gets a first step saying where it is. `None` when
+/// the state is `contained` or no admitted part escapes that far.
+pub fn parameter_witness(
+    program: &ir::Program,
+    f: &ir::Function,
+    fe: &FunctionEscape,
+    i: usize,
+    escape: Escape,
+    accept: &dyn Fn(u32) -> bool,
+    pos: Position<'_>,
+) -> Option<(u32, Vec<Step>)> {
+    if escape == Escape::Contained {
+        return None;
+    }
+    let p = *f.params.get(i)?;
+    // The parameter's state covers everything inside it: explain the part that escapes
+    // worst, the shallowest first.
+    let mut parts: Vec<(usize, u32)> = (0..fe.graph.objs.len() as u32)
+        .filter_map(|o| match fe.graph.objs.item(o) {
+            Obj::Param(j, path) if *j == i as u32 => Some((path.steps.len() + usize::from(path.deep), o)),
+            _ => None,
+        })
+        .collect();
+    parts.sort_unstable();
+    let own_copy = fe.graph.objs.get(&Obj::ParamCopy(i as u32));
+    let worst = parts
+        .into_iter()
+        .map(|(_, o)| o)
+        .chain(own_copy)
+        .find(|&o| fe.verdicts.escape(o) == escape && accept(o))?;
+    let mut steps = Vec::new();
+    if let Obj::Param(_, path) = fe.graph.objs.item(worst)
+        && !path.steps.is_empty()
+    {
+        let ty = f.get_local(p).map(|l| l.ty.clone());
+        let at = crate::inferred::path_text(program, ty, &path.steps, path.deep);
+        steps.push(Step {
+            span: ir::Span::NONE,
+            rule: "esc-param-content",
+            text: format!("the object at `{}{at}` is part of the parameter", local_name(f, p)),
+        });
+    }
+    steps.extend(sentences(program, f, fe, worst, pos).into_iter().map(Step::from));
+    Some((worst, steps))
 }
 
 impl Explanation {

@@ -25,7 +25,7 @@ fn make(k: int) -> Noisy { print(100 + k); return Noisy { id: k }; }
 fn lower(db: &AnalysisDatabase, source: &str) -> custody_ir::Program {
     let file = SourceFile::new(db, "test.cdy".to_string(), source.to_string());
     let diagnostics = check_file(db, file);
-    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    assert!(!diagnostics.iter().any(|d| d.severity == custody_analysis::Severity::Error), "{diagnostics:?}");
     program_ir(db, file).clone()
 }
 

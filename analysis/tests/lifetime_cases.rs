@@ -203,7 +203,11 @@ fn annotation(part: &str, n: u32, e: &mut Expected) -> Result<(), &'static str> 
 /// An operation as annotations write it: `drop s`, `drop n.1`, `drop xs[i]`, `dup v count n`.
 fn render_op(f: &custody_ir::Function, op: &Op) -> String {
     let name = |l: custody_ir::LocalId| custody_analysis::plan::local_name(f, l);
-    let mut out = format!("{} {}", op.op.as_str(), op.value.clone().unwrap_or_default());
+    let target = match op.scope {
+        Some(scope) => format!("s{}", scope.0),
+        None => op.value.clone().unwrap_or_default(),
+    };
+    let mut out = format!("{} {target}", op.op.as_str());
     if let Some(field) = op.field {
         out.push_str(&format!(".{field}"));
     }
@@ -361,6 +365,12 @@ fn check_run(
     let (naive_report, naive_out) = run_plan(program, naive);
     let (report, out) = run_plan(program, inferred);
     for (which, r) in [("naive", &naive_report), ("inferred", &report)] {
+        // Plain counting leaks cycles: the naive plan may, the inferred plan may not.
+        let only_cycles = !r.violations.is_empty()
+            && r.violations.iter().all(|v| v.kind == custody_ir::exec::ViolationKind::LeakedCycle);
+        if which == "naive" && only_cycles {
+            continue;
+        }
         if r.outcome != Outcome::Completed {
             let violations: Vec<&str> = r.violations.iter().map(|v| v.message.as_str()).collect();
             errors.push(format!(
@@ -396,7 +406,11 @@ fn lifetime_cases_hold() {
         let text = std::fs::read_to_string(path).unwrap();
         let db = AnalysisDatabase::default();
         let file = SourceFile::new(&db, name.clone(), text.clone());
-        let diagnostics = check_file(&db, file);
+        let diagnostics: Vec<_> = check_file(&db, file)
+            .iter()
+            .filter(|d| d.severity == custody_analysis::Severity::Error)
+            .cloned()
+            .collect();
         if !diagnostics.is_empty() {
             errors.push(format!("{name}: does not check clean: {diagnostics:?}"));
             continue;

@@ -119,6 +119,7 @@ fn spec_cases_check() {
         "invalid-control-flow",
         "use-after-free",
         "double-free",
+        "mode-violation",
     ] {
         assert!(codes_seen.contains(code), "no case produces `{code}`");
     }
@@ -136,7 +137,9 @@ fn every_test_program_checks_clean() {
         let text = std::fs::read_to_string(&path).unwrap();
         let db = AnalysisDatabase::default();
         let file = SourceFile::new(&db, path.display().to_string(), text);
-        let diagnostics = check_file(&db, file);
+        // Clean: no diagnostic but the `cycle` warnings of plain counting's limits.
+        let diagnostics: Vec<_> =
+            check_file(&db, file).iter().filter(|d| d.code != "cycle").cloned().collect();
         assert!(diagnostics.is_empty(), "{}: {diagnostics:#?}", path.display());
         count += 1;
     }

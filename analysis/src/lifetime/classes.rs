@@ -495,6 +495,9 @@ pub(crate) struct Decisions {
     pub(crate) collect: Vec<Vec<bool>>,
     /// Per function, per allocation placed `arena`: its arena scope.
     pub(crate) arena_scopes: Vec<HashMap<InstAddr, ir::ScopeId>>,
+    /// Per function, per planned op index: a count, release or move that can only apply
+    /// to arena objects of counted classes, where it does nothing (left out of the plan).
+    pub(crate) arena_noop: Vec<Vec<bool>>,
 }
 
 /// Marks sharing from the planned operations and decides placements.
@@ -853,6 +856,26 @@ pub(crate) fn decide(
                 Some(why) if decision.0 != Placement::Arena => (decision.0, format!("{why}; {}", decision.1)),
                 _ => decision,
             };
+            // rule arena-contents: a candidate the arena cannot hold says why.
+            let decision = match arenas.candidates[fi].get(&at) {
+                Some(_) if decision.0 != Placement::Arena && decision.0 != Placement::Static => {
+                    let why = if threaded.contains(&k) {
+                        "seen by another thread"
+                    } else if super::ownership::type_observable(
+                        program,
+                        &super::ownership::observable_classes(program),
+                        program.classes.iter().any(|c| c.drop.is_some()),
+                        &dest_ty,
+                        0,
+                    ) {
+                        "counted, with a `drop` block to run"
+                    } else {
+                        "counted, and it holds memory an arena would never release"
+                    };
+                    (decision.0, format!("kept out of the arena ({why}); {}", decision.1))
+                }
+                _ => decision,
+            };
             map.insert(at, decision);
         }
         placements.push(map);
@@ -898,7 +921,56 @@ pub(crate) fn decide(
             .collect();
         collect.push(v);
     }
-    Decisions { placements, counted, cow_witness, collect, arena_scopes }
+    // Classes whose every object is an arena object: counting them does nothing.
+    // (some object is an arena allocation, every object is one or stands for one)
+    let spawned_fns = super::ownership::spawned(program);
+    let mut arena_class: HashMap<Key, (bool, bool)> = HashMap::new();
+    let keys: Vec<((usize, u32), Key)> = classes.keys.iter().map(|((f, o, _), k)| ((*f, *o), *k)).collect();
+    for ((fi, o), k) in keys {
+        let r = classes.find(k);
+        let (site, ok) = match escape.functions[fi].graph.objs.item(o) {
+            Obj::Alloc(at) => {
+                let a = placements[fi].get(at).is_some_and(|(p, _)| *p == Placement::Arena);
+                (a, a)
+            }
+            // A parameter's objects are its callers' arguments, unified with this class,
+            // except where the callers cannot be seen (a thread, a closure's caller).
+            Obj::Param(..) | Obj::ParamCopy(_) => {
+                let f = &program.functions[fi];
+                (false, !spawned_fns.contains(&fi) && !matches!(f.kind, ir::FunctionKind::Closure { .. }))
+            }
+            // A call's result is the callee's allocations, unified with this class.
+            Obj::CallResult(_) | Obj::Copy(_) => (false, true),
+            Obj::Global(_) | Obj::Unknown => (false, false),
+        };
+        let e = arena_class.entry(r).or_insert((false, true));
+        e.0 |= site;
+        e.1 &= ok;
+    }
+    for k in [unknown, thread] {
+        arena_class.insert(classes.find(k), (false, false));
+    }
+    let arena_only: HashMap<Key, bool> =
+        arena_class.into_iter().map(|(k, (site, ok))| (k, site && ok)).collect();
+    let mut arena_noop = Vec::with_capacity(ops.len());
+    for (fi, fo) in ops.iter().enumerate() {
+        let v: Vec<bool> = fo
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                if !matches!(op.action, Action::Dup | Action::DupCount(_) | Action::Release | Action::Move)
+                    || !counted[fi].get(i).copied().unwrap_or(true)
+                {
+                    return false;
+                }
+                let cls = place_classes(classes, fi, op.place);
+                !cls.is_empty() && cls.iter().all(|k| arena_only.get(k).copied().unwrap_or(false))
+            })
+            .collect();
+        arena_noop.push(v);
+    }
+    Decisions { placements, counted, cow_witness, collect, arena_scopes, arena_noop }
 }
 
 /// Which arena candidates the arena can really hold (rule arena-contents): not seen by

@@ -14,6 +14,8 @@
 //!
 //! - rule cyc-closing-store: a store may close a cycle when an object its target may hold
 //!   is reachable from the stored value.
+//! - rule cyc-typed: only where the stored value's type can reach the target's type (a
+//!   `[int]` stored into a `[[int]]` closes nothing, whatever the abstract objects say).
 //! - rule cyc-fresh-value: except when the stored value is an object allocated in the same
 //!   block just before the store, with no store or call in between and the target's local
 //!   not written in between: then the value reaches only what its initial contents reach,
@@ -116,6 +118,13 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             };
             let targets: HashSet<u32> = objs(target).iter().copied().collect();
             if targets.is_empty() || objs(value).is_empty() {
+                continue;
+            }
+            // rule cyc-typed: a value whose type cannot reach the target's type closes
+            // nothing (abstract objects such as a call's result stand for a whole
+            // structure, so they alone cannot tell an inner array from its outer one).
+            let (Some(vt), Some(tt)) = (f.get_local(value), f.get_local(target)) else { continue };
+            if !type_reaches(program, &vt.ty, &tt.ty) {
                 continue;
             }
             // rule cyc-fresh-value: start from what a fresh value's initial contents hold.
@@ -259,7 +268,9 @@ fn fresh_contents(f: &ir::Function, at: InstAddr, target: LocalId, value: LocalI
     let mut want = value;
     for i in (0..at.index as usize).rev() {
         let kind = &block.insts.get(i)?.kind;
-        if kind.dest() == Some(target) && target != want {
+        // The target written since the allocation (even as the allocation's own
+        // destination) may hold the fresh object itself.
+        if kind.dest() == Some(target) {
             return None;
         }
         match kind {
@@ -286,6 +297,37 @@ fn fresh_contents(f: &ir::Function, at: InstAddr, target: LocalId, value: LocalI
         }
     }
     None
+}
+
+/// Whether a value of type `from` can reach (or be) a value of type `to` through fields,
+/// elements and captures. A closure may capture anything.
+fn type_reaches(program: &ir::Program, from: &ir::Type, to: &ir::Type) -> bool {
+    let to = to.non_null().clone();
+    let mut seen: HashSet<ir::Type> = HashSet::new();
+    let mut work = vec![from.non_null().clone()];
+    while let Some(t) = work.pop() {
+        if t == to || matches!(t, ir::Type::Closure(_)) {
+            return true;
+        }
+        if !seen.insert(t.clone()) {
+            continue;
+        }
+        match &t {
+            ir::Type::Array(e) => work.push(e.non_null().clone()),
+            ir::Type::Class(c) => {
+                if let Some(def) = program.classes.get(c.index()) {
+                    work.extend(def.fields.iter().map(|fd| fd.ty.non_null().clone()));
+                }
+            }
+            ir::Type::Struct(st) => {
+                if let Some(def) = program.structs.get(st.index()) {
+                    work.extend(def.fields.iter().map(|fd| fd.ty.non_null().clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `Class.field` for a step into a value of type `ty`.

@@ -36,9 +36,9 @@ mod arenas;
 mod classes;
 pub mod cycles;
 mod liveness;
-mod threads;
 mod ops;
 pub(crate) mod ownership;
+mod threads;
 
 use crate::escape::ProgramEscape;
 use crate::escape::describe::Position;
@@ -213,6 +213,10 @@ pub fn plan_lifetimes(
                 continue;
             }
             let is_counted = counted.get(k).copied().unwrap_or(true);
+            // rule arena-contents: counting an arena object does nothing.
+            if decisions.arena_noop[fi].get(k).copied().unwrap_or(false) {
+                continue;
+            }
             // Every class a dup reaches is shared, hence counted: a dup that reaches none
             // applies to a value that never holds a heap object, and does nothing.
             if matches!(p.action, Action::Dup | Action::DupCount(_)) && !is_counted {

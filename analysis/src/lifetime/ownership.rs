@@ -883,9 +883,11 @@ pub(crate) fn param_modes(
                     let declared = f.get_local(p).and_then(|l| l.mode);
                     match (&f.kind, declared) {
                         (ir::FunctionKind::Drop { .. }, _) => Mode::Borrow,
+                        // A thread owns its arguments (nobody else releases them), even
+                        // where the parameter is declared `borrow`.
+                        _ if spawned.contains(&i) => Mode::Own,
                         (_, Some(m)) => m,
                         (ir::FunctionKind::Closure { .. }, None) => Mode::Own,
-                        _ if spawned.contains(&i) => Mode::Own,
                         _ => Mode::Borrow,
                     }
                 })
