@@ -16,6 +16,11 @@
 //!   those calls, lives in the caller's arena (Tauraro's `parse_headers` called from an
 //!   `@arena` request handler). It must not be made inside an arena of its own function
 //!   (that arena would take it instead).
+//! - rule arena-loop: custody infers an arena for a scope entered inside a loop (MLKit's
+//!   regions, one per iteration) for an allocation made there, outside declared arenas,
+//!   that is `contained` and does not outlive the scope, where it pays: only when the
+//!   object would otherwise be counted (an uncounted one is freed at its last use already,
+//!   which keeps peak memory lower).
 //! - rule arena-outlives: anything else made in an arena scope is placed outside it (on the
 //!   heap, with the reason).
 //!
@@ -40,6 +45,9 @@ pub(crate) struct Candidate {
     pub(crate) scope: Option<ScopeId>,
     /// Why it may.
     pub(crate) why: String,
+    /// Whether the arena is inferred (rule arena-loop) rather than declared: then it is
+    /// only worth it for an object that would otherwise be counted.
+    pub(crate) inferred: bool,
 }
 
 /// Per function: the arena candidates, and why each allocation made in an arena scope
@@ -56,6 +64,8 @@ pub(crate) struct ScopeNesting {
     entry: Vec<Option<Vec<ScopeId>>>,
     /// Which scopes are arenas.
     arena: HashSet<ScopeId>,
+    /// Which scopes are entered inside a loop (a loop's body, or a scope within one).
+    in_loop: HashSet<ScopeId>,
     /// Per scope: the scopes nested in it (itself included).
     pub(crate) within: HashMap<ScopeId, HashSet<ScopeId>>,
 }
@@ -64,10 +74,12 @@ impl ScopeNesting {
     pub(crate) fn new(f: &ir::Function) -> ScopeNesting {
         let mut entry: Vec<Option<Vec<ScopeId>>> = vec![None; f.blocks.len()];
         let mut arena = HashSet::new();
+        let mut in_loop = HashSet::new();
         let mut within: HashMap<ScopeId, HashSet<ScopeId>> = HashMap::new();
         if f.blocks.is_empty() {
-            return ScopeNesting { entry, arena, within };
+            return ScopeNesting { entry, arena, in_loop, within };
         }
+        let looping = super::classes::blocks_in_loops(f);
         entry[0] = Some(Vec::new());
         let mut work = vec![0usize];
         while let Some(b) = work.pop() {
@@ -77,6 +89,9 @@ impl ScopeNesting {
                     InstKind::ScopeEnter { scope, arena: is_arena, .. } => {
                         if *is_arena {
                             arena.insert(*scope);
+                        }
+                        if looping[b] {
+                            in_loop.insert(*scope);
                         }
                         stack.push(*scope);
                         for s in &stack {
@@ -100,7 +115,7 @@ impl ScopeNesting {
                 }
             }
         }
-        ScopeNesting { entry, arena, within }
+        ScopeNesting { entry, arena, in_loop, within }
     }
 
     /// Calls `visit` with every instruction and the scopes open just before it, outermost
@@ -121,6 +136,24 @@ impl ScopeNesting {
                 }
             }
         }
+    }
+
+    /// The innermost scope entered inside a loop that is open at each allocation outside
+    /// every declared arena (where rule arena-loop may infer an arena).
+    pub(crate) fn loop_scopes_at(&self, f: &ir::Function) -> HashMap<InstAddr, ScopeId> {
+        let mut out = HashMap::new();
+        if self.in_loop.is_empty() {
+            return out;
+        }
+        self.walk(f, |at, inst, stack| {
+            if inst.kind.is_allocation()
+                && !stack.iter().any(|s| self.arena.contains(s))
+                && let Some(s) = stack.iter().rev().find(|s| self.in_loop.contains(s))
+            {
+                out.insert(at, *s);
+            }
+        });
+        out
     }
 
     /// The innermost declared arena scope open at each allocation and call.
@@ -201,6 +234,8 @@ pub(crate) fn analyze(
     let nestings: Vec<ScopeNesting> = program.functions.iter().map(ScopeNesting::new).collect();
     let arenas_at: Vec<HashMap<InstAddr, ScopeId>> =
         program.functions.iter().zip(&nestings).map(|(f, n)| n.arenas_at(f)).collect();
+    let loop_scopes: Vec<HashMap<InstAddr, ScopeId>> =
+        program.functions.iter().zip(&nestings).map(|(f, n)| n.loop_scopes_at(f)).collect();
     let mut facts = ArenaFacts { candidates: vec![HashMap::new(); n], outside: vec![HashMap::new(); n] };
     // Per function with arenas: the objects outliving each of its arena scopes.
     let mut outlive_cache: HashMap<(usize, ScopeId), HashSet<u32>> = HashMap::new();
@@ -268,7 +303,8 @@ pub(crate) fn analyze(
                             "does not outlive the arena opened at {}: freed with it",
                             scope_pos(fi, scope)
                         );
-                        facts.candidates[fi].insert(at, Candidate { scope: Some(scope), why });
+                        facts.candidates[fi]
+                            .insert(at, Candidate { scope: Some(scope), why, inferred: false });
                     } else {
                         // rule arena-outlives
                         let r = if state == Escape::Contained {
@@ -285,9 +321,23 @@ pub(crate) fn analyze(
                 None if callee_arena && state == Escape::Binding => {
                     let why = "returned to callers that all keep it inside their arena: freed with the caller's arena"
                         .to_string();
-                    facts.candidates[fi].insert(at, Candidate { scope: None, why });
+                    facts.candidates[fi].insert(at, Candidate { scope: None, why, inferred: false });
                 }
-                None => {}
+                None => {
+                    // rule arena-loop
+                    if let Some(&scope) = loop_scopes[fi].get(&at)
+                        && state == Escape::Contained
+                        && !outlives(fi, scope, o)
+                    {
+                        let why = format!(
+                            "dies within each iteration of the loop around it: in an arena inferred for the \
+                             scope at {}, freed with the iteration, never counted",
+                            scope_pos(fi, scope)
+                        );
+                        facts.candidates[fi]
+                            .insert(at, Candidate { scope: Some(scope), why, inferred: true });
+                    }
+                }
             }
         }
     }

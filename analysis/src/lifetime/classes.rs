@@ -858,7 +858,9 @@ pub(crate) fn decide(
             };
             // rule arena-contents: a candidate the arena cannot hold says why.
             let decision = match arenas.candidates[fi].get(&at) {
-                Some(_) if decision.0 != Placement::Arena && decision.0 != Placement::Static => {
+                Some(c)
+                    if !c.inferred && decision.0 != Placement::Arena && decision.0 != Placement::Static =>
+                {
                     let why = if threaded.contains(&k) {
                         "seen by another thread"
                     } else if super::ownership::type_observable(
@@ -1004,9 +1006,12 @@ fn arena_contents(
             if threaded.contains(&k) {
                 continue;
             }
-            if shared.contains_key(&k)
-                && super::ownership::type_observable(program, &observable, any_drop, &ty, 0)
-            {
+            let observed = super::ownership::type_observable(program, &observable, any_drop, &ty, 0);
+            if shared.contains_key(&k) && observed {
+                continue;
+            }
+            // rule arena-loop: an inferred arena only for what would be counted otherwise.
+            if c.inferred && (!shared.contains_key(&k) || observed) {
                 continue;
             }
             site_class.insert((fi, *at), k);
