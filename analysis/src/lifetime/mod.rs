@@ -112,8 +112,14 @@ pub fn cycle_warnings(program: &ir::Program, escape: &ProgramEscape) -> Vec<(ir:
     let objects = all_local_objects(program, escape);
     let facts = cycles::analyze(program, escape, &objects);
     let mut out = Vec::new();
+    // One statement may lower to two stores (`push(o.items, v)` writes the array back into
+    // the field): one warning per source span.
+    let mut seen = std::collections::HashSet::new();
     for s in facts.stores.iter().filter(|s| !s.grouped) {
         let Some(inst) = program.functions[s.function].inst(s.at) else { continue };
+        if !seen.insert((inst.span.start, inst.span.end)) {
+            continue;
+        }
         let fields = s.fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
         out.push((
             inst.span,
