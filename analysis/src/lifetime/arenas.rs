@@ -66,8 +66,8 @@ pub(crate) struct ScopeNesting {
     arena: HashSet<ScopeId>,
     /// Which scopes are entered inside a loop (a loop's body, or a scope within one).
     in_loop: HashSet<ScopeId>,
-    /// Per scope: the scopes nested in it (itself included).
-    pub(crate) within: HashMap<ScopeId, HashSet<ScopeId>>,
+    /// Per scope: the scope it is nested in (`None`: the function's top level).
+    parent: HashMap<ScopeId, Option<ScopeId>>,
 }
 
 impl ScopeNesting {
@@ -75,9 +75,9 @@ impl ScopeNesting {
         let mut entry: Vec<Option<Vec<ScopeId>>> = vec![None; f.blocks.len()];
         let mut arena = HashSet::new();
         let mut in_loop = HashSet::new();
-        let mut within: HashMap<ScopeId, HashSet<ScopeId>> = HashMap::new();
+        let mut parent: HashMap<ScopeId, Option<ScopeId>> = HashMap::new();
         if f.blocks.is_empty() {
-            return ScopeNesting { entry, arena, in_loop, within };
+            return ScopeNesting { entry, arena, in_loop, parent };
         }
         let looping = super::classes::blocks_in_loops(f);
         entry[0] = Some(Vec::new());
@@ -93,10 +93,8 @@ impl ScopeNesting {
                         if looping[b] {
                             in_loop.insert(*scope);
                         }
+                        parent.entry(*scope).or_insert(stack.last().copied());
                         stack.push(*scope);
-                        for s in &stack {
-                            within.entry(*s).or_default().insert(*scope);
-                        }
                     }
                     InstKind::ScopeExit { scope } => {
                         if let Some(i) = stack.iter().rposition(|s| s == scope) {
@@ -115,7 +113,47 @@ impl ScopeNesting {
                 }
             }
         }
-        ScopeNesting { entry, arena, in_loop, within }
+        ScopeNesting { entry, arena, in_loop, parent }
+    }
+
+    /// The nesting depth of a scope (the top level is 0).
+    fn depth(&self, mut s: Option<ScopeId>) -> usize {
+        let mut d = 0;
+        while let Some(x) = s {
+            d += 1;
+            s = self.parent.get(&x).copied().flatten();
+        }
+        d
+    }
+
+    /// The innermost scope that contains both (`None`: the function's top level).
+    fn common(&self, a: Option<ScopeId>, b: Option<ScopeId>) -> Option<ScopeId> {
+        let (mut a, mut b) = (a, b);
+        let (mut da, mut db) = (self.depth(a), self.depth(b));
+        while da > db {
+            a = a.and_then(|x| self.parent.get(&x).copied().flatten());
+            da -= 1;
+        }
+        while db > da {
+            b = b.and_then(|x| self.parent.get(&x).copied().flatten());
+            db -= 1;
+        }
+        while a != b {
+            a = a.and_then(|x| self.parent.get(&x).copied().flatten());
+            b = b.and_then(|x| self.parent.get(&x).copied().flatten());
+        }
+        a
+    }
+
+    /// Whether `s` is `scope` or nested in it.
+    fn is_within(&self, mut s: Option<ScopeId>, scope: ScopeId) -> bool {
+        while let Some(x) = s {
+            if x == scope {
+                return true;
+            }
+            s = self.parent.get(&x).copied().flatten();
+        }
+        false
     }
 
     /// Calls `visit` with every instruction and the scopes open just before it, outermost
@@ -173,53 +211,71 @@ impl ScopeNesting {
     }
 }
 
-/// The objects of function `fi` that outlive scope `scope`: everything reachable from the
-/// objects of locals declared outside it and from objects not created inside it.
-fn outliving(
+/// For every object of a function, the innermost scope that all its holders live in (its
+/// *life*): the scope it is created in, joined with the scope of every local that may hold
+/// it and the life of every object that may hold it (objects not created in the function,
+/// a parameter's, a global's, live at the top level). An object outlives a scope exactly
+/// when its life is not inside it. Computed once per function: joins only move a life
+/// outwards, so each object's changes at most once per level of nesting.
+fn lives(
     f: &ir::Function,
     fe: &crate::escape::FunctionEscape,
     objects: &[Vec<u32>],
     nesting: &ScopeNesting,
     scope_locals: &HashMap<ScopeId, Vec<LocalId>>,
-    scope: ScopeId,
-) -> HashSet<u32> {
-    let inner_scopes = nesting.within.get(&scope).cloned().unwrap_or_default();
-    let mut inner_locals: HashSet<LocalId> = HashSet::new();
-    for s in &inner_scopes {
-        inner_locals.extend(scope_locals.get(s).into_iter().flatten().copied());
-    }
-    // Objects created inside the scope: its allocations and its calls' results.
-    let mut created_inside: HashSet<u32> = HashSet::new();
+) -> Vec<Option<ScopeId>> {
+    let n = fe.graph.objs.len();
+    // `Some(None)`: the top level; `None`: nothing known yet.
+    let mut life: Vec<Option<Option<ScopeId>>> = vec![None; n];
+    let join = |life: &mut Vec<Option<Option<ScopeId>>>, o: u32, s: Option<ScopeId>| -> bool {
+        let slot = &mut life[o as usize];
+        let next = match *slot {
+            None => s,
+            Some(cur) => nesting.common(cur, s),
+        };
+        if *slot == Some(next) {
+            return false;
+        }
+        *slot = Some(next);
+        true
+    };
     nesting.walk(f, |at, _, stack| {
-        if stack.iter().any(|s| inner_scopes.contains(s)) {
-            for obj in [Obj::Alloc(at), Obj::CallResult(at), Obj::Copy(at)] {
-                if let Some(o) = fe.graph.objs.get(&obj) {
-                    created_inside.insert(o);
-                }
+        for obj in [Obj::Alloc(at), Obj::CallResult(at), Obj::Copy(at)] {
+            if let Some(o) = fe.graph.objs.get(&obj) {
+                join(&mut life, o, stack.last().copied());
             }
         }
     });
-    let mut roots: Vec<u32> = Vec::new();
+    for o in 0..n as u32 {
+        if !matches!(fe.graph.objs.item(o), Obj::Alloc(_) | Obj::CallResult(_) | Obj::Copy(_)) {
+            join(&mut life, o, None);
+        }
+    }
+    let mut declared: HashMap<LocalId, ScopeId> = HashMap::new();
+    for (scope, locals) in scope_locals {
+        for l in locals {
+            declared.entry(*l).or_insert(*scope);
+        }
+    }
     for (l, objs) in objects.iter().enumerate() {
-        if !inner_locals.contains(&LocalId(l as u32)) {
-            roots.extend(objs.iter().copied());
+        let s = declared.get(&LocalId(l as u32)).copied();
+        for &o in objs {
+            join(&mut life, o, s);
         }
     }
-    for o in 0..fe.graph.objs.len() as u32 {
-        if !created_inside.contains(&o) {
-            roots.push(o);
+    // Propagate along fields to a fixpoint (a worklist of objects whose life moved).
+    let mut work: Vec<u32> = (0..n as u32).collect();
+    while let Some(p) = work.pop() {
+        let Some(lp) = life[p as usize] else { continue };
+        for (_, node) in fe.solution.fields_of(p) {
+            for &o in fe.solution.pts(node) {
+                if join(&mut life, o, lp) {
+                    work.push(o);
+                }
+            }
         }
     }
-    let mut seen: HashSet<u32> = HashSet::new();
-    while let Some(o) = roots.pop() {
-        if !seen.insert(o) {
-            continue;
-        }
-        for (_, node) in fe.solution.fields_of(o) {
-            roots.extend(fe.solution.pts(node).iter().copied().filter(|p| !seen.contains(p)));
-        }
-    }
-    seen
+    life.into_iter().map(|l| l.flatten()).collect()
 }
 
 /// Finds the arena candidates of every function.
@@ -237,20 +293,20 @@ pub(crate) fn analyze(
     let loop_scopes: Vec<HashMap<InstAddr, ScopeId>> =
         program.functions.iter().zip(&nestings).map(|(f, n)| n.loop_scopes_at(f)).collect();
     let mut facts = ArenaFacts { candidates: vec![HashMap::new(); n], outside: vec![HashMap::new(); n] };
-    // Per function with arenas: the objects outliving each of its arena scopes.
-    let mut outlive_cache: HashMap<(usize, ScopeId), HashSet<u32>> = HashMap::new();
+    // Per function with arena scopes (declared or candidates for inference): each object's
+    // life.
+    let mut life_cache: HashMap<usize, Vec<Option<ScopeId>>> = HashMap::new();
     let mut outlives = |fi: usize, scope: ScopeId, o: u32| -> bool {
-        let set = outlive_cache.entry((fi, scope)).or_insert_with(|| {
-            outliving(
+        let life = life_cache.entry(fi).or_insert_with(|| {
+            lives(
                 &program.functions[fi],
                 &escape.functions[fi],
                 &objects[fi],
                 &nestings[fi],
                 &scope_locals[fi],
-                scope,
             )
         });
-        set.contains(&o)
+        !nestings[fi].is_within(life.get(o as usize).copied().flatten(), scope)
     };
     let scope_pos = |fi: usize, scope: ScopeId| -> String {
         let f = &program.functions[fi];

@@ -42,7 +42,7 @@ use crate::escape::graph::{Obj, Sel};
 use custody_ir as ir;
 use custody_ir::plan::Escape;
 use custody_ir::{InstAddr, InstKind, LocalId};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 /// A store that may close a cycle.
 #[derive(Debug, Clone)]
@@ -108,6 +108,52 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             (fe.verdicts.escape(o) == Escape::Contained && !in_loop[at.block.index()] && !observed)
                 .then_some(*at)
         };
+        // The object graph once: its strongly connected components (the solution is flow-
+        // insensitive, so it already holds every store's own edge: the value reaches the
+        // target exactly when both are in one component), each object's type, and per
+        // component the fields inside it and what it reaches.
+        let n = fe.graph.objs.len();
+        let mut graph = petgraph::graph::DiGraph::<(), Sel>::with_capacity(n, n);
+        let nodes: Vec<_> = (0..n).map(|_| graph.add_node(())).collect();
+        let mut out_edges: Vec<Vec<(Sel, u32)>> = Vec::with_capacity(n);
+        for o in 0..n as u32 {
+            let e = edges(o);
+            for &(sel, p) in &e {
+                graph.add_edge(nodes[o as usize], nodes[p as usize], sel);
+            }
+            out_edges.push(e);
+        }
+        let mut component = vec![0usize; n];
+        let sccs = petgraph::algo::tarjan_scc(&graph);
+        for (c, members) in sccs.iter().enumerate() {
+            for node in members {
+                component[node.index()] = c;
+            }
+        }
+        let mut obj_ty: Vec<Option<ir::Type>> = vec![None; n];
+        for (l, os) in objects[fi].iter().enumerate() {
+            let Some(d) = f.get_local(LocalId(l as u32)) else { continue };
+            for &o in os {
+                if obj_ty[o as usize].is_none() {
+                    obj_ty[o as usize] = Some(d.ty.non_null().clone());
+                }
+            }
+        }
+        let mut typed: Vec<u32> = (0..n as u32).filter(|o| obj_ty[*o as usize].is_some()).collect();
+        while let Some(o) = typed.pop() {
+            let Some(t) = obj_ty[o as usize].clone() else { continue };
+            for &(sel, p) in &out_edges[o as usize] {
+                if obj_ty[p as usize].is_none()
+                    && let Some(pt) = step_type(program, &t, sel)
+                {
+                    obj_ty[p as usize] = Some(pt.non_null().clone());
+                    typed.push(p);
+                }
+            }
+        }
+        // Per component hit by a store: (its fields, whether its group can live in an
+        // arena, and the allocations of that group).
+        let mut decided: HashMap<usize, (Vec<String>, Option<Vec<InstAddr>>)> = HashMap::new();
         for (at, inst) in f.insts() {
             let (target, value, stored_field) = match &inst.kind {
                 InstKind::StoreField { object, field, value } => (*object, *value, Some(*field)),
@@ -116,8 +162,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 }
                 _ => continue,
             };
-            let targets: HashSet<u32> = objs(target).iter().copied().collect();
-            if targets.is_empty() || objs(value).is_empty() {
+            if objs(target).is_empty() || objs(value).is_empty() {
                 continue;
             }
             // rule cyc-typed: a value whose type cannot reach the target's type closes
@@ -128,67 +173,58 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 continue;
             }
             // rule cyc-fresh-value: start from what a fresh value's initial contents hold.
-            let (start, start_ty): (Vec<u32>, Option<ir::Type>) = match fresh_contents(f, at, target, value) {
-                Some(operands) => {
-                    let mut s: Vec<u32> = Vec::new();
-                    for l in &operands {
-                        s.extend_from_slice(objs(*l));
-                    }
-                    (s, None)
-                }
-                None => (objs(value).to_vec(), f.get_local(value).map(|d| d.ty.clone())),
+            let fresh = fresh_contents(f, at, target, value);
+            let start: Vec<u32> = match &fresh {
+                Some(operands) => operands.iter().flat_map(|l| objs(*l).iter().copied()).collect(),
+                None => objs(value).to_vec(),
             };
-            // rule cyc-closing-store: breadth-first from the value, remembering how each
-            // object was first reached.
-            let mut parent: HashMap<u32, Option<(u32, Sel)>> = HashMap::new();
-            let mut queue: VecDeque<u32> = VecDeque::new();
-            for &o in &start {
-                if parent.insert(o, None).is_none() {
-                    queue.push_back(o);
-                }
-            }
-            let mut order = Vec::new();
-            while let Some(o) = queue.pop_front() {
-                order.push(o);
-                for (sel, p) in edges(o) {
-                    if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(p) {
-                        e.insert(Some((o, sel)));
-                        queue.push_back(p);
+            // rule cyc-closing-store: the value (or what it starts from) and the target in
+            // one component.
+            let start_components: HashSet<usize> = start.iter().map(|&o| component[o as usize]).collect();
+            let Some(&hit) =
+                objs(target).iter().find(|&&t| start_components.contains(&component[t as usize]))
+            else {
+                continue;
+            };
+            let c = component[hit as usize];
+            let (fields, sites) = decided
+                .entry(c)
+                .or_insert_with(|| {
+                    let members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+                    let mut fields: Vec<String> = Vec::new();
+                    for &m in &members {
+                        for &(sel, p) in &out_edges[m as usize] {
+                            if component[p as usize] != c {
+                                continue;
+                            }
+                            // Only fields whose type can lead back (an abstract object that
+                            // stands for a structure may seem to hold its strings in a cycle).
+                            let Some(t) = obj_ty[m as usize].as_ref() else { continue };
+                            let back =
+                                step_type(program, t, sel).is_some_and(|ft| type_reaches(program, &ft, t));
+                            if let Some(name) = field_name(program, t, sel)
+                                && back
+                                && !fields.contains(&name)
+                            {
+                                fields.push(name);
+                            }
+                        }
                     }
-                }
-            }
-            let hit: Vec<u32> = order.iter().copied().filter(|o| targets.contains(o)).collect();
-            let Some(&first_hit) = hit.first() else { continue };
-            // The members: every reached object from which a hit target is reachable
-            // (backwards over the reached part of the graph).
-            let reached: HashSet<u32> = order.iter().copied().collect();
-            let mut reverse: HashMap<u32, Vec<u32>> = HashMap::new();
-            for &o in &order {
-                for (_, p) in edges(o) {
-                    if reached.contains(&p) {
-                        reverse.entry(p).or_default().push(o);
+                    fields.sort();
+                    // rule cyc-group-arena: the members and everything they reach.
+                    let mut closure: HashSet<u32> = members.iter().copied().collect();
+                    let mut work = members.clone();
+                    while let Some(o) = work.pop() {
+                        for &(_, p) in &out_edges[o as usize] {
+                            if closure.insert(p) {
+                                work.push(p);
+                            }
+                        }
                     }
-                }
-            }
-            let mut members: HashSet<u32> = hit.iter().copied().collect();
-            let mut back: Vec<u32> = hit.clone();
-            while let Some(o) = back.pop() {
-                for &q in reverse.get(&o).map_or(&[][..], Vec::as_slice) {
-                    if members.insert(q) {
-                        back.push(q);
-                    }
-                }
-            }
-            // The objects of the target that are on the cycle are members too.
-            members.extend(hit.iter().copied());
-            // The fields: the stored one, then the path from the value to the target.
-            let mut path: Vec<Sel> = Vec::new();
-            let mut cur = first_hit;
-            while let Some(Some((prev, sel))) = parent.get(&cur) {
-                path.push(*sel);
-                cur = *prev;
-            }
-            path.reverse();
+                    let sites: Option<Vec<InstAddr>> = closure.iter().map(|&o| groupable(o)).collect();
+                    (fields, sites)
+                })
+                .clone();
             let target_ty = f.get_local(target).map(|d| d.ty.clone());
             let stored_name = match (stored_field, &target_ty) {
                 (Some(n), Some(t)) => field_name(program, t, Sel::Field(n)),
@@ -196,41 +232,49 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 _ => None,
             }
             .unwrap_or_else(|| "an element".to_string());
-            let mut fields = vec![stored_name.clone()];
-            let mut ty = start_ty.or_else(|| {
-                // A fresh value: its own type.
-                f.get_local(value).map(|d| d.ty.clone())
-            });
-            for sel in &path {
-                let name = ty.as_ref().and_then(|t| field_name(program, t, *sel));
-                if let Some(name) = &name
-                    && !fields.contains(name)
-                {
-                    fields.push(name.clone());
-                }
-                ty = ty.as_ref().and_then(|t| step_type(program, t, *sel));
-            }
-            let weak = fields.last().cloned().unwrap_or(stored_name);
-            // rule cyc-group-arena: the members and everything they reach.
-            let mut closure: HashSet<u32> = members.clone();
-            let mut work: Vec<u32> = members.iter().copied().collect();
-            while let Some(o) = work.pop() {
-                for (_, p) in edges(o) {
-                    if closure.insert(p) {
-                        work.push(p);
-                    }
-                }
-            }
-            let sites: Option<Vec<InstAddr>> = closure.iter().map(|&o| groupable(o)).collect();
+            let mut all_fields = vec![stored_name.clone()];
+            all_fields.extend(fields.iter().filter(|f| **f != stored_name).cloned());
+            // The reference to make non-owning: the first step from the value back into the
+            // cycle (a fresh value's field initialised with a member, or a field of the value
+            // holding one: the back reference), else another field of the cycle, else the
+            // stored one.
+            let back = match &fresh {
+                Some(operands) => operands
+                    .iter()
+                    .position(|l| objs(*l).iter().any(|&o| component[o as usize] == c))
+                    .and_then(|i| {
+                        let sel = if matches!(vt.ty.non_null(), ir::Type::Array(_)) {
+                            Sel::Elem
+                        } else {
+                            Sel::Field(i as u32)
+                        };
+                        field_name(program, &vt.ty, sel)
+                    }),
+                None => objs(value).iter().find_map(|&o| {
+                    let t = obj_ty[o as usize].as_ref()?;
+                    out_edges[o as usize]
+                        .iter()
+                        .find(|(_, p)| component[*p as usize] == c)
+                        .and_then(|(sel, _)| field_name(program, t, *sel))
+                }),
+            };
+            let weak = back.or_else(|| all_fields.get(1).cloned()).unwrap_or(stored_name);
+            let mut members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+            members.sort_unstable();
             let is_grouped = sites.is_some();
             match sites {
                 Some(sites) => grouped.extend(sites),
                 // rule cyc-collect
                 None => collected.extend(members.iter().copied()),
             }
-            let mut members: Vec<u32> = members.into_iter().collect();
-            members.sort_unstable();
-            facts.stores.push(ClosingStore { function: fi, at, fields, weak, grouped: is_grouped, members });
+            facts.stores.push(ClosingStore {
+                function: fi,
+                at,
+                fields: all_fields,
+                weak,
+                grouped: is_grouped,
+                members,
+            });
         }
         // A site the collector must see is counted, so it cannot also be in the arena.
         grouped.retain(|at| fe.graph.objs.get(&Obj::Alloc(*at)).is_none_or(|o| !collected.contains(&o)));
