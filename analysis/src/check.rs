@@ -5,9 +5,9 @@
 //! a statement or item that has a syntax error is dropped: the broken syntax is the one
 //! thing to fix there, and whatever the checker says about a half-parsed construct is noise.
 //! Only a file without any of those errors is lowered and checked for uses after `free` and
-//! double frees ([`crate::freed`]), then as a whole program for declared modes
-//! ([`crate::modes`]): those rules read the lowered code, which is meaningful only for a
-//! well-typed program.
+//! double frees ([`crate::freed`]), then as a whole program for hand-managed memory in
+//! `@manual` functions ([`crate::manual`]) and declared modes ([`crate::modes`]): those
+//! rules read the lowered code, which is meaningful only for a well-typed program.
 
 use crate::db::{SourceFile, parse};
 use crate::diagnostic::{Diagnostic, Severity, codes};
@@ -39,6 +39,7 @@ pub fn check_file(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic>
         for (body, offset) in bodies {
             out.extend(free_diagnostics(db, body).iter().map(|d| d.shifted(offset)));
         }
+        out.extend(crate::manual::file_manual_diagnostics(db, file));
         out.extend(crate::modes::file_mode_diagnostics(db, file));
     }
     out.sort_by(|a, b| {

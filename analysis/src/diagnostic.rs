@@ -87,6 +87,10 @@ pub mod codes {
     pub const USE_AFTER_FREE: &str = "use-after-free";
     /// A second `free` of a variable that an earlier `free` already ended.
     pub const DOUBLE_FREE: &str = "double-free";
+    /// A manual allocation neither freed nor returned (nor handed over) on some path.
+    pub const LEAK: &str = "leak";
+    /// A `free` of something the function does not control.
+    pub const FREE_BORROWED: &str = "free-borrowed";
     /// A `borrow` parameter (or a `drop` block's `self`) that escapes, is passed to an
     /// `own` parameter, or is changed where only an owned one could be.
     pub const MODE_VIOLATION: &str = "mode-violation";

@@ -24,6 +24,7 @@ pub mod freed;
 pub mod hir;
 pub mod inferred;
 pub mod lifetime;
+pub mod manual;
 pub mod modes;
 pub mod naive;
 pub mod plan;

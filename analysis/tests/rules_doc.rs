@@ -52,7 +52,9 @@ fn every_rule_is_documented_and_cited() {
         "analysis/src/lifetime/classes.rs",
         "analysis/src/lifetime/arenas.rs",
         "analysis/src/lifetime/cycles.rs",
+        "analysis/src/lifetime/threads.rs",
         "analysis/src/modes.rs",
+        "analysis/src/manual.rs",
     ]
     .iter()
     .map(|p| read(p))
@@ -62,9 +64,12 @@ fn every_rule_is_documented_and_cited() {
         .skip(1)
         .step_by(2)
         .filter(|w| {
-            ["esc-", "sum-", "naive-", "free-", "own-", "life-", "place-", "cow-", "arena-", "cyc-", "mode-"]
-                .iter()
-                .any(|p| w.starts_with(p))
+            [
+                "esc-", "sum-", "naive-", "free-", "own-", "life-", "place-", "cow-", "arena-", "cyc-",
+                "mode-", "thread-", "manual-",
+            ]
+            .iter()
+            .any(|p| w.starts_with(p))
                 && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
         })
         .collect();
