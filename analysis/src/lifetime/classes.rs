@@ -699,7 +699,24 @@ pub(crate) fn decide(
         }
     }
 
-    let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded);
+    // Objects another object may hold (a field, an element, a capture): destroying their
+    // holder only *releases* them, which does nothing to a stack or arena object, so such
+    // an object is on the stack never, and in an arena only if nothing in it needs
+    // releasing (rules place-stack, arena-contents).
+    let held: Vec<HashSet<u32>> = escape
+        .functions
+        .iter()
+        .map(|fe| {
+            let mut h = HashSet::new();
+            for o in 0..fe.graph.objs.len() as u32 {
+                for (_, node) in fe.solution.fields_of(o) {
+                    h.extend(fe.solution.pts(node).iter().copied());
+                }
+            }
+            h
+        })
+        .collect();
+    let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded, &held);
     let handed =
         if spawns { super::threads::handed_over(program, escape, objects, ops, pos) } else { HashMap::new() };
     // Functions whose every call comes from `@manual` code (a manual allocation they
@@ -820,7 +837,12 @@ pub(crate) fn decide(
                     || (matches!(inst.kind, InstKind::NewArray { .. }) && !grown.contains(&k));
                 let dest = inst.kind.dest();
                 let single = dest.is_some_and(|d| defs[d.index()].count == 1 && body_scope_local[d.index()]);
-                if escape_state == Escape::Contained && fixed && !in_loop[at.block.index()] && single {
+                if escape_state == Escape::Contained
+                    && fixed
+                    && !in_loop[at.block.index()]
+                    && single
+                    && !held[fi].contains(&o)
+                {
                     // rule place-stack
                     (Placement::Stack, "contained, one owner, fixed size: on the stack".to_string())
                 } else {
@@ -832,6 +854,9 @@ pub(crate) fn decide(
                         "one owner at a time; not on the stack: its size is not fixed".to_string()
                     } else if in_loop[at.block.index()] {
                         "one owner at a time; not on the stack: allocated in a loop".to_string()
+                    } else if held[fi].contains(&o) {
+                        // rule place-stack: freeing its holder would only release it.
+                        "one owner at a time; not on the stack: another object may hold it".to_string()
                     } else {
                         "one owner at a time; not on the stack: it dies before its function returns"
                             .to_string()
@@ -871,8 +896,10 @@ pub(crate) fn decide(
                         0,
                     ) {
                         "counted, with a `drop` block to run"
-                    } else {
+                    } else if shared.contains_key(&k) {
                         "counted, and it holds memory an arena would never release"
+                    } else {
+                        "held by another object, and it holds memory an arena would never release"
                     };
                     (decision.0, format!("kept out of the arena ({why}); {}", decision.1))
                 }
@@ -989,11 +1016,13 @@ fn arena_contents(
     arenas: &super::arenas::ArenaFacts,
     shared: &HashMap<Key, Witness>,
     threaded: &HashSet<Key>,
+    held: &[HashSet<u32>],
 ) -> HashMap<(usize, InstAddr), super::arenas::Candidate> {
     let observable = super::ownership::observable_classes(program);
     let any_drop = program.classes.iter().any(|c| c.drop.is_some());
     let mut ok: HashMap<(usize, InstAddr), super::arenas::Candidate> = HashMap::new();
     let mut site_class: HashMap<(usize, InstAddr), Key> = HashMap::new();
+    let mut must_close: HashSet<(usize, InstAddr)> = HashSet::new();
     for (fi, cands) in arenas.candidates.iter().enumerate() {
         let f = &program.functions[fi];
         let fe = &escape.functions[fi];
@@ -1007,7 +1036,10 @@ fn arena_contents(
                 continue;
             }
             let observed = super::ownership::type_observable(program, &observable, any_drop, &ty, 0);
-            if shared.contains_key(&k) && observed {
+            // Counted, or held by another object: nothing will destroy it before the arena
+            // frees it.
+            let undestroyed = shared.contains_key(&k) || held[fi].contains(&o);
+            if undestroyed && observed {
                 continue;
             }
             // rule arena-loop: an inferred arena only for what would be counted otherwise.
@@ -1015,6 +1047,19 @@ fn arena_contents(
                 continue;
             }
             site_class.insert((fi, *at), k);
+            // A value that holds no references (a string, an array of ints) has nothing
+            // to release.
+            let contents_hold = match ty.non_null() {
+                ir::Type::Class(c) => program.classes.get(c.index()).is_none_or(|def| {
+                    def.fields.iter().any(|fd| crate::plan::type_holds_references(program, &fd.ty))
+                }),
+                ir::Type::Array(e) => crate::plan::type_holds_references(program, e),
+                ir::Type::String => false,
+                _ => true,
+            };
+            if undestroyed && contents_hold {
+                must_close.insert((fi, *at));
+            }
             ok.insert((fi, *at), c.clone());
         }
     }
@@ -1042,7 +1087,7 @@ fn arena_contents(
     loop {
         let mut removed = Vec::new();
         for (site, k) in &site_class {
-            if !ok.contains_key(site) || !shared.contains_key(k) {
+            if !ok.contains_key(site) || !must_close.contains(site) {
                 continue;
             }
             // Every class reachable through fields must hold only arena candidates.

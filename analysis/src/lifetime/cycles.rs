@@ -14,6 +14,8 @@
 //!
 //! - rule cyc-closing-store: a store may close a cycle when an object its target may hold
 //!   is reachable from the stored value.
+//! - rule cyc-call-store: a call whose callee stores (part of) one argument into
+//!   another's contents, per the callee's summary, is such a store too, at the call.
 //! - rule cyc-typed: only where the stored value's type can reach the target's type (a
 //!   `[int]` stored into a `[[int]]` closes nothing, whatever the abstract objects say).
 //! - rule cyc-fresh-value: except when the stored value is an object allocated in the same
@@ -154,14 +156,40 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
         // Per component hit by a store: (its fields, whether its group can live in an
         // arena, and the allocations of that group).
         let mut decided: HashMap<usize, (Vec<String>, Option<Vec<InstAddr>>)> = HashMap::new();
+        // The stores: this function's own, and (rule cyc-call-store) each call whose callee
+        // stores one argument (or part of it) into another's contents, per its summary.
+        let mut stores: Vec<Store> = Vec::new();
         for (at, inst) in f.insts() {
-            let (target, value, stored_field) = match &inst.kind {
-                InstKind::StoreField { object, field, value } => (*object, *value, Some(*field)),
-                InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } => {
-                    (*array, *value, None)
+            match &inst.kind {
+                InstKind::StoreField { object, field, value } => {
+                    stores.push((at, *object, *value, Some(*field), None))
                 }
-                _ => continue,
-            };
+                InstKind::StoreElem { array, value, .. } | InstKind::Push { array, value } => {
+                    stores.push((at, *array, *value, None, None))
+                }
+                InstKind::Call { callee: ir::Callee::Function(g), args, .. } => {
+                    let Some(ge) = escape.functions.get(g.index()) else { continue };
+                    let callee_name =
+                        program.functions.get(g.index()).map_or(String::new(), |h| h.name.clone());
+                    for (i, p) in ge.summary.params.iter().enumerate() {
+                        for flow in &p.flows {
+                            // Moving things around inside one parameter was checked in
+                            // the callee, which sees those stores itself.
+                            if let crate::escape::summary::FlowDst::Param(j, _) = &flow.dst
+                                && *j as usize != i
+                                && let (Some(&v), Some(&t)) = (args.get(i), args.get(*j as usize))
+                            {
+                                stores.push((at, t, v, None, Some(format!("{callee_name}(...)"))));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        stores.dedup();
+        for (at, target, value, stored_field, in_callee) in stores {
+            let via_call = in_callee.is_some();
             if objs(target).is_empty() || objs(value).is_empty() {
                 continue;
             }
@@ -173,7 +201,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 continue;
             }
             // rule cyc-fresh-value: start from what a fresh value's initial contents hold.
-            let fresh = fresh_contents(f, at, target, value);
+            let fresh = if via_call { None } else { fresh_contents(f, at, target, value) };
             let start: Vec<u32> = match &fresh {
                 Some(operands) => operands.iter().flat_map(|l| objs(*l).iter().copied()).collect(),
                 None => objs(value).to_vec(),
@@ -232,6 +260,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 _ => None,
             }
             .unwrap_or_else(|| "an element".to_string());
+            let stored_name = in_callee.unwrap_or(stored_name);
             let mut all_fields = vec![stored_name.clone()];
             all_fields.extend(fields.iter().filter(|f| **f != stored_name).cloned());
             // The reference to make non-owning: the first step from the value back into the
@@ -303,6 +332,10 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
     }
     facts
 }
+
+/// A store that may close a cycle: where, into which local's object, which value, the
+/// field stored (`None`: an element), and the callee that stores it (rule cyc-call-store).
+type Store = (InstAddr, LocalId, LocalId, Option<u32>, Option<String>);
 
 /// If the value stored at `at` is an object allocated earlier in the same block with no
 /// store or call in between and `target` not written in between (rule cyc-fresh-value):

@@ -571,14 +571,15 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 }
             }
 
-            // rule life-last-use: owned values read here for the last time.
+            // rule life-last-use: owned values read here for the last time (also one that
+            // was handed over here with a `dup`, because the instruction reads it again:
+            // `f(n, n)`, `q.next = q`; the local still holds its own reference).
             let mut released: Vec<LocalId> = Vec::new();
             for &x in uses {
                 if !cx.owned(x)
                     || killed.contains(&x)
                     || live_out.contains(x)
                     || moved.contains(&x)
-                    || handed.contains(&x)
                     || released.contains(&x)
                 {
                     continue;

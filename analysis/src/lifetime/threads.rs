@@ -12,7 +12,8 @@
 //!   whose parameter stays `contained` in that function (the thread neither stores it
 //!   where others can read it nor hands it to yet another thread), and the spawning
 //!   function never counts it: every operation the plan applies there to a place that may
-//!   hold it is a `move` (so the spawn is its last use, and nobody dups it before), no
+//!   hold it is a `move` (so the spawn is its last use, and nobody dups it before), it is
+//!   passed to no call there (the callee could count it), no
 //!   other object holds it except objects handed over with it, and no global, unknown
 //!   code or result of the function can reach it. What such an object holds is handed
 //!   over too when the same holds for it (its whole subgraph moves). It is then counted
@@ -92,6 +93,17 @@ pub(crate) fn handed_over(
             }
             if let InstKind::Spawn { callee: Callee::Closure(c), .. } = &inst.kind {
                 exposed_roots.extend_from_slice(objs(*c));
+            }
+        }
+        // What a call on the spawning side receives, that callee may count.
+        for (_, inst) in f.insts() {
+            if let InstKind::Call { args, callee, .. } = &inst.kind {
+                for a in args {
+                    exposed_roots.extend_from_slice(objs(*a));
+                }
+                if let Callee::Closure(c) = callee {
+                    exposed_roots.extend_from_slice(objs(*c));
+                }
             }
         }
         for id in 0..fe.graph.nodes.len() as u32 {

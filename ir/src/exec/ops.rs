@@ -71,6 +71,12 @@ impl Machine<'_> {
             // reference from outside is then collected (spec/plan-format.md 4.6).
             OpKind::CollectCycles => {
                 let value = self.read_place(op.target)?;
+                // On a place (the old value of a field, element or global about to be
+                // overwritten), the reference leaves the place first, so the collector does
+                // not count the stale slot as a reference from inside the group.
+                if !matches!(op.target, Target::Local(_)) && !value.refs().is_empty() {
+                    self.write_place(op.target, Value::Null)?;
+                }
                 for id in value.refs() {
                     self.access(id)?;
                     self.release_ref(id, span);
@@ -295,9 +301,23 @@ impl Machine<'_> {
     }
 
     /// Release: drop if counted, free if unique, nothing otherwise.
+    /// A counted object of a class the type table marks `cyclic` that survives the
+    /// release is collected if it is garbage (spec/plan-format.md 4.2): what a destroyed
+    /// object, an array or a global held may be the last reference to a cycle.
     pub(super) fn release_ref(&mut self, id: ObjId, cause: Span) {
         match self.heap.get(id).map(|o| o.placement) {
-            Some(p) if p.is_counted() => self.drop_ref(id, cause),
+            Some(p) if p.is_counted() => {
+                self.drop_ref(id, cause);
+                let cyclic = self.heap.get(id).is_some_and(|o| {
+                    o.state == State::Live
+                        && o.rc > 0
+                        && matches!(&o.body, Body::Object { class, .. } if self.plan.cyclic.contains(class))
+                });
+                // The object is live, so the collector's access check cannot fail.
+                if cyclic && self.collect(id).is_err() {
+                    self.trace(|| "collect failed".to_string());
+                }
+            }
             Some(Placement::HeapUnique) => self.free_ref(id, cause),
             _ => {}
         }

@@ -121,13 +121,23 @@ pub(super) struct PlanIndex {
     pub(super) functions: Vec<FnPlan>,
     /// What did not fit.
     pub(super) problems: Vec<Problem>,
+    /// The classes the plan's type table marks `cyclic`.
+    pub(super) cyclic: std::collections::HashSet<crate::ClassId>,
 }
 
 impl PlanIndex {
     /// Indexes `plan` against `program` (which must have passed validation).
     pub(super) fn build(program: &Program, plan: &MemoryPlan) -> PlanIndex {
-        let mut index =
-            PlanIndex { functions: program.functions.iter().map(skeleton).collect(), problems: Vec::new() };
+        let mut index = PlanIndex {
+            functions: program.functions.iter().map(skeleton).collect(),
+            problems: Vec::new(),
+            cyclic: Default::default(),
+        };
+        for t in plan.types.iter().filter(|t| t.cyclic) {
+            if let Some(c) = program.classes.iter().position(|c| c.name == t.name) {
+                index.cyclic.insert(crate::ClassId(c as u32));
+            }
+        }
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, f) in program.functions.iter().enumerate() {
             by_name.entry(f.name.as_str()).or_insert(i);
