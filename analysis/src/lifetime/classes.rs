@@ -599,6 +599,24 @@ pub(crate) fn decide(
             }
         }
     }
+    // A cycle handed to a thread is released by the thread's code, whose parameters'
+    // classes are the thread's (rule cyc-collect).
+    if !cyclic.is_empty() {
+        let mut to_thread = false;
+        for (fi, f) in program.functions.iter().enumerate() {
+            for (_, inst) in f.insts() {
+                if let InstKind::Spawn { args, .. } = &inst.kind {
+                    for a in args {
+                        to_thread |=
+                            place_classes(classes, fi, Place::Local(*a)).iter().any(|k| cyclic.contains(k));
+                    }
+                }
+            }
+        }
+        if to_thread {
+            cyclic.insert(thread);
+        }
+    }
     // Threaded classes.
     let mut threaded: HashSet<Key> = HashSet::from([thread]);
     if spawns {
@@ -1091,7 +1109,8 @@ fn arena_contents(
                 continue;
             }
             // Every class reachable through fields must hold only arena candidates.
-            let mut seen: HashSet<Key> = HashSet::from([*k]);
+            // The class itself is checked too when a field leads back to it.
+            let mut seen: HashSet<Key> = HashSet::new();
             let mut work = vec![*k];
             let mut closed = true;
             while let Some(c) = work.pop() {
