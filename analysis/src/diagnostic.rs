@@ -1,6 +1,6 @@
 //! Diagnostics as values: what every query that can find a problem returns.
 
-use custody_syntax::TextRange;
+use custody_syntax::{SyntaxKind, SyntaxNode, TextRange};
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,4 +96,28 @@ pub mod codes {
     pub const MODE_VIOLATION: &str = "mode-violation";
     /// Objects that may form a reference cycle the plan frees with the cycle collector.
     pub const CYCLE: &str = "cycle";
+}
+
+/// The byte range of an IR span, as diagnostics carry it.
+pub(crate) fn span_range(span: custody_ir::Span) -> TextRange {
+    TextRange::new(span.start.into(), span.end.into())
+}
+
+/// The name references inside `range` of the tree under `root` (empty if `range` lies
+/// outside it), in order: where a diagnostic about a variable points within a statement.
+pub(crate) fn name_refs_within(root: &SyntaxNode, range: TextRange) -> Vec<SyntaxNode> {
+    if range.is_empty() || !root.text_range().contains_range(range) {
+        return Vec::new();
+    }
+    let around = match root.covering_element(range) {
+        custody_syntax::NodeOrToken::Node(n) => n,
+        custody_syntax::NodeOrToken::Token(t) => match t.parent() {
+            Some(p) => p,
+            None => return Vec::new(),
+        },
+    };
+    around
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::NAME_REF && range.contains_range(n.text_range()))
+        .collect()
 }

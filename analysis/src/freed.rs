@@ -22,12 +22,13 @@
 //! over the solved states, so each instruction reports a mistake once however many paths
 //! reach it.
 
+use crate::diagnostic::span_range as text_range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::hir::infer::{InferenceResult, NodePtr, Resolution, infer_body};
 use crate::hir::item_tree::{Body, body_source};
 use crate::hir::lower::lower_body;
 use custody_ir::{BlockId, Function, InstAddr, InstKind, LocalId, Span};
-use custody_syntax::{SyntaxKind, SyntaxNode, TextRange};
+use custody_syntax::{SyntaxNode, TextRange};
 use std::collections::{HashMap, VecDeque};
 
 /// Which mistake.
@@ -292,24 +293,12 @@ fn name_ref_within(
     range: TextRange,
 ) -> Option<TextRange> {
     let local = infer.locals.iter().position(|l| l.name == name && l.range == text_range(decl))?;
-    if !root.text_range().contains_range(range) {
-        return None;
-    }
-    let around = match root.covering_element(range) {
-        custody_syntax::NodeOrToken::Node(n) => n,
-        custody_syntax::NodeOrToken::Token(t) => t.parent()?,
-    };
-    around
-        .descendants()
-        .filter(|n| n.kind() == SyntaxKind::NAME_REF && range.contains_range(n.text_range()))
+    crate::diagnostic::name_refs_within(root, range)
+        .into_iter()
         .find(|n| {
             matches!(infer.names.get(&NodePtr::new(n)), Some(Resolution::Local(l)) if l.0 as usize == local)
         })
         .map(|n| n.text_range())
-}
-
-fn text_range(span: Span) -> TextRange {
-    TextRange::new(span.start.into(), span.end.into())
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn inferred_plan(
         .iter()
         .map(|fp| fp.allocations.iter().map(|a| (a.inst, a.id.clone())).collect())
         .collect();
-    let lifetimes = plan_lifetimes(program, &escape, spans, &alloc_ids, pos);
+    let (lifetimes, cycle_warnings) = plan_lifetimes(program, &escape, spans, &alloc_ids, pos);
     for ((fp, lt), f) in plan.functions.iter_mut().zip(lifetimes).zip(&program.functions) {
         for (param, mode) in fp.params.iter_mut().zip(&lt.param_modes) {
             param.mode = *mode;
@@ -61,7 +61,7 @@ pub fn inferred_plan(
         }
         fp.ops = lt.ops;
     }
-    for (span, message) in crate::lifetime::cycle_warnings(program, &escape) {
+    for (span, message) in cycle_warnings {
         plan.diagnostics.push(PlanDiagnostic {
             severity: "warning".to_string(),
             code: "cycle".to_string(),

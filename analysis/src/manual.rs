@@ -54,18 +54,20 @@
 //! reachable along several paths is reported once.
 
 use crate::db::{SourceFile, parse};
+use crate::diagnostic::span_range as text_range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::program::program_ir;
 use custody_ir::{
     BlockId, Callee, Constant, Function, GlobalId, InstAddr, InstKind, LocalId, LocalKind, Mode, Program,
     ScopeId, Span, Type, UnaryOp, ValueKind,
 };
-use custody_syntax::{SyntaxKind, SyntaxNode, TextRange, TextSize};
+use custody_syntax::{SyntaxNode, TextRange};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut, Index, IndexMut};
 use std::rc::Rc;
 
-/// A placeholder local while an allocation's operands are marked.
+/// The local id that stands for an allocation's destination while its operands' facts
+/// are re-pointed at it (the destination is written in between, so it cannot be named yet).
 const PENDING: u32 = u32::MAX - 1;
 
 /// The most facts a site keeps at one point before those of one status are merged.
@@ -1633,22 +1635,10 @@ fn handover_words(program: &Program, f: &Function, at: InstAddr) -> String {
 
 /// The first mention of `name` inside `range`.
 fn name_ref_within(root: &SyntaxNode, name: &str, range: TextRange) -> Option<TextRange> {
-    if range.is_empty() || !root.text_range().contains_range(range) {
-        return None;
-    }
-    let around = match root.covering_element(range) {
-        custody_syntax::NodeOrToken::Node(n) => n,
-        custody_syntax::NodeOrToken::Token(t) => t.parent()?,
-    };
-    around
-        .descendants()
-        .filter(|n| n.kind() == SyntaxKind::NAME_REF && range.contains_range(n.text_range()))
+    crate::diagnostic::name_refs_within(root, range)
+        .into_iter()
         .find(|n| n.text() == name)
         .map(|n| n.text_range())
-}
-
-fn text_range(span: Span) -> TextRange {
-    TextRange::new(TextSize::from(span.start), TextSize::from(span.end))
 }
 
 #[cfg(test)]

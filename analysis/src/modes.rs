@@ -29,6 +29,7 @@
 //! per-body checks ([`crate::check::check_file`]).
 
 use crate::db::SourceFile;
+use crate::diagnostic::span_range as range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::escape::describe::Position;
 use crate::escape::explain::Root;
@@ -41,7 +42,7 @@ use crate::program::program_ir;
 use custody_ir as ir;
 use custody_ir::plan::Escape;
 use custody_ir::{BlockId, Callee, FunctionId, InstAddr, InstKind, LocalId, Mode, Span};
-use custody_syntax::{LineIndex, TextRange, TextSize};
+use custody_syntax::{LineIndex, TextRange};
 
 /// The mode diagnostics of a file's program (meaningful only for a file without errors).
 pub fn file_mode_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
@@ -65,6 +66,7 @@ pub fn file_mode_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<
 /// escape analysis; `pos` writes a position into a message (`12:9`).
 pub fn mode_diagnostics(program: &ir::Program, escape: &ProgramEscape, pos: Position<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let spawns = first_spawns(program);
     // rule mode-extern-trusted: only functions with bodies are checked; an extern's
     // declared modes are facts the escape analysis builds on (rule esc-extern), never
     // diagnosed.
@@ -75,7 +77,7 @@ pub fn mode_diagnostics(program: &ir::Program, escape: &ProgramEscape, pos: Posi
             continue;
         }
         let to_own = passed_to_own(program, f, fe, &checked);
-        let spawn = spawned_at(program, fi);
+        let spawn = spawns.get(&fi).copied();
         for &i in &checked {
             let d = spawned_borrow(f, i, spawn, pos)
                 .or_else(|| escapes(program, escape, fi, f, fe, i, pos))
@@ -117,10 +119,6 @@ fn param_range(f: &ir::Function, i: usize) -> TextRange {
         _ => span,
     };
     range(span)
-}
-
-fn range(span: Span) -> TextRange {
-    TextRange::new(TextSize::from(span.start), TextSize::from(span.end))
 }
 
 /// How the message names parameter `i`.
@@ -449,14 +447,17 @@ fn needs_own(f: &ir::Function, i: usize, pos: Position<'_>) -> Option<Diagnostic
     )
 }
 
-/// Where function `fi` is spawned first, if anywhere.
-fn spawned_at(program: &ir::Program, fi: usize) -> Option<Span> {
-    program.functions.iter().find_map(|h| {
-        h.insts().find_map(|(_, inst)| match &inst.kind {
-            InstKind::Spawn { callee: ir::Callee::Function(g), .. } if g.index() == fi => Some(inst.span),
-            _ => None,
-        })
-    })
+/// Where each spawned function is spawned first (one pass over the program).
+fn first_spawns(program: &ir::Program) -> std::collections::HashMap<usize, Span> {
+    let mut out = std::collections::HashMap::new();
+    for h in &program.functions {
+        for (_, inst) in h.insts() {
+            if let InstKind::Spawn { callee: ir::Callee::Function(g), .. } = &inst.kind {
+                out.entry(g.index()).or_insert(inst.span);
+            }
+        }
+    }
+    out
 }
 
 /// rule mode-spawned-borrow: a spawned function's parameter declared `borrow`. The thread

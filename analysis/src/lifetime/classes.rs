@@ -753,6 +753,8 @@ pub(crate) fn decide(
             }
         }
     }
+    let observable = super::ownership::observable_classes(program);
+    let any_drop = program.classes.iter().any(|c| c.drop.is_some());
     let mut placements = Vec::new();
     let mut arena_scopes = Vec::new();
     for (fi, f) in program.functions.iter().enumerate() {
@@ -906,13 +908,7 @@ pub(crate) fn decide(
                 {
                     let why = if threaded.contains(&k) {
                         "seen by another thread"
-                    } else if super::ownership::type_observable(
-                        program,
-                        &super::ownership::observable_classes(program),
-                        program.classes.iter().any(|c| c.drop.is_some()),
-                        &dest_ty,
-                        0,
-                    ) {
+                    } else if super::ownership::type_observable(program, &observable, any_drop, &dest_ty, 0) {
                         "counted, with a `drop` block to run"
                     } else if shared.contains_key(&k) {
                         "counted, and it holds memory an arena would never release"

@@ -110,10 +110,13 @@ fn arena_ops(f: &ir::Function, spans: &SpanMap<'_>, inferred: &[ir::ScopeId]) ->
 /// cycle the collector has to free, at the store, as (span, message).
 pub fn cycle_warnings(program: &ir::Program, escape: &ProgramEscape) -> Vec<(ir::Span, String)> {
     let objects = all_local_objects(program, escape);
-    let facts = cycles::analyze(program, escape, &objects);
+    warnings_of(program, &cycles::analyze(program, escape, &objects))
+}
+
+/// The warnings of the cycles the collector frees, one per source span (one statement may
+/// lower to two stores: `push(o.items, v)` writes the array back into the field).
+fn warnings_of(program: &ir::Program, facts: &cycles::CycleFacts) -> Vec<(ir::Span, String)> {
     let mut out = Vec::new();
-    // One statement may lower to two stores (`push(o.items, v)` writes the array back into
-    // the field): one warning per source span.
     let mut seen = std::collections::HashSet::new();
     for s in facts.stores.iter().filter(|s| !s.grouped) {
         let Some(inst) = program.functions[s.function].inst(s.at) else { continue };
@@ -143,14 +146,14 @@ fn all_local_objects(program: &ir::Program, escape: &ProgramEscape) -> Vec<Vec<V
         .collect()
 }
 
-/// Plans every function of a program.
+/// Plans every function of a program; also the `cycle` warnings (see [`cycle_warnings`]).
 pub fn plan_lifetimes(
     program: &ir::Program,
     escape: &ProgramEscape,
     spans: &SpanMap<'_>,
     alloc_ids: &[HashMap<InstAddr, String>],
     pos: Position<'_>,
-) -> Vec<FunctionLifetime> {
+) -> (Vec<FunctionLifetime>, Vec<(ir::Span, String)>) {
     let spawns =
         program.functions.iter().any(|f| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Spawn { .. })));
     let observable = ownership::observable_locals(program);
@@ -329,7 +332,8 @@ pub fn plan_lifetimes(
             arena_scopes: decisions.arena_scopes[fi].clone(),
         });
     }
-    out
+    let warnings = warnings_of(program, &cycle_facts);
+    (out, warnings)
 }
 
 /// The allocation site a local's value always comes from, if there is exactly one.
