@@ -102,8 +102,18 @@ impl Classes {
                     }
                 }
             }
+            // Everything inside unknown code's or a thread's contents is theirs too.
+            if self.absorbs(root) {
+                work.extend(merged.values().map(|&k| (k, root)));
+            }
             self.fields.insert(root, merged);
         }
+    }
+
+    /// Whether `root` is unknown code's or a thread's class, whose every part is itself.
+    fn absorbs(&mut self, root: Key) -> bool {
+        let (u, t) = (self.unknown, self.thread);
+        root == self.find(u) || root == self.find(t)
     }
 
     /// The class of the `sel` part of class `k`.
@@ -111,6 +121,9 @@ impl Classes {
         let root = self.find(k);
         if let Some(&t) = self.fields.get(&root).and_then(|m| m.get(&sel)) {
             return t;
+        }
+        if self.absorbs(root) {
+            return root;
         }
         let t = self.fresh();
         self.fields.entry(root).or_default().insert(sel, t);
@@ -120,16 +133,16 @@ impl Classes {
     /// The key of object `obj` of function `f` seen as a value of type `ty`.
     fn key(&mut self, escape: &ProgramEscape, f: usize, obj: u32, ty: &ir::Type) -> Key {
         let ty = ty.non_null().clone();
-        if let Some(&k) = self.forced.get(&(f, obj)) {
-            return k;
-        }
         if let Some(&k) = self.keys.get(&(f, obj, ty.clone())) {
             return k;
         }
         let item = escape.functions.get(f).map(|fe| fe.graph.objs.item(obj).clone());
-        let k = match item {
-            Some(Obj::Unknown) => self.unknown,
-            Some(Obj::Global(g)) => self.global_key(g.0, &ty),
+        // A forced object's key is still recorded and given its field structure: what it
+        // holds is unknown code's (or the thread's) too.
+        let k = match (self.forced.get(&(f, obj)), item) {
+            (Some(&k), _) => k,
+            (None, Some(Obj::Unknown)) => self.unknown,
+            (None, Some(Obj::Global(g))) => self.global_key(g.0, &ty),
             _ => self.fresh(),
         };
         self.keys.insert((f, obj, ty.clone()), k);
@@ -147,6 +160,17 @@ impl Classes {
         let k = self.fresh();
         self.globals.insert(key, k);
         k
+    }
+
+    /// The classes of object `obj` of function `f`, over all its types (a forced object's
+    /// one class even where no type of it was asked for).
+    pub(crate) fn object_classes(&mut self, f: usize, obj: u32) -> Vec<Key> {
+        let mut out: Vec<Key> = self.by_object.get(&(f, obj)).cloned().unwrap_or_default();
+        out.extend(self.forced.get(&(f, obj)).copied());
+        let mut roots: Vec<Key> = out.into_iter().map(|k| self.find(k)).collect();
+        roots.sort_unstable_by_key(|k| k.0);
+        roots.dedup();
+        roots
     }
 
     /// Makes every key of an object one class.
@@ -230,6 +254,64 @@ fn closure_capture_type(program: &ir::Program, f: usize, obj: &Obj, n: u32) -> O
     body.get_local(l).map(|d| d.ty.clone())
 }
 
+/// Adds to each function's held objects (`held`) its arguments to a parameter that the
+/// callee holds in another object (its parameter's object is held there), to a fixpoint: a
+/// parameter held by a callee makes the caller's parameter passed there held too. A stack
+/// object handed to a callee that stores it in an object it then frees would otherwise
+/// only be *released* there, which does not destroy a stack object (rule place-stack).
+fn held_through_calls(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    objects: &[Vec<Vec<u32>>],
+    mut held: Vec<HashSet<u32>>,
+) -> Vec<HashSet<u32>> {
+    let param_obj = |g: usize, j: usize| {
+        escape.functions.get(g)?.graph.objs.get(&Obj::Param(j as u32, crate::escape::graph::Path::root()))
+    };
+    // Per function: its calls (callee, arguments); per callee, its callers.
+    let mut calls: Vec<Vec<(usize, Vec<LocalId>)>> = vec![Vec::new(); program.functions.len()];
+    let mut callers: Vec<Vec<usize>> = vec![Vec::new(); program.functions.len()];
+    for (fi, f) in program.functions.iter().enumerate() {
+        for (_, inst) in f.insts() {
+            if let InstKind::Call { callee: Callee::Function(g), args, .. } = &inst.kind
+                && g.index() < program.functions.len()
+            {
+                calls[fi].push((g.index(), args.clone()));
+                callers[g.index()].push(fi);
+            }
+        }
+    }
+    let mut queued = vec![true; program.functions.len()];
+    let mut work: Vec<usize> = (0..program.functions.len()).collect();
+    while let Some(fi) = work.pop() {
+        queued[fi] = false;
+        let mut grew = false;
+        for (g, args) in &calls[fi] {
+            for (j, a) in args.iter().enumerate() {
+                if !param_obj(*g, j).is_some_and(|po| held.get(*g).is_some_and(|h| h.contains(&po))) {
+                    continue;
+                }
+                for &o in objects[fi].get(a.index()).into_iter().flatten() {
+                    let param = escape.functions.get(fi).is_some_and(|fe| {
+                        matches!(fe.graph.objs.item(o), Obj::Param(_, path) if *path == crate::escape::graph::Path::root())
+                    });
+                    grew |= held[fi].insert(o) && param;
+                }
+            }
+        }
+        // One of its own parameters newly held: its callers pass what they hold there.
+        if grew {
+            for &c in &callers[fi] {
+                if !queued[c] {
+                    queued[c] = true;
+                    work.push(c);
+                }
+            }
+        }
+    }
+    held
+}
+
 /// Builds the classes of a whole program.
 pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec<u32>>]) -> Classes {
     let mut c = Classes {
@@ -245,13 +327,8 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
     };
     c.unknown = c.fresh();
     c.thread = c.fresh();
-    // Unknown code's and a thread's contents are themselves: everything inside is unknown.
-    for k in [c.unknown, c.thread] {
-        for sel in [Sel::Elem, Sel::Field(0)] {
-            let t = c.target(k, sel);
-            c.union(t, k);
-        }
-    }
+    // Unknown code's and a thread's contents are themselves: every part of them is theirs
+    // too (`Classes::absorbs`).
     for (fi, fe) in escape.functions.iter().enumerate() {
         let f = &program.functions[fi];
         // What escapes to unknown code or a thread: every key of the object.
@@ -592,8 +669,7 @@ pub(crate) fn decide(
             store.fields.join(", ")
         ));
         for &o in &store.members {
-            for k in classes.by_object.get(&(store.function, o)).cloned().unwrap_or_default() {
-                let k = classes.find(k);
+            for k in classes.object_classes(store.function, o) {
                 cyclic.insert(k);
                 shared.entry(k).or_insert_with(|| why.clone());
             }
@@ -734,6 +810,7 @@ pub(crate) fn decide(
             h
         })
         .collect();
+    let held = held_through_calls(program, escape, objects, held);
     let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded, &held);
     let handed =
         if spawns { super::threads::handed_over(program, escape, objects, ops, pos) } else { HashMap::new() };

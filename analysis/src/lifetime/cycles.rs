@@ -132,6 +132,13 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 component[node.index()] = c;
             }
         }
+        // Components that are cycles: more than one object, or one with an edge to itself.
+        let mut closed: Vec<bool> = sccs.iter().map(|m| m.len() > 1).collect();
+        for (o, es) in out_edges.iter().enumerate() {
+            if es.iter().any(|&(_, p)| p as usize == o) {
+                closed[component[o]] = true;
+            }
+        }
         let mut obj_ty: Vec<Option<ir::Type>> = vec![None; n];
         for (l, os) in objects[fi].iter().enumerate() {
             let Some(d) = f.get_local(LocalId(l as u32)) else { continue };
@@ -207,17 +214,25 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 None => objs(value).to_vec(),
             };
             // rule cyc-closing-store: the value (or what it starts from) and the target in
-            // one component.
+            // one component. A component of one object without an edge to itself is no
+            // cycle (the local's objects are over all its definitions, so the value may
+            // "reach" a target object just by being it). Every such component counts: the
+            // target may hold objects of several.
             let start_components: HashSet<usize> = start.iter().map(|&o| component[o as usize]).collect();
-            let Some(&hit) =
-                objs(target).iter().find(|&&t| start_components.contains(&component[t as usize]))
-            else {
+            let mut hits: Vec<usize> = objs(target)
+                .iter()
+                .map(|&t| component[t as usize])
+                .filter(|c| start_components.contains(c) && closed[*c])
+                .collect();
+            hits.sort_unstable();
+            hits.dedup();
+            if hits.is_empty() {
                 continue;
-            };
-            let c = component[hit as usize];
-            let (fields, sites) = decided
-                .entry(c)
-                .or_insert_with(|| {
+            }
+            let mut fields: Vec<String> = Vec::new();
+            let mut sites: Option<Vec<InstAddr>> = Some(Vec::new());
+            for &c in &hits {
+                let (cf, cs) = decided.entry(c).or_insert_with(|| {
                     let members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
                     let mut fields: Vec<String> = Vec::new();
                     for &m in &members {
@@ -251,8 +266,22 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                     }
                     let sites: Option<Vec<InstAddr>> = closure.iter().map(|&o| groupable(o)).collect();
                     (fields, sites)
-                })
-                .clone();
+                });
+                for name in cf.iter() {
+                    if !fields.contains(name) {
+                        fields.push(name.clone());
+                    }
+                }
+                sites = match (sites, cs.as_ref()) {
+                    (Some(mut all), Some(more)) => {
+                        all.extend_from_slice(more);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            fields.sort();
+            let in_hit = |o: u32| hits.contains(&component[o as usize]);
             let target_ty = f.get_local(target).map(|d| d.ty.clone());
             let stored_name = match (stored_field, &target_ty) {
                 (Some(n), Some(t)) => field_name(program, t, Sel::Field(n)),
@@ -268,27 +297,27 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             // holding one: the back reference), else another field of the cycle, else the
             // stored one.
             let back = match &fresh {
-                Some(operands) => operands
-                    .iter()
-                    .position(|l| objs(*l).iter().any(|&o| component[o as usize] == c))
-                    .and_then(|i| {
+                Some(operands) => {
+                    operands.iter().position(|l| objs(*l).iter().any(|&o| in_hit(o))).and_then(|i| {
                         let sel = if matches!(vt.ty.non_null(), ir::Type::Array(_)) {
                             Sel::Elem
                         } else {
                             Sel::Field(i as u32)
                         };
                         field_name(program, &vt.ty, sel)
-                    }),
+                    })
+                }
                 None => objs(value).iter().find_map(|&o| {
                     let t = obj_ty[o as usize].as_ref()?;
                     out_edges[o as usize]
                         .iter()
-                        .find(|(_, p)| component[*p as usize] == c)
+                        .find(|(_, p)| in_hit(*p))
                         .and_then(|(sel, _)| field_name(program, t, *sel))
                 }),
             };
             let weak = back.or_else(|| all_fields.get(1).cloned()).unwrap_or(stored_name);
-            let mut members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+            let mut members: Vec<u32> =
+                hits.iter().flat_map(|&c| sccs[c].iter().map(|node| node.index() as u32)).collect();
             members.sort_unstable();
             let is_grouped = sites.is_some();
             match sites {

@@ -285,15 +285,26 @@ pub(crate) struct LocalModes {
     pub(crate) field_of: HashMap<LocalId, (LocalId, u32)>,
 }
 
-/// The reads and ends of the program as written (for the borrowed-local check).
-pub(crate) struct PlainTransfer<'a> {
-    pub(crate) f: &'a ir::Function,
-    pub(crate) scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+/// The liveness against which rule own-borrow-local refutes candidates: the program's reads,
+/// plus (rule own-observable) each observable local at its scope's exit and before a new
+/// assignment, where it would be released if it were owned. A borrowed local reading an
+/// object with a destructor must not let that object be released before then: the naive
+/// plan holds it there, and the destructor must run where the program says.
+struct CandidateTransfer<'a> {
+    f: &'a ir::Function,
+    scope_locals: &'a HashMap<ir::ScopeId, Vec<LocalId>>,
+    observable: &'a dyn Fn(LocalId) -> bool,
 }
 
-impl Transfer for PlainTransfer<'_> {
+impl Transfer for CandidateTransfer<'_> {
     fn uses(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
         out.extend(inst.kind.uses());
+        match &inst.kind {
+            InstKind::ScopeExit { scope } => out.extend(
+                self.scope_locals.get(scope).into_iter().flatten().filter(|&&l| (self.observable)(l)),
+            ),
+            kind => out.extend(kind.dest().filter(|&d| (self.observable)(d))),
+        }
     }
     fn kills(&self, _: InstAddr, inst: &ir::Inst, out: &mut Vec<LocalId>) {
         kills(self.f, self.scope_locals, &inst.kind, out);
@@ -560,7 +571,7 @@ pub(crate) fn local_modes(
             candidate[l] = false;
         }
     }
-    let mut plain = Liveness::new(f, &PlainTransfer { f, scope_locals });
+    let mut plain = Liveness::new(f, &CandidateTransfer { f, scope_locals, observable: &observable });
     plain.solve(f, &[]);
     let may_release = |kind: &InstKind| releases(program, f, kind, purity, &observable, scope_locals);
     refute_candidates(f, &plain, &may_release, &sources, &mut candidate);
