@@ -15,7 +15,9 @@
 //!   parameter's contents), and whose result object does not outlive the arena of any of
 //!   those calls, lives in the caller's arena (Tauraro's `parse_headers` called from an
 //!   `@arena` request handler). It must not be made inside an arena of its own function
-//!   (that arena would take it instead).
+//!   (that arena would take it instead), so such a function gets no inferred arena: none
+//!   for its loops (rule arena-loop) and none over its body for a cycle (rule
+//!   cyc-group-arena; its allocations are placed on the heap instead).
 //! - rule arena-loop: custody infers an arena for a scope entered inside a loop (MLKit's
 //!   regions, one per iteration) for an allocation made there, outside declared arenas,
 //!   that is `contained` and does not outlive the scope, where it pays: only when the
@@ -380,8 +382,10 @@ pub(crate) fn analyze(
                     facts.candidates[fi].insert(at, Candidate { scope: None, why, inferred: false });
                 }
                 None => {
-                    // rule arena-loop
-                    if let Some(&scope) = loop_scopes[fi].get(&at)
+                    // rule arena-loop (not in a function whose allocations go to its
+                    // callers' arenas: an arena of its own open there would take them)
+                    if !callee_arena
+                        && let Some(&scope) = loop_scopes[fi].get(&at)
                         && state == Escape::Contained
                         && !outlives(fi, scope, o)
                     {
