@@ -219,6 +219,17 @@ fn settle(program: &ir::Program, escape: &ProgramEscape, c: &mut Classes) {
     while let Some((f, o, ty, k)) = c.pending.pop() {
         let Some(fe) = escape.functions.get(f) else { continue };
         for (sel, node) in fe.solution.fields_of(o) {
+            // An abstract object may stand for values of several types (a call's result and
+            // everything inside it): a part that a value of this type does not have belongs
+            // to another type's key of the same object, not to this one.
+            let applies = match (&ty, sel) {
+                (ir::Type::Array(_), Sel::Elem) | (ir::Type::Closure(_), Sel::Env(_)) => true,
+                (ir::Type::Class(_) | ir::Type::Struct(_), Sel::Field(n)) => program.field(&ty, n).is_some(),
+                _ => false,
+            };
+            if !applies {
+                continue;
+            }
             let part = match sel {
                 Sel::Env(n) => closure_capture_type(program, f, fe.graph.objs.item(o), n),
                 _ => part_type(program, &ty, sel),
