@@ -6,7 +6,10 @@
 //! - `check_from_scratch`: parse, item tree, item scope, type check of every body;
 //! - `lower_from_scratch`: the same plus lowering every body to IR;
 //! - `recheck_after_edit`: a one-body edit in the middle, then check and lower again
-//!   (only the edited body is re-checked and re-lowered).
+//!   (only the edited body is re-checked and re-lowered);
+//! - `own_arguments`: one function with a `borrow` parameter and `CALLS` calls that hand
+//!   fresh values to an `own` parameter, each behind a branch (the declared-mode check asks,
+//!   at every call, which definitions of each argument reach it: linear in the calls).
 
 use custody_analysis::{AnalysisDatabase, SourceFile, check_file, program_ir};
 use salsa::Setter;
@@ -54,6 +57,25 @@ fn recheck_after_edit(bencher: divan::Bencher<'_, '_>) {
         file.set_text(&mut db).to(if flip { edited.clone() } else { text.clone() });
         assert!(check_file(&db, file).is_empty());
         program_ir(&db, file).functions.len()
+    });
+}
+
+#[divan::bench(args = [2000, 4000, 8000], sample_count = 3)]
+fn own_arguments(bencher: divan::Bencher<'_, '_>, calls: usize) {
+    let mut text = String::from(
+        "class Node {\n    name: string,\n}\n\nfn take(own n: Node) -> int {\n    return len(n.name);\n}\n\n\
+         fn user(borrow p: Node) -> int {\n    let s = len(p.name);\n",
+    );
+    for i in 0..calls {
+        text.push_str(&format!(
+            "    let n{i} = Node {{ name: \"x\" }};\n    if s > {i} {{ n{i} = Node {{ name: p.name }}; }}\n    s = s + take(n{i});\n"
+        ));
+    }
+    text.push_str("    return s;\n}\n\nfn main() {\n    print(user(Node { name: \"a\" }));\n}\n");
+    bencher.counter(divan::counter::BytesCount::of_str(&text)).bench(|| {
+        let db = AnalysisDatabase::default();
+        let file = SourceFile::new(&db, "bench.cdy".into(), text.clone());
+        assert!(check_file(&db, file).is_empty());
     });
 }
 

@@ -43,6 +43,7 @@ use custody_ir as ir;
 use custody_ir::plan::Escape;
 use custody_ir::{BlockId, Callee, FunctionId, InstAddr, InstKind, LocalId, Mode, Span};
 use custody_syntax::{LineIndex, TextRange};
+use std::collections::{HashMap, HashSet};
 
 /// The mode diagnostics of a file's program (meaningful only for a file without errors).
 pub fn file_mode_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
@@ -253,28 +254,32 @@ fn keeping_callee(
         }
         _ => None,
     })?;
-    let preds = predecessors(f);
-    let j = args.iter().position(|&a| holds(f, fe, &preds, at, a).contains(&obj))?;
+    let queries: Vec<(InstAddr, LocalId)> = args.iter().map(|&a| (at, a)).collect();
+    let held = holds_at(f, fe, &queries);
+    let j = args.iter().position(|&a| held.get(&(at, a)).is_some_and(|objs| objs.contains(&obj)))?;
     Some((callee.index(), j))
 }
 
-/// The objects `local` may hold just before instruction `at`: the points-to sets of its
-/// definitions that reach there.
-fn holds(
+/// The objects each queried `local` may hold just before its instruction `at`: the
+/// points-to sets of its definitions that reach there ([`reaching_at`]).
+fn holds_at(
     f: &ir::Function,
     fe: &FunctionEscape,
-    preds: &[Vec<usize>],
-    at: InstAddr,
-    local: LocalId,
-) -> Vec<u32> {
-    let mut objs: Vec<u32> = reaching_defs(f, fe, preds, at, local)
+    queries: &[(InstAddr, LocalId)],
+) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
+    reaching_at(f, fe, queries)
         .into_iter()
-        .filter_map(|d| fe.graph.nodes.get(&Node::Def(d)))
-        .flat_map(|node| fe.solution.pts(node).iter().copied())
-        .collect();
-    objs.sort_unstable();
-    objs.dedup();
-    objs
+        .map(|(q, defs)| {
+            let mut objs: Vec<u32> = defs
+                .into_iter()
+                .filter_map(|d| fe.graph.nodes.get(&Node::Def(d)))
+                .flat_map(|node| fe.solution.pts(node).iter().copied())
+                .collect();
+            objs.sort_unstable();
+            objs.dedup();
+            (q, objs)
+        })
+        .collect()
 }
 
 /// A flow in words, for a headline without a witness.
@@ -324,8 +329,29 @@ fn passed_to_own(
     checked: &[usize],
 ) -> Vec<PassedToOwn> {
     let mut out: Vec<PassedToOwn> = Vec::new();
-    let preds = predecessors(f);
-    let holds = |at: InstAddr, local: LocalId| holds(f, fe, &preds, at, local);
+    // Every closure called and every argument that may go to an `own` parameter, at once.
+    let mut queries: Vec<(InstAddr, LocalId)> = Vec::new();
+    for (at, inst) in f.insts() {
+        let InstKind::Call { callee, args, .. } = &inst.kind else { continue };
+        match callee {
+            Callee::Function(c) => {
+                let Some(callee_fn) = program.functions.get(c.index()) else { continue };
+                for (j, &a) in args.iter().enumerate() {
+                    let p = callee_fn.params.get(j).and_then(|&p| callee_fn.get_local(p));
+                    if p.is_some_and(|d| d.mode == Some(Mode::Own)) {
+                        queries.push((at, a));
+                    }
+                }
+            }
+            Callee::Closure(l) => {
+                queries.push((at, *l));
+                queries.extend(args.iter().map(|&a| (at, a)));
+            }
+            Callee::Extern(_) => {}
+        }
+    }
+    let held = holds_at(f, fe, &queries);
+    let holds = |at: InstAddr, local: LocalId| held.get(&(at, local)).cloned().unwrap_or_default();
     for (at, inst) in f.insts() {
         let InstKind::Call { callee, args, .. } = &inst.kind else { continue };
         let callees: Vec<FunctionId> = match callee {
@@ -494,55 +520,116 @@ fn predecessors(f: &ir::Function) -> Vec<Vec<usize>> {
     preds
 }
 
-/// The escape graph's definitions of `local` that reach instruction `at`: a backward walk
-/// from it to the nearest write of `local` on each path (or its value on entry).
-fn reaching_defs(
+/// The escape graph's definitions of each queried local that reach its queried
+/// instruction. One forward dataflow over the blocks, with bit sets over the definitions of
+/// the queried locals only, then one scan of each block that has queries: linear in the
+/// function for a fixed number of queried locals, however many queries there are (a walk
+/// back from each query would be quadratic in a function full of calls).
+fn reaching_at(
     f: &ir::Function,
     fe: &FunctionEscape,
-    preds: &[Vec<usize>],
-    at: InstAddr,
-    local: LocalId,
-) -> Vec<u32> {
+    queries: &[(InstAddr, LocalId)],
+) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
     let g = &fe.graph;
-    let def_of = |addr: InstAddr| -> Option<u32> {
-        let inst = f.inst(addr)?;
-        if inst.kind.dest() == Some(local) {
-            return g.def_at.get(&addr).copied();
+    let mut out: HashMap<(InstAddr, LocalId), Vec<u32>> = HashMap::new();
+    if queries.is_empty() || f.blocks.is_empty() {
+        return out;
+    }
+    let queried: HashSet<LocalId> = queries.iter().map(|(_, l)| *l).collect();
+    // The queried locals' definitions, numbered densely.
+    let mut dense: HashMap<u32, usize> = HashMap::new();
+    let mut def_ids: Vec<u32> = Vec::new();
+    let mut of_local: HashMap<LocalId, Vec<usize>> = HashMap::new();
+    for (d, info) in g.defs.iter().enumerate() {
+        if queried.contains(&info.local) {
+            dense.insert(d as u32, def_ids.len());
+            of_local.entry(info.local).or_default().push(def_ids.len());
+            def_ids.push(d as u32);
         }
-        match inst.kind {
-            InstKind::StoreElem { array, .. }
-            | InstKind::Push { array, .. }
-            | InstKind::Pop { array, .. }
-                if array == local =>
-            {
-                g.array_def_at.get(&addr).copied()
-            }
-            _ => None,
-        }
+    }
+    let words = def_ids.len().div_ceil(64).max(1);
+    // The queried definitions an instruction makes (its destination's, an array write's).
+    let made = |at: InstAddr| -> Vec<usize> {
+        [g.def_at.get(&at), g.array_def_at.get(&at)]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| dense.get(d))
+            .copied()
+            .collect()
     };
-    let entry = g.defs.iter().position(|d| d.local == local && d.at.is_none()).map(|d| d as u32);
-    let mut out: Vec<u32> = Vec::new();
-    let mut seen = vec![false; f.blocks.len()];
-    // (block, number of its instructions to scan from the end of that prefix)
-    let mut work: Vec<(usize, usize)> = vec![(at.block.index(), at.index as usize)];
-    while let Some((b, end)) = work.pop() {
-        let found = (0..end)
-            .rev()
-            .find_map(|index| def_of(InstAddr { block: BlockId(b as u32), index: index as u32 }));
-        if let Some(d) = found {
-            out.push(d);
-            continue;
+    let local_of = |x: usize| g.defs[def_ids[x] as usize].local;
+    let apply = |set: &mut [u64], x: usize| {
+        for &other in of_local.get(&local_of(x)).into_iter().flatten() {
+            set[other / 64] &= !(1u64 << (other % 64));
         }
-        if b == 0 {
-            out.extend(entry);
+        set[x / 64] |= 1u64 << (x % 64);
+    };
+    // Per block: the definitions it makes, in order (its transfer function).
+    let made_in: Vec<Vec<usize>> = f
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(b, block)| {
+            (0..block.insts.len())
+                .flat_map(|i| made(InstAddr { block: BlockId(b as u32), index: i as u32 }))
+                .collect()
+        })
+        .collect();
+    let preds = predecessors(f);
+    let mut entry_defs = vec![0u64; words];
+    for (x, &d) in def_ids.iter().enumerate() {
+        if g.defs[d as usize].at.is_none() {
+            entry_defs[x / 64] |= 1u64 << (x % 64);
         }
-        for &pred in preds.get(b).map(Vec::as_slice).unwrap_or(&[]) {
-            if !std::mem::replace(&mut seen[pred], true) {
-                work.push((pred, f.blocks[pred].insts.len()));
+    }
+    let mut block_in: Vec<Vec<u64>> = vec![vec![0u64; words]; f.blocks.len()];
+    let mut block_out: Vec<Vec<u64>> = vec![vec![0u64; words]; f.blocks.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in 0..f.blocks.len() {
+            let mut input = if b == 0 { entry_defs.clone() } else { vec![0u64; words] };
+            for &p in &preds[b] {
+                for (w, v) in input.iter_mut().zip(&block_out[p]) {
+                    *w |= v;
+                }
+            }
+            let mut output = input.clone();
+            for &x in &made_in[b] {
+                apply(&mut output, x);
+            }
+            block_in[b] = input;
+            if output != block_out[b] {
+                block_out[b] = output;
+                changed = true;
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
+    let mut by_block: HashMap<usize, Vec<(InstAddr, LocalId)>> = HashMap::new();
+    for &(at, l) in queries {
+        by_block.entry(at.block.index()).or_default().push((at, l));
+    }
+    for (b, mut qs) in by_block {
+        let Some(start) = block_in.get(b) else { continue };
+        qs.sort_unstable_by_key(|(at, l)| (at.index, l.0));
+        let mut set = start.clone();
+        let mut next = 0usize;
+        for (at, l) in qs {
+            while next < at.index as usize {
+                for x in made(InstAddr { block: BlockId(b as u32), index: next as u32 }) {
+                    apply(&mut set, x);
+                }
+                next += 1;
+            }
+            let defs: Vec<u32> = of_local
+                .get(&l)
+                .into_iter()
+                .flatten()
+                .filter(|&&x| set[x / 64] & (1u64 << (x % 64)) != 0)
+                .map(|&x| def_ids[x])
+                .collect();
+            out.insert((at, l), defs);
+        }
+    }
     out
 }
