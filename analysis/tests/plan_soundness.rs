@@ -1625,3 +1625,28 @@ proptest! {
         plans_agree(&text)?;
     }
 }
+
+/// Rule sum-widen: a parameter with more flows than a summary keeps (here 30 fields of one
+/// parameter stored, crosswise, into the fields of the result) is widened soundly. Widening
+/// "`p.f29` lands at `result.f0`" to "`p` is the result" let the caller read `result.f0` as
+/// `p.f0`, so the object really pushed onto the global (`p.f29`'s) was left in the arena.
+#[test]
+fn widened_summaries_keep_what_escapes_through_the_result() {
+    let n = 30;
+    let mut text = String::from("class Leaf {\n    v: string,\n}\n\nclass Big {\n");
+    for i in 0..n {
+        text.push_str(&format!("    f{i}: Leaf,\n"));
+    }
+    text.push_str("}\n\nglobal keep: [Leaf] = [];\n\nfn spread(p: Big) -> Big {\n    return Big { ");
+    let crosswise: Vec<String> = (0..n).map(|i| format!("f{i}: p.f{}", n - 1 - i)).collect();
+    text.push_str(&crosswise.join(", "));
+    text.push_str(" };\n}\n\nfn main() {\n    arena {\n        let b = Big { ");
+    let leaves: Vec<String> = (0..n).map(|i| format!("f{i}: Leaf {{ v: str({i}) }}")).collect();
+    text.push_str(&leaves.join(", "));
+    text.push_str(
+        " };\n        let r = spread(b);\n        push(keep, r.f0);\n    }\n    print(keep[0].v);\n}\n",
+    );
+    if let Err(e) = plans_agree(&text) {
+        panic!("{e}");
+    }
+}

@@ -148,7 +148,11 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
         }
     }
     for p in &mut summary.params {
-        compact(&mut p.flows);
+        // A widened parameter's parts may still be (in) the result, which the caller no
+        // longer learns from a flow: the result may then be something from outside.
+        if compact(&mut p.flows) {
+            summary.returns_outside = true;
+        }
     }
     summary
 }
@@ -165,13 +169,15 @@ pub const MAX_FLOWS: usize = 24;
 /// loop and stored elsewhere yields a flow for every path, and recursive components
 /// multiply them round after round.
 ///
-/// Widening (rule sum-widen), past [`MAX_FLOWS`]: every flow becomes a flow of the whole
-/// parameter (`p` = the root): to the result itself, into the first field of its path in
-/// another parameter, or to the same sink. Everything reachable at run time from where
-/// the parameter's parts go is then still reachable from where the whole goes, so the
-/// verdicts stay sound; only precision about which part went where is lost. The widened
-/// set is finite and only grows, so fixpoints still end.
-pub fn compact(flows: &mut BTreeSet<Flow>) {
+/// Widening (rule sum-widen), past [`MAX_FLOWS`]: the parameter and everything inside it
+/// escape to unknown code (one flow, `p…` to unknown), and the function's result may be
+/// something from outside. Coarser but exact-looking flows would be unsound: "`p` lands
+/// at the result" for "`p.f29` lands at `result.f0`" makes the caller read `result.f0` as
+/// `p.f0`, so the object really stored there (`p.f29`) could be placed in an arena the
+/// caller's global outlives. Unknown is the top of every verdict, so nothing is missed;
+/// the widened set is the largest there is, so fixpoints still end. Returns whether it
+/// widened.
+pub fn compact(flows: &mut BTreeSet<Flow>) -> bool {
     let implied = |flow: &Flow, all: &BTreeSet<Flow>| -> bool {
         let steps = &flow.src.steps;
         for k in 0..=steps.len() {
@@ -213,22 +219,11 @@ pub fn compact(flows: &mut BTreeSet<Flow>) {
         flows.remove(&f);
     }
     if flows.len() > MAX_FLOWS {
-        let widened: BTreeSet<Flow> = flows
-            .iter()
-            .map(|f| Flow {
-                src: Path::root(),
-                dst: match &f.dst {
-                    FlowDst::Return(_) => FlowDst::Return(Path::root()),
-                    FlowDst::Param(j, q) => FlowDst::Param(
-                        *j,
-                        Path { steps: q.steps.iter().take(1).copied().collect(), deep: false },
-                    ),
-                    other => other.clone(),
-                },
-            })
-            .collect();
-        *flows = widened;
+        *flows =
+            BTreeSet::from([Flow { src: Path { steps: Vec::new(), deep: true }, dst: FlowDst::Unknown }]);
+        return true;
     }
+    false
 }
 
 /// The struct parameter a chain of struct copies starts from, if it starts from one.
