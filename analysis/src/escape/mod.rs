@@ -238,10 +238,20 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
             });
         }
         let mut rounds = 0;
+        // A single function that calls no member of its component needs one round.
+        let recursive = members.len() > 1
+            || dependencies(&program.functions[members[0]]).iter().any(|d| d.index() == members[0]);
         loop {
             let mut changed = false;
             for &m in &members {
-                let result = analyze_function(program, FunctionId(m as u32), &summaries, reference);
+                let mut result = analyze_function(program, FunctionId(m as u32), &summaries, reference);
+                // Inside a recursive component each round's summary is joined with the last
+                // one, so the summaries only grow: a widened parameter (rule sum-widen) makes
+                // the next round's flows fewer, and without the join the two could take
+                // turns until MAX_ROUNDS.
+                if recursive && let Some(old) = &summaries[m] {
+                    result.summary = summary::join(old, &result.summary);
+                }
                 if summaries[m].as_ref() != Some(&result.summary) {
                     changed = true;
                     summaries[m] = Some(result.summary.clone());
@@ -249,9 +259,6 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
                 results[m] = Some(result);
             }
             rounds += 1;
-            // A single function that calls no member of its component needs one round.
-            let recursive = members.len() > 1
-                || dependencies(&program.functions[members[0]]).iter().any(|d| d.index() == members[0]);
             if !changed || !recursive {
                 break;
             }

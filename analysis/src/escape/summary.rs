@@ -157,6 +157,35 @@ pub fn compute(g: &FunctionGraph, solution: &Solution, n_params: usize) -> Summa
     summary
 }
 
+/// The least summary above both (rule sum-scc): every flow and fresh path of either,
+/// compacted (and widened where that makes too many). A parameter widened on either side
+/// stays widened: the widened flow is the top, so a recursive component's summaries only
+/// grow and its fixpoint ends.
+pub fn join(a: &Summary, b: &Summary) -> Summary {
+    let mut out = b.clone();
+    out.returns_fresh |= a.returns_fresh;
+    out.returns_outside |= a.returns_outside;
+    let top = widened();
+    for (p, q) in out.params.iter_mut().zip(&a.params) {
+        p.holds_fresh.extend(q.holds_fresh.iter().cloned());
+        if p.flows.contains(&top) || q.flows.contains(&top) {
+            p.flows = BTreeSet::from([top.clone()]);
+            out.returns_outside = true;
+            continue;
+        }
+        p.flows.extend(q.flows.iter().cloned());
+        if compact(&mut p.flows) {
+            out.returns_outside = true;
+        }
+    }
+    out
+}
+
+/// The one flow of a widened parameter: it and everything inside it escape to unknown code.
+fn widened() -> Flow {
+    Flow { src: Path { steps: Vec::new(), deep: true }, dst: FlowDst::Unknown }
+}
+
 /// More flows than this for one parameter are widened (see [`compact`]).
 pub const MAX_FLOWS: usize = 24;
 
@@ -219,8 +248,7 @@ pub fn compact(flows: &mut BTreeSet<Flow>) -> bool {
         flows.remove(&f);
     }
     if flows.len() > MAX_FLOWS {
-        *flows =
-            BTreeSet::from([Flow { src: Path { steps: Vec::new(), deep: true }, dst: FlowDst::Unknown }]);
+        *flows = BTreeSet::from([widened()]);
         return true;
     }
     false

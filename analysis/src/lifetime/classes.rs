@@ -270,53 +270,56 @@ fn closure_capture_type(program: &ir::Program, f: usize, obj: &Obj, n: u32) -> O
 /// parameter held by a callee makes the caller's parameter passed there held too. A stack
 /// object handed to a callee that stores it in an object it then frees would otherwise
 /// only be *released* there, which does not destroy a stack object (rule place-stack).
+///
+/// A function is (re)visited only when one of its parameters became held, and then only
+/// its call sites are looked at: each function at most once per parameter, plus once.
 fn held_through_calls(
     program: &ir::Program,
     escape: &ProgramEscape,
     objects: &[Vec<Vec<u32>>],
     mut held: Vec<HashSet<u32>>,
 ) -> Vec<HashSet<u32>> {
-    let param_obj = |g: usize, j: usize| {
-        escape.functions.get(g)?.graph.objs.get(&Obj::Param(j as u32, crate::escape::graph::Path::root()))
+    let n = program.functions.len();
+    let root_param = |g: usize, o: u32| -> Option<usize> {
+        match escape.functions.get(g)?.graph.objs.item(o) {
+            Obj::Param(j, path) if path.steps.is_empty() && !path.deep => Some(*j as usize),
+            _ => None,
+        }
     };
-    // Per function: its calls (callee, arguments); per callee, its callers.
-    let mut calls: Vec<Vec<(usize, Vec<LocalId>)>> = vec![Vec::new(); program.functions.len()];
-    let mut callers: Vec<Vec<usize>> = vec![Vec::new(); program.functions.len()];
+    // Per callee: its call sites (caller, arguments).
+    let mut sites: Vec<Vec<(usize, &[LocalId])>> = vec![Vec::new(); n];
     for (fi, f) in program.functions.iter().enumerate() {
         for (_, inst) in f.insts() {
             if let InstKind::Call { callee: Callee::Function(g), args, .. } = &inst.kind
-                && g.index() < program.functions.len()
+                && g.index() < n
             {
-                calls[fi].push((g.index(), args.clone()));
-                callers[g.index()].push(fi);
+                sites[g.index()].push((fi, args.as_slice()));
             }
         }
     }
-    let mut queued = vec![true; program.functions.len()];
-    let mut work: Vec<usize> = (0..program.functions.len()).collect();
-    while let Some(fi) = work.pop() {
-        queued[fi] = false;
-        let mut grew = false;
-        for (g, args) in &calls[fi] {
-            for (j, a) in args.iter().enumerate() {
-                if !param_obj(*g, j).is_some_and(|po| held.get(*g).is_some_and(|h| h.contains(&po))) {
-                    continue;
-                }
+    // Per function: which of its parameters are held.
+    let mut held_params: Vec<HashSet<usize>> = (0..n)
+        .map(|g| held.get(g).into_iter().flatten().filter_map(|&o| root_param(g, o)).collect())
+        .collect();
+    let mut work: Vec<usize> = (0..n).filter(|&g| !held_params[g].is_empty()).collect();
+    while let Some(g) = work.pop() {
+        for &(fi, args) in &sites[g] {
+            let mut grew = false;
+            for &j in &held_params[g] {
+                let Some(a) = args.get(j) else { continue };
                 for &o in objects[fi].get(a.index()).into_iter().flatten() {
-                    let param = escape.functions.get(fi).is_some_and(|fe| {
-                        matches!(fe.graph.objs.item(o), Obj::Param(_, path) if *path == crate::escape::graph::Path::root())
-                    });
-                    grew |= held[fi].insert(o) && param;
+                    if held[fi].insert(o)
+                        && let Some(i) = root_param(fi, o)
+                        && !held_params[fi].contains(&i)
+                    {
+                        grew = true;
+                    }
                 }
             }
-        }
-        // One of its own parameters newly held: its callers pass what they hold there.
-        if grew {
-            for &c in &callers[fi] {
-                if !queued[c] {
-                    queued[c] = true;
-                    work.push(c);
-                }
+            if grew {
+                let newly: Vec<usize> = held[fi].iter().filter_map(|&o| root_param(fi, o)).collect();
+                held_params[fi].extend(newly);
+                work.push(fi);
             }
         }
     }
