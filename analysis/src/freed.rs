@@ -8,10 +8,6 @@
 //! rule's business (in automatic code `y` keeps the object alive; in `@manual` code it
 //! dangles, which the manual-memory checker, following objects, reports).
 //!
-//! In automatic code it also reports a `free` of what the function does not control (rules
-//! free-borrowed-param and free-borrowed-global: a `borrow` parameter, a global), with the
-//! manual checker's words; in `@manual` functions that checker decides it, following objects.
-//!
 //! Decided per function on the lowered IR, by a forward "may" dataflow over its CFG: at each
 //! point, for every local that some `free` names, whether some path from the entry to the
 //! point passes a `free` of it and no write of it afterwards, and if so which `free` (the
@@ -42,58 +38,6 @@ pub enum Mistake {
     UseAfterFree,
     /// A `free` of a variable that a `free` may already have ended (`double-free`).
     DoubleFree,
-}
-
-/// A `free` in automatic code of something the function does not control
-/// (`free-borrowed`; in `@manual` functions the manual-memory checker decides it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NotControlled {
-    /// A parameter declared `borrow` (rule free-borrowed-param).
-    BorrowParam(LocalId),
-    /// A global's value (rule free-borrowed-global): `free(g)` frees the temporary the
-    /// global was loaded into.
-    Global,
-}
-
-/// The `free`s of an automatic function that free what it does not control, with what
-/// each frees (rules free-borrowed-param, free-borrowed-global).
-pub fn not_controlled(function: &Function) -> Vec<(InstAddr, NotControlled)> {
-    if function.manual {
-        return Vec::new();
-    }
-    let frees: Vec<(InstAddr, LocalId)> = function
-        .insts()
-        .filter_map(|(at, inst)| match inst.kind {
-            InstKind::Free { value } => Some((at, value)),
-            _ => None,
-        })
-        .collect();
-    if frees.is_empty() {
-        return Vec::new();
-    }
-    // Temporaries loaded from a global (a temporary has one definition).
-    let mut from_global = vec![false; function.locals.len()];
-    for (_, inst) in function.insts() {
-        if let InstKind::LoadGlobal { dest, .. } = &inst.kind
-            && function.get_local(*dest).is_some_and(|d| d.kind == custody_ir::LocalKind::Temp)
-            && let Some(slot) = from_global.get_mut(dest.index())
-        {
-            *slot = true;
-        }
-    }
-    frees
-        .into_iter()
-        .filter_map(|(at, value)| {
-            let decl = function.get_local(value)?;
-            if decl.kind == custody_ir::LocalKind::Param && decl.mode == Some(custody_ir::Mode::Borrow) {
-                Some((at, NotControlled::BorrowParam(value)))
-            } else if from_global.get(value.index()).copied().unwrap_or(false) {
-                Some((at, NotControlled::Global))
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 /// A mistake found in one function.
@@ -297,11 +241,7 @@ pub fn free_diagnostics<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> V
     let functions: Vec<&Function> = lowered.function.iter().chain(&lowered.closures).collect();
     let found: Vec<(&Function, FreeError)> =
         functions.iter().flat_map(|f| check_function(f).into_iter().map(move |e| (*f, e))).collect();
-    let borrowed: Vec<(&Function, InstAddr, NotControlled)> = functions
-        .iter()
-        .flat_map(|f| not_controlled(f).into_iter().map(move |(at, what)| (*f, at, what)))
-        .collect();
-    if found.is_empty() && borrowed.is_empty() {
+    if found.is_empty() {
         return Vec::new();
     }
     let Some(green) = body_source(db, body).clone() else { return Vec::new() };
@@ -309,7 +249,6 @@ pub fn free_diagnostics<'db>(db: &'db dyn salsa::Database, body: Body<'db>) -> V
     let infer = infer_body(db, body);
     let mut out: Vec<Diagnostic> =
         found.iter().map(|(function, error)| diagnostic(function, error, &root, infer)).collect();
-    out.extend(borrowed.iter().map(|(function, at, what)| borrowed_diagnostic(function, *at, *what, &root)));
     out.sort_by(|a, b| {
         (a.range.start(), a.range.end(), a.code).cmp(&(b.range.start(), b.range.end(), b.code))
     });
@@ -343,46 +282,6 @@ fn diagnostic(
         format!("`{name}` was freed here")
     };
     diagnostic.with_related(freed, note)
-}
-
-/// The `free-borrowed` error of a `free` in automatic code (the same words as the manual
-/// checker's).
-fn borrowed_diagnostic(
-    function: &Function,
-    at: InstAddr,
-    what: NotControlled,
-    root: &SyntaxNode,
-) -> Diagnostic {
-    let range = text_range(function.inst(at).map_or(Span::NONE, |i| i.span));
-    match what {
-        NotControlled::BorrowParam(p) => {
-            let decl = function.get_local(p);
-            let name = decl.and_then(|d| d.name.clone()).unwrap_or_else(|| format!("%{}", p.0));
-            Diagnostic::error(
-                codes::FREE_BORROWED,
-                range,
-                format!("cannot free parameter `{name}`: it is declared `borrow`, so the caller keeps control of it"),
-            )
-            .with_related(text_range(decl.map_or(Span::NONE, |d| d.span)), format!("`{name}` is declared here"))
-        }
-        NotControlled::Global => {
-            // The name as written: `free(g)`.
-            let written = if root.text_range().contains_range(range) {
-                root.text().slice(range).to_string()
-            } else {
-                String::new()
-            };
-            let name = written
-                .strip_prefix("free(")
-                .and_then(|t| t.strip_suffix(')'))
-                .map_or_else(|| "the global".to_string(), |t| format!("global `{}`", t.trim()));
-            Diagnostic::error(
-                codes::FREE_BORROWED,
-                range,
-                format!("cannot free {name}: the global keeps control of its value"),
-            )
-        }
-    }
 }
 
 /// The first mention of the variable declared at `decl` (named `name`) inside `range`.

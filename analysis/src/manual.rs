@@ -183,7 +183,8 @@ pub fn check_function(program: &Program, function: &Function) -> Vec<ManualError
 /// A plain function, not a query: [`crate::check_file`], which calls it, is the query.
 pub fn file_manual_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
     let program = program_ir(db, file);
-    if !program.functions.iter().any(|f| f.manual) {
+    let frees = |f: &Function| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Free { .. }));
+    if !program.functions.iter().any(|f| f.manual || frees(f)) {
         return Vec::new();
     }
     let root = parse(db, file).syntax_node();
@@ -194,8 +195,9 @@ pub fn file_manual_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Ve
 /// sorted by position, one per place.
 pub fn manual_diagnostics(program: &Program, text: &str, root: &SyntaxNode) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
-    for f in program.functions.iter().filter(|f| f.manual) {
-        for error in check_function(program, f) {
+    for f in &program.functions {
+        let errors = if f.manual { check_function(program, f) } else { automatic_free_borrowed(f) };
+        for error in errors {
             out.push(diagnostic(program, f, &error, text, root));
         }
     }
@@ -203,6 +205,40 @@ pub fn manual_diagnostics(program: &Program, text: &str, root: &SyntaxNode) -> V
         (a.range.start(), a.range.end(), a.code).cmp(&(b.range.start(), b.range.end(), b.code))
     });
     out.dedup_by(|a, b| a.code == b.code && a.range == b.range);
+    out
+}
+
+/// The `free`s of an automatic function that free what it does not control (spec 7.6):
+/// a parameter declared `borrow` (rule free-borrowed-param) or a global's value, which
+/// `free(g)` frees through the temporary it loads `g` into (rule free-borrowed-global). A
+/// variable that merely holds a global's value may be freed: that ends the variable. In
+/// `@manual` functions [`check_function`] decides, following objects.
+fn automatic_free_borrowed(f: &Function) -> Vec<ManualError> {
+    let mut loaded_global: HashMap<LocalId, GlobalId> = HashMap::new();
+    let mut out = Vec::new();
+    for (at, inst) in f.insts() {
+        match &inst.kind {
+            InstKind::LoadGlobal { dest, global }
+                if f.get_local(*dest).is_some_and(|d| d.kind == custody_ir::LocalKind::Temp) =>
+            {
+                loaded_global.insert(*dest, *global);
+            }
+            InstKind::Free { value } => {
+                let decl = f.get_local(*value);
+                let what = if decl
+                    .is_some_and(|d| d.kind == custody_ir::LocalKind::Param && d.mode == Some(Mode::Borrow))
+                {
+                    Some(NotControlled::Param(*value))
+                } else {
+                    loaded_global.get(value).map(|&g| NotControlled::Global(g))
+                };
+                if let Some(what) = what {
+                    out.push(ManualError::FreeBorrowed { local: *value, at, what });
+                }
+            }
+            _ => {}
+        }
+    }
     out
 }
 

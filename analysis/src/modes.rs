@@ -41,9 +41,9 @@ use crate::plan::{local_name, type_holds_references};
 use crate::program::program_ir;
 use custody_ir as ir;
 use custody_ir::plan::Escape;
-use custody_ir::{BlockId, Callee, FunctionId, InstAddr, InstKind, LocalId, Mode, Span};
+use custody_ir::{Callee, FunctionId, InstAddr, InstKind, LocalId, Mode, Span};
 use custody_syntax::{LineIndex, TextRange};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The mode diagnostics of a file's program (meaningful only for a file without errors).
 pub fn file_mode_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
@@ -507,24 +507,11 @@ fn spawned_borrow(f: &ir::Function, i: usize, spawn: Option<Span>, pos: Position
     )
 }
 
-/// Each block's predecessors.
-fn predecessors(f: &ir::Function) -> Vec<Vec<usize>> {
-    let mut preds = vec![Vec::new(); f.blocks.len()];
-    for (b, block) in f.blocks.iter().enumerate() {
-        for s in block.insts.last().map(|i| i.kind.successors()).unwrap_or_default() {
-            if let Some(list) = preds.get_mut(s.index()) {
-                list.push(b);
-            }
-        }
-    }
-    preds
-}
-
 /// The escape graph's definitions of each queried local that reach its queried
-/// instruction. One forward dataflow over the blocks, with bit sets over the definitions of
-/// the queried locals only, then one scan of each block that has queries: linear in the
-/// function for a fixed number of queried locals, however many queries there are (a walk
-/// back from each query would be quadratic in a function full of calls).
+/// instruction: the escape analysis's own reaching definitions
+/// ([`crate::escape::graph::reaching`]), then one scan of each block that has queries, so
+/// the cost does not grow with the number of queries (a walk back from each query would
+/// be quadratic in a function full of calls).
 fn reaching_at(
     f: &ir::Function,
     fe: &FunctionEscape,
@@ -532,103 +519,29 @@ fn reaching_at(
 ) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
     let g = &fe.graph;
     let mut out: HashMap<(InstAddr, LocalId), Vec<u32>> = HashMap::new();
-    if queries.is_empty() || f.blocks.is_empty() {
+    if queries.is_empty() {
         return out;
     }
-    let queried: HashSet<LocalId> = queries.iter().map(|(_, l)| *l).collect();
-    // The queried locals' definitions, numbered densely.
-    let mut dense: HashMap<u32, usize> = HashMap::new();
-    let mut def_ids: Vec<u32> = Vec::new();
-    let mut of_local: HashMap<LocalId, Vec<usize>> = HashMap::new();
-    for (d, info) in g.defs.iter().enumerate() {
-        if queried.contains(&info.local) {
-            dense.insert(d as u32, def_ids.len());
-            of_local.entry(info.local).or_default().push(def_ids.len());
-            def_ids.push(d as u32);
-        }
-    }
-    let words = def_ids.len().div_ceil(64).max(1);
-    // The queried definitions an instruction makes (its destination's, an array write's).
-    let made = |at: InstAddr| -> Vec<usize> {
-        [g.def_at.get(&at), g.array_def_at.get(&at)]
-            .into_iter()
-            .flatten()
-            .filter_map(|d| dense.get(d))
-            .copied()
-            .collect()
-    };
-    let local_of = |x: usize| g.defs[def_ids[x] as usize].local;
-    let apply = |set: &mut [u64], x: usize| {
-        for &other in of_local.get(&local_of(x)).into_iter().flatten() {
-            set[other / 64] &= !(1u64 << (other % 64));
-        }
-        set[x / 64] |= 1u64 << (x % 64);
-    };
-    // Per block: the definitions it makes, in order (its transfer function).
-    let made_in: Vec<Vec<usize>> = f
-        .blocks
-        .iter()
-        .enumerate()
-        .map(|(b, block)| {
-            (0..block.insts.len())
-                .flat_map(|i| made(InstAddr { block: BlockId(b as u32), index: i as u32 }))
-                .collect()
-        })
-        .collect();
-    let preds = predecessors(f);
-    let mut entry_defs = vec![0u64; words];
-    for (x, &d) in def_ids.iter().enumerate() {
-        if g.defs[d as usize].at.is_none() {
-            entry_defs[x / 64] |= 1u64 << (x % 64);
-        }
-    }
-    let mut block_in: Vec<Vec<u64>> = vec![vec![0u64; words]; f.blocks.len()];
-    let mut block_out: Vec<Vec<u64>> = vec![vec![0u64; words]; f.blocks.len()];
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for b in 0..f.blocks.len() {
-            let mut input = if b == 0 { entry_defs.clone() } else { vec![0u64; words] };
-            for &p in &preds[b] {
-                for (w, v) in input.iter_mut().zip(&block_out[p]) {
-                    *w |= v;
-                }
-            }
-            let mut output = input.clone();
-            for &x in &made_in[b] {
-                apply(&mut output, x);
-            }
-            block_in[b] = input;
-            if output != block_out[b] {
-                block_out[b] = output;
-                changed = true;
-            }
-        }
-    }
+    let reaching = crate::escape::graph::reaching(f, g);
     let mut by_block: HashMap<usize, Vec<(InstAddr, LocalId)>> = HashMap::new();
     for &(at, l) in queries {
         by_block.entry(at.block.index()).or_default().push((at, l));
     }
     for (b, mut qs) in by_block {
-        let Some(start) = block_in.get(b) else { continue };
+        let Some(mut set) = reaching.block_in.get(b).cloned() else { continue };
         qs.sort_unstable_by_key(|(at, l)| (at.index, l.0));
-        let mut set = start.clone();
-        let mut next = 0usize;
+        let mut next = 0u32;
         for (at, l) in qs {
-            while next < at.index as usize {
-                for x in made(InstAddr { block: BlockId(b as u32), index: next as u32 }) {
-                    apply(&mut set, x);
+            // The definitions made before `at` in its block, in order (as the escape
+            // analysis applies them).
+            while next < at.index {
+                let before = InstAddr { block: at.block, index: next };
+                for &d in [g.def_at.get(&before), g.array_def_at.get(&before)].into_iter().flatten() {
+                    reaching.kill_gen(&mut set, d);
                 }
                 next += 1;
             }
-            let defs: Vec<u32> = of_local
-                .get(&l)
-                .into_iter()
-                .flatten()
-                .filter(|&&x| set[x / 64] & (1u64 << (x % 64)) != 0)
-                .map(|&x| def_ids[x])
-                .collect();
-            out.insert((at, l), defs);
+            out.insert((at, l), reaching.defs_of(l, &set));
         }
     }
     out

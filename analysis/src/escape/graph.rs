@@ -869,6 +869,13 @@ fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
             g.defs.push(DefInfo { local: *array, at: Some(at) });
         }
     }
+    reaching(f, g)
+}
+
+/// The reaching definitions of a function whose definitions are numbered (`g.defs`,
+/// `g.def_at`, `g.array_def_at`): also for passes that run after the escape analysis and
+/// ask which definitions reach an instruction (the declared-mode check).
+pub(crate) fn reaching(f: &ir::Function, g: &FunctionGraph) -> Reaching {
     let n = g.defs.len();
     let words = n.div_ceil(64).max(1);
     let mut defs_by_local: HashMap<LocalId, Vec<u32>> = HashMap::new();

@@ -16,8 +16,8 @@
 //!   those calls, lives in the caller's arena (Tauraro's `parse_headers` called from an
 //!   `@arena` request handler). It must not be made inside an arena of its own function
 //!   (that arena would take it instead), so such a function gets no inferred arena: none
-//!   for its loops (rule arena-loop) and none over its body for a cycle (rule
-//!   cyc-group-arena; its allocations are placed on the heap instead).
+//!   for its loops (rule arena-loop); and a function with a cycle's group arena over its
+//!   body (rule cyc-group-arena) does not allocate in its callers' arenas.
 //! - rule arena-loop: custody infers an arena for a scope entered inside a loop (MLKit's
 //!   regions, one per iteration) for an allocation made there, outside declared arenas,
 //!   that is `contained` and does not outlive the scope, where it pays: only when the
@@ -286,6 +286,7 @@ pub(crate) fn analyze(
     escape: &ProgramEscape,
     objects: &[Vec<Vec<u32>>],
     scope_locals: &[HashMap<ScopeId, Vec<LocalId>>],
+    cycles: &super::cycles::CycleFacts,
     pos: &dyn Fn(ir::Span) -> String,
 ) -> ArenaFacts {
     let n = program.functions.len();
@@ -336,7 +337,9 @@ pub(crate) fn analyze(
         let fe = &escape.functions[fi];
         // rule arena-callee: is every call of this function inside an arena, with a result
         // that stays there?
+        // (not where a cycle's group arena covers its body: rule cyc-group-arena)
         let callee_arena = !other_use[fi]
+            && cycles.grouped.get(fi).is_none_or(|g| g.is_empty())
             && !calls[fi].is_empty()
             && matches!(f.kind, ir::FunctionKind::Plain | ir::FunctionKind::Method { .. })
             && calls[fi].iter().all(|&(hi, c)| {

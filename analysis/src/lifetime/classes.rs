@@ -896,10 +896,7 @@ pub(crate) fn decide(
                      body, freed together when it returns"
                         .to_string(),
                 )
-            } else if let Some(c) = arena_ok.get(&(fi, at)).filter(|c| {
-                // rule arena-callee: not where the function's own group arena is open.
-                c.scope.is_some() || cycles.grouped.get(fi).is_none_or(|g| g.is_empty())
-            }) {
+            } else if let Some(c) = arena_ok.get(&(fi, at)) {
                 // rules arena-contained, arena-callee
                 if let Some(scope) = c.scope {
                     scopes.insert(at, scope);

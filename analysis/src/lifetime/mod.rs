@@ -182,7 +182,7 @@ pub fn plan_lifetimes(
     let objects = all_local_objects(program, escape);
     let mut cls = classes::build(program, escape, &objects);
     let cycle_facts = cycles::analyze(program, escape, &objects);
-    let arena_facts = arenas::analyze(program, escape, &objects, &scope_locals, pos);
+    let arena_facts = arenas::analyze(program, escape, &objects, &scope_locals, &cycle_facts, pos);
     let decisions = classes::decide(
         program,
         escape,
