@@ -45,10 +45,18 @@ impl LocalSet {
         }
     }
 
-    /// The locals, in id order.
+    /// The locals, in id order. Costs one step per word plus one per member (not one per
+    /// bit: a large function's sets are mostly empty).
     pub fn iter(&self) -> impl Iterator<Item = LocalId> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &word)| {
-            (0..64).filter(move |b| word & (1 << b) != 0).map(move |b| LocalId((w * 64 + b) as u32))
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    LocalId((w * 64 + b) as u32)
+                })
+            })
         })
     }
 }

@@ -606,12 +606,16 @@ pub(crate) fn decide(
 ) -> Decisions {
     // The classes an operation's place may hold.
     let place_classes = |c: &mut Classes, fi: usize, place: Place| -> Vec<Key> {
-        let objs = |l: LocalId| objects[fi].get(l.index()).cloned().unwrap_or_default();
+        // Every object of a local is in one class at the local's type (unified in `build`,
+        // and `decide` unifies nothing), so the local's first object stands for all of
+        // them: looking at each would cost the local's object count per operation, which
+        // is quadratic for a local reassigned throughout a long function.
+        let objs = |l: LocalId| objects[fi].get(l.index()).and_then(|os| os.first()).copied();
         let mut out = Vec::new();
         match place {
             Place::Local(l) => {
                 let ty = local_ty(program, fi, l);
-                for o in objs(l) {
+                if let Some(o) = objs(l) {
                     let k = c.key(escape, fi, o, &ty);
                     if matches!(ty, ir::Type::Struct(_)) {
                         // A struct's references are in its fields.
@@ -628,7 +632,7 @@ pub(crate) fn decide(
                     _ => Sel::Elem,
                 };
                 let part = part_type(program, &ty, sel);
-                for o in objs(l) {
+                if let Some(o) = objs(l) {
                     let k = c.key(escape, fi, o, &ty);
                     let t = c.target(k, sel);
                     match &part {
