@@ -11,7 +11,13 @@
 //! - `borrowed_local_cascade`: one function with N locals that each read the previous one
 //!   (candidates of rule own-borrow-local), where the previous one gets a new value while
 //!   the next is live, so that refuting one candidate refutes the next only once its
-//!   roots have changed: N rounds of refutation.
+//!   roots have changed: N rounds of refutation;
+//! - `reassigned_through_branches`: one function of N steps, each a new object whose field
+//!   an `if` may overwrite with a string that the step then reassigns (`s = s + t.v`): a
+//!   local with N definitions, read N times, across 3N blocks (the sparse reaching
+//!   definitions of rule esc-merge, and classes looked up once per local, not per object);
+//! - `loops_with_arenas_and_stores`: N loops, each with work for the arena, cycle and
+//!   thread analyses.
 //!
 //! Programs are checked and lowered once, outside the measurement.
 
@@ -60,6 +66,27 @@ fn field_loads_with_arithmetic(bencher: divan::Bencher<'_, '_>, pairs: usize) {
 #[divan::bench(args = [500, 1000, 2000], sample_count = 3)]
 fn borrowed_local_cascade(bencher: divan::Bencher<'_, '_>, locals: usize) {
     bench_plan(bencher, &lower(borrowed_local_cascade_program(locals)));
+}
+
+#[divan::bench(args = [2000, 4000, 8000], sample_count = 3)]
+fn reassigned_through_branches(bencher: divan::Bencher<'_, '_>, steps: usize) {
+    bench_plan(bencher, &lower(reassigned_through_branches_program(steps)));
+}
+
+/// `main` as `steps` steps that each allocate a `Box`, maybe store the running string in
+/// it, and append its field to the running string.
+fn reassigned_through_branches_program(steps: usize) -> String {
+    let mut out =
+        String::from("class Box {\n    v: string,\n}\n\nfn main() {\n    let s = \"a\";\n    let k = 0;\n");
+    for i in 0..steps {
+        let _ = write!(
+            out,
+            "    let t{i} = Box {{ v: \"y\" }};\n    if k > {i} {{\n        t{i}.v = s;\n    }}\n    \
+             s = s + t{i}.v;\n    k = k + 1;\n"
+        );
+    }
+    out.push_str("    print(len(s));\n}\n");
+    out
 }
 
 #[divan::bench(args = [100, 200, 400], sample_count = 3)]

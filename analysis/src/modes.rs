@@ -33,7 +33,7 @@ use crate::diagnostic::span_range as range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::escape::describe::Position;
 use crate::escape::explain::Root;
-use crate::escape::graph::{Node, Obj, Rule};
+use crate::escape::graph::{Obj, Rule};
 use crate::escape::summary::{Flow, FlowDst};
 use crate::escape::{FunctionEscape, ProgramEscape};
 use crate::explain::parameter_witness;
@@ -255,29 +255,20 @@ fn keeping_callee(
         _ => None,
     })?;
     let queries: Vec<(InstAddr, LocalId)> = args.iter().map(|&a| (at, a)).collect();
-    let held = holds_at(f, fe, &queries);
+    let held = holds_at(fe, &queries);
     let j = args.iter().position(|&a| held.get(&(at, a)).is_some_and(|objs| objs.contains(&obj)))?;
     Some((callee.index(), j))
 }
 
-/// The objects each queried `local` may hold just before its instruction `at`: the
-/// points-to sets of its definitions that reach there ([`reaching_at`]).
-fn holds_at(
-    f: &ir::Function,
-    fe: &FunctionEscape,
-    queries: &[(InstAddr, LocalId)],
-) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
-    reaching_at(f, fe, queries)
-        .into_iter()
-        .map(|(q, defs)| {
-            let mut objs: Vec<u32> = defs
-                .into_iter()
-                .filter_map(|d| fe.graph.nodes.get(&Node::Def(d)))
-                .flat_map(|node| fe.solution.pts(node).iter().copied())
-                .collect();
-            objs.sort_unstable();
-            objs.dedup();
-            (q, objs)
+/// The objects each queried `local` may hold when its instruction `at` reads it: the
+/// points-to set of the value the escape analysis resolved that read to (one definition
+/// or one merge of the definitions that reach there).
+fn holds_at(fe: &FunctionEscape, queries: &[(InstAddr, LocalId)]) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
+    queries
+        .iter()
+        .map(|&(at, l)| {
+            let objs = fe.graph.read_node(at, l).map_or(&[][..], |node| fe.solution.pts(node));
+            ((at, l), objs.to_vec())
         })
         .collect()
 }
@@ -350,7 +341,7 @@ fn passed_to_own(
             Callee::Extern(_) => {}
         }
     }
-    let held = holds_at(f, fe, &queries);
+    let held = holds_at(fe, &queries);
     let holds = |at: InstAddr, local: LocalId| held.get(&(at, local)).cloned().unwrap_or_default();
     for (at, inst) in f.insts() {
         let InstKind::Call { callee, args, .. } = &inst.kind else { continue };
@@ -505,44 +496,4 @@ fn spawned_borrow(f: &ir::Function, i: usize, spawn: Option<Span>, pos: Position
         Diagnostic::error(codes::MODE_VIOLATION, param_range(f, i), message)
             .with_related(range(span), "spawned here"),
     )
-}
-
-/// The escape graph's definitions of each queried local that reach its queried
-/// instruction: the escape analysis's own reaching definitions
-/// ([`crate::escape::graph::reaching`]), then one scan of each block that has queries, so
-/// the cost does not grow with the number of queries (a walk back from each query would
-/// be quadratic in a function full of calls).
-fn reaching_at(
-    f: &ir::Function,
-    fe: &FunctionEscape,
-    queries: &[(InstAddr, LocalId)],
-) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
-    let g = &fe.graph;
-    let mut out: HashMap<(InstAddr, LocalId), Vec<u32>> = HashMap::new();
-    if queries.is_empty() {
-        return out;
-    }
-    let reaching = crate::escape::graph::reaching(f, g);
-    let mut by_block: HashMap<usize, Vec<(InstAddr, LocalId)>> = HashMap::new();
-    for &(at, l) in queries {
-        by_block.entry(at.block.index()).or_default().push((at, l));
-    }
-    for (b, mut qs) in by_block {
-        let Some(mut set) = reaching.block_in.get(b).cloned() else { continue };
-        qs.sort_unstable_by_key(|(at, l)| (at.index, l.0));
-        let mut next = 0u32;
-        for (at, l) in qs {
-            // The definitions made before `at` in its block, in order (as the escape
-            // analysis applies them).
-            while next < at.index {
-                let before = InstAddr { block: at.block, index: next };
-                for &d in [g.def_at.get(&before), g.array_def_at.get(&before)].into_iter().flatten() {
-                    reaching.kill_gen(&mut set, d);
-                }
-                next += 1;
-            }
-            out.insert((at, l), reaching.defs_of(l, &set));
-        }
-    }
-    out
 }

@@ -33,6 +33,7 @@ fn every_rule_is_documented_and_cited() {
         Rule::ClosureCapture,
         Rule::Cow,
         Rule::StructCopy,
+        Rule::Merge,
     ];
     for rule in all {
         assert!(doc.contains(&format!("`{}`", rule.name())), "{} is not in spec/rules.md", rule.name());

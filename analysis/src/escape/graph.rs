@@ -9,6 +9,9 @@
 //! - `esc-alloc`: an allocation's destination points to the new object; the values it is
 //!   built from flow into its fields (`esc-alloc-field`).
 //! - `esc-copy`: `d = s` makes `d` point to whatever `s` points to.
+//! - `esc-merge`: a read of a local names one value, a definition or a merge of the
+//!   definitions meeting at a join ([`super::reaching`]); a merge holds what each incoming
+//!   value holds.
 //! - `esc-field-load` / `esc-field-store`: `d = o.f` / `o.f = v`, through every object `o`
 //!   points to, into that object's own field `f` (field-sensitive: `a.x = b` does not
 //!   touch `a.y`). Elements (`esc-elem-load`, `esc-elem-store`) are one field `[]`.
@@ -26,6 +29,7 @@
 //! - `esc-spawn`: everything reachable from a spawned call's arguments (and a spawned
 //!   closure's environment) is reachable from another thread.
 
+use super::reaching::{Reaching, Value};
 use super::summary::{FlowDst, Summary};
 use custody_ir as ir;
 use custody_ir::{FunctionId, GlobalId, InstAddr, InstKind, LocalId};
@@ -107,6 +111,9 @@ pub enum Node {
     Global(GlobalId),
     /// An intermediate value of a call's summary application.
     Temp(u32),
+    /// A merge of a local's definitions where control flow joins (`esc-merge`):
+    /// `Merge(n)` is [`FunctionGraph::reaching`]`.merges[n]`.
+    Merge(u32),
 }
 
 /// Where a value goes when it escapes for good.
@@ -145,6 +152,7 @@ pub enum Rule {
     ClosureCapture,
     Cow,
     StructCopy,
+    Merge,
 }
 
 impl Rule {
@@ -172,6 +180,7 @@ impl Rule {
             Rule::ClosureCapture => "esc-closure-capture",
             Rule::Cow => "esc-cow",
             Rule::StructCopy => "esc-struct-copy",
+            Rule::Merge => "esc-merge",
         }
     }
 }
@@ -283,6 +292,8 @@ pub struct FunctionGraph {
     pub struct_copies: HashMap<InstAddr, Vec<u32>>,
     /// The entry definition of each parameter (and capture), by parameter number.
     pub param_defs: Vec<u32>,
+    /// The value each read of a local reads, and the merges of definitions.
+    pub reaching: Reaching,
     temps: u32,
 }
 
@@ -315,6 +326,15 @@ impl FunctionGraph {
         (node, seed.map(|o| self.obj(o)))
     }
 
+    /// The node whose points-to set is what `local` may hold when instruction `at` reads
+    /// it (`None` when no definition reaches there).
+    pub fn read_node(&self, at: InstAddr, local: LocalId) -> Option<u32> {
+        match *self.reaching.reads.get(&(at, local))? {
+            Value::Def(d) => self.nodes.get(&Node::Def(d)),
+            Value::Merge(m) => self.nodes.get(&Node::Merge(m)),
+        }
+    }
+
     fn temp(&mut self) -> u32 {
         self.temps += 1;
         self.node(Node::Temp(self.temps))
@@ -341,7 +361,21 @@ pub trait Summaries {
 pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) -> FunctionGraph {
     let mut g = FunctionGraph::default();
     let Some(f) = program.functions.get(fid.index()) else { return g };
-    let reaching = reaching_defs(f, &mut g);
+    number_defs(f, &mut g);
+    g.reaching = super::reaching::compute(
+        f,
+        &super::reaching::Defs { defs: &g.defs, def_at: &g.def_at, array_def_at: &g.array_def_at },
+    );
+    // rule esc-merge: a merge holds what each of its incoming values holds.
+    let merges: Vec<(u32, Vec<Value>)> =
+        g.reaching.merges.iter().enumerate().map(|(m, merge)| (m as u32, merge.incoming.clone())).collect();
+    for (m, incoming) in merges {
+        let to = g.node(Node::Merge(m));
+        for v in incoming {
+            let from = value_node(&mut g, v);
+            g.add(Constraint::Copy { from, to }, Rule::Merge, None);
+        }
+    }
     // rule esc-param-entry: parameters and captures arrive holding the caller's objects.
     let entry: Vec<LocalId> = f.params.iter().chain(&f.captures).copied().collect();
     for (i, local) in entry.iter().enumerate() {
@@ -366,23 +400,24 @@ pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) 
             _ => g.add(Constraint::AddrOf { node, obj }, Rule::ParamEntry, None),
         }
     }
-    for (b, block) in f.blocks.iter().enumerate() {
-        let mut current = reaching.block_in[b].clone();
-        for (i, inst) in block.insts.iter().enumerate() {
-            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
-            let uses = |g: &mut FunctionGraph, local: LocalId| -> Vec<u32> {
-                reaching.defs_of(local, &current).into_iter().map(|d| g.node(Node::Def(d))).collect()
-            };
-            translate(program, f, at, &inst.kind, &mut g, &uses, summaries);
-            if let Some(&def) = g.def_at.get(&at) {
-                reaching.kill_gen(&mut current, def);
-            }
-            if let Some(&def) = g.array_def_at.get(&at) {
-                reaching.kill_gen(&mut current, def);
-            }
-        }
+    for (at, inst) in f.insts() {
+        // `use(x)@i`: the one definition or merge the instruction reads.
+        let uses = |g: &mut FunctionGraph, local: LocalId| -> Vec<u32> {
+            debug_assert!(inst.kind.uses().contains(&local), "{at} reads {local:?}, not among its uses");
+            let value = g.reaching.reads.get(&(at, local)).copied();
+            value.map(|v| value_node(g, v)).into_iter().collect()
+        };
+        translate(program, f, at, &inst.kind, &mut g, &uses, summaries);
     }
     g
+}
+
+/// The node of a definition or a merge.
+fn value_node(g: &mut FunctionGraph, value: Value) -> u32 {
+    match value {
+        Value::Def(d) => g.node(Node::Def(d)),
+        Value::Merge(m) => g.node(Node::Merge(m)),
+    }
 }
 
 /// Adds the constraints of one instruction.
@@ -813,39 +848,10 @@ fn store_path(
     }
 }
 
-/// Reaching definitions of the reference-holding locals: which writes of a local may reach
-/// each use. Bit sets over definitions, iterated to a fixpoint over the CFG.
-pub struct Reaching {
-    /// The definitions reaching the start of each block.
-    pub block_in: Vec<Vec<u64>>,
-    /// Each local's definitions.
-    defs_by_local: HashMap<LocalId, Vec<u32>>,
-    def_local: Vec<LocalId>,
-}
-
-impl Reaching {
-    /// The definitions of `local` in `set`.
-    pub fn defs_of(&self, local: LocalId, set: &[u64]) -> Vec<u32> {
-        self.defs_by_local
-            .get(&local)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|&d| set[(d / 64) as usize] & (1 << (d % 64)) != 0)
-            .collect()
-    }
-
-    /// After definition `def`: it reaches, the other definitions of its local do not.
-    pub fn kill_gen(&self, set: &mut [u64], def: u32) {
-        let local = self.def_local[def as usize];
-        for &other in self.defs_by_local.get(&local).into_iter().flatten() {
-            set[(other / 64) as usize] &= !(1 << (other % 64));
-        }
-        set[(def / 64) as usize] |= 1 << (def % 64);
-    }
-}
-
-fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
+/// Numbers the definitions of the reference-holding locals: parameters' and captures' on
+/// entry, then one per writing instruction, and one per array write (the buffer it
+/// leaves).
+fn number_defs(f: &ir::Function, g: &mut FunctionGraph) {
     let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(&d.ty));
     // Entry definitions of parameters and captures, then one per writing instruction.
     for &local in f.params.iter().chain(&f.captures) {
@@ -869,89 +875,4 @@ fn reaching_defs(f: &ir::Function, g: &mut FunctionGraph) -> Reaching {
             g.defs.push(DefInfo { local: *array, at: Some(at) });
         }
     }
-    reaching(f, g)
-}
-
-/// The reaching definitions of a function whose definitions are numbered (`g.defs`,
-/// `g.def_at`, `g.array_def_at`): also for passes that run after the escape analysis and
-/// ask which definitions reach an instruction (the declared-mode check).
-pub(crate) fn reaching(f: &ir::Function, g: &FunctionGraph) -> Reaching {
-    let n = g.defs.len();
-    let words = n.div_ceil(64).max(1);
-    let mut defs_by_local: HashMap<LocalId, Vec<u32>> = HashMap::new();
-    let mut def_local = Vec::with_capacity(n);
-    for (d, info) in g.defs.iter().enumerate() {
-        defs_by_local.entry(info.local).or_default().push(d as u32);
-        def_local.push(info.local);
-    }
-    let mut reaching =
-        Reaching { block_in: vec![vec![0u64; words]; f.blocks.len()], defs_by_local, def_local };
-    // Entry definitions reach the start of the entry block.
-    if let Some(entry) = reaching.block_in.first_mut() {
-        for (d, info) in g.defs.iter().enumerate() {
-            if info.at.is_none() {
-                entry[d / 64] |= 1 << (d % 64);
-            }
-        }
-    }
-    // Per block: the definitions it makes that survive to its end, and the locals it
-    // writes (whose other definitions it kills).
-    let mut gen_last: Vec<Vec<u32>> = vec![Vec::new(); f.blocks.len()];
-    for (b, block) in f.blocks.iter().enumerate() {
-        let mut last: HashMap<LocalId, u32> = HashMap::new();
-        for i in 0..block.insts.len() {
-            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
-            if let Some(&d) = g.def_at.get(&at) {
-                last.insert(g.defs[d as usize].local, d);
-            }
-            if let Some(&d) = g.array_def_at.get(&at) {
-                last.insert(g.defs[d as usize].local, d);
-            }
-        }
-        let mut v: Vec<u32> = last.into_values().collect();
-        v.sort_unstable();
-        gen_last[b] = v;
-    }
-    let preds = predecessors(f);
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (b, block_preds) in preds.iter().enumerate() {
-            let mut input = if b == 0 { reaching.block_in[0].clone() } else { vec![0u64; words] };
-            for &p in block_preds {
-                let mut out = reaching.block_in[p].clone();
-                for &d in &gen_last[p] {
-                    reaching.kill_gen(&mut out, d);
-                }
-                for (w, o) in input.iter_mut().zip(&out) {
-                    *w |= o;
-                }
-            }
-            if input != reaching.block_in[b] {
-                // The sets only grow (entry facts stay in block 0).
-                for (w, old) in input.iter_mut().zip(&reaching.block_in[b]) {
-                    *w |= old;
-                }
-                if input != reaching.block_in[b] {
-                    reaching.block_in[b] = input;
-                    changed = true;
-                }
-            }
-        }
-    }
-    reaching
-}
-
-fn predecessors(f: &ir::Function) -> Vec<Vec<usize>> {
-    let mut preds = vec![Vec::new(); f.blocks.len()];
-    for (b, block) in f.blocks.iter().enumerate() {
-        if let Some(last) = block.insts.last() {
-            for s in last.kind.successors() {
-                if let Some(p) = preds.get_mut(s.index()) {
-                    p.push(b);
-                }
-            }
-        }
-    }
-    preds
 }

@@ -56,6 +56,7 @@
 pub mod describe;
 pub mod explain;
 pub mod graph;
+pub mod reaching;
 pub mod reference;
 pub mod solve;
 pub mod summary;

@@ -11,7 +11,7 @@
 //! node it came from ([`Prov`]): the explanations are built from that.
 
 use super::graph::{Constraint, FunctionGraph, Node, Origin, Sel, Sink};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 /// A node named by its meaning, for comparing solutions.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,7 +70,7 @@ impl Solution {
                 Node::Field(obj, sel) => FactNode::Field(g.objs.item(*obj).clone(), *sel),
                 Node::Ret => FactNode::Ret,
                 Node::Global(gl) => FactNode::Global(*gl),
-                Node::Temp(_) => continue,
+                Node::Temp(_) | Node::Merge(_) => continue,
             };
             for &obj in set {
                 out.insert((name.clone(), g.objs.item(obj).clone()));
@@ -122,6 +122,9 @@ pub trait ClosureCalls {
 #[derive(Default)]
 struct Index {
     copy: HashMap<u32, Vec<(u32, Origin)>>,
+    /// The copy edges present, to add each once without scanning its source's edges (a
+    /// field many loads read from has as many edges).
+    copy_edges: HashSet<(u32, u32)>,
     loads: HashMap<u32, Vec<(Sel, u32, Origin)>>,
     stores_by_base: HashMap<u32, Vec<(Sel, u32, Origin)>>,
     closure_calls: HashMap<u32, Vec<usize>>,
@@ -210,11 +213,10 @@ impl Solver<'_> {
     }
 
     fn copy_edge(&mut self, from: u32, to: u32, origin: Origin) {
-        let edges = self.index.copy.entry(from).or_default();
-        if edges.iter().any(|&(t, _)| t == to) {
+        if !self.index.copy_edges.insert((from, to)) {
             return;
         }
-        edges.push((to, origin));
+        self.index.copy.entry(from).or_default().push((to, origin));
         self.grow();
         let existing: Vec<u32> = self.sol.pts[from as usize].iter().copied().collect();
         for obj in existing {
