@@ -16,6 +16,10 @@
 //!   an `if` may overwrite with a string that the step then reassigns (`s = s + t.v`): a
 //!   local with N definitions, read N times, across 3N blocks (the sparse reaching
 //!   definitions of rule esc-merge, and classes looked up once per local, not per object);
+//! - `calls_and_spawns_of_reassigned_locals`: one function of N steps, each giving a
+//!   string and an object new values and passing them to a function, a closure and a
+//!   spawned thread (classes joined across calls and handovers per local, not per object
+//!   per call);
 //! - `loops_with_arenas_and_stores`: N loops, each with work for the arena, cycle and
 //!   thread analyses.
 //!
@@ -86,6 +90,28 @@ fn reassigned_through_branches_program(steps: usize) -> String {
         );
     }
     out.push_str("    print(len(s));\n}\n");
+    out
+}
+
+#[divan::bench(args = [2000, 4000, 8000], sample_count = 3)]
+fn calls_and_spawns_of_reassigned_locals(bencher: divan::Bencher<'_, '_>, steps: usize) {
+    bench_plan(bencher, &lower(calls_and_spawns_of_reassigned_locals_program(steps)));
+}
+
+/// `main` as `steps` steps that each give `s` and `b` new values and pass them on.
+fn calls_and_spawns_of_reassigned_locals_program(steps: usize) -> String {
+    let mut out = String::from(
+        "class Box {\n    v: string,\n}\n\nfn use_it(s: string) -> int {\n    return len(s);\n}\n\n\
+         fn worker(b: Box) {\n    print(len(b.v));\n}\n\nfn main() {\n    let s = \"a\";\n    \
+         let b = Box { v: s };\n    let k = 0;\n    let keep = fn(x: string) -> int { return len(x); };\n",
+    );
+    for _ in 0..steps {
+        out.push_str(
+            "    s = s + \"x\";\n    k = k + use_it(s) + keep(s);\n    b = Box { v: s };\n    \
+             spawn worker(b);\n    print(len(b.v));\n",
+        );
+    }
+    out.push_str("    print(k);\n}\n");
     out
 }
 

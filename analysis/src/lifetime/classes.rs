@@ -302,11 +302,17 @@ fn held_through_calls(
         .map(|g| held.get(g).into_iter().flatten().filter_map(|&o| root_param(g, o)).collect())
         .collect();
     let mut work: Vec<usize> = (0..n).filter(|&g| !held_params[g].is_empty()).collect();
+    // Locals whose objects are all held already: passing one again to a holding parameter
+    // adds nothing (and would cost its objects again at each call).
+    let mut done: HashSet<(usize, LocalId)> = HashSet::new();
     while let Some(g) = work.pop() {
         for &(fi, args) in &sites[g] {
             let mut grew = false;
             for &j in &held_params[g] {
                 let Some(a) = args.get(j) else { continue };
+                if !done.insert((fi, *a)) {
+                    continue;
+                }
                 for &o in objects[fi].get(a.index()).into_iter().flatten() {
                     if held[fi].insert(o)
                         && let Some(i) = root_param(fi, o)
@@ -398,24 +404,30 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
         }
     }
     settle(program, escape, &mut c);
-    // Between functions: arguments and parameters, results and returned objects.
+    // Between functions: arguments and parameters, results and returned objects. A local's
+    // objects are one class already (above), so one of them stands for all where classes
+    // are joined, and a local is handed to unknown code once however often it is: looking
+    // at every object at every call would cost calls × objects for a local reassigned
+    // throughout a long function.
     for (fi, f) in program.functions.iter().enumerate() {
-        for (_, inst) in f.insts() {
+        let mut to_unknown: HashSet<LocalId> = HashSet::new();
+        for (at, inst) in f.insts() {
             match &inst.kind {
                 InstKind::Call { callee: Callee::Function(callee), args, .. }
                 | InstKind::Spawn { callee: Callee::Function(callee), args, .. } => {
-                    link_call(&mut c, program, escape, objects, fi, callee.index(), args, &inst.kind);
+                    link_call(&mut c, program, escape, objects, fi, callee.index(), args, at, &inst.kind);
                 }
                 InstKind::Call { args, .. } | InstKind::Spawn { args, .. } => {
                     // Closures and externs: unknown code.
-                    for a in args {
-                        for &o in objects[fi].get(a.index()).into_iter().flatten() {
-                            let u = c.unknown;
-                            c.force(fi, o, u);
+                    let dest = match &inst.kind {
+                        InstKind::Call { dest: Some(d), .. } => Some(*d),
+                        _ => None,
+                    };
+                    for a in args.iter().chain(&dest) {
+                        if !to_unknown.insert(*a) {
+                            continue;
                         }
-                    }
-                    if let InstKind::Call { dest: Some(d), .. } = &inst.kind {
-                        for &o in objects[fi].get(d.index()).into_iter().flatten() {
+                        for &o in objects[fi].get(a.index()).into_iter().flatten() {
                             let u = c.unknown;
                             c.force(fi, o, u);
                         }
@@ -433,7 +445,7 @@ pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Ve
                         };
                         let ty = local_ty(program, fi, *cap);
                         let kp = c.key(escape, function.index(), po, &ty);
-                        for &o in objects[fi].get(cap.index()).into_iter().flatten() {
+                        if let Some(&o) = objects[fi].get(cap.index()).and_then(|os| os.first()) {
                             let ko = c.key(escape, fi, o, &ty);
                             c.union(ko, kp);
                         }
@@ -497,6 +509,7 @@ fn link_call(
     caller: usize,
     callee: usize,
     args: &[LocalId],
+    at: InstAddr,
     kind: &InstKind,
 ) {
     let Some(ce) = escape.functions.get(callee) else { return };
@@ -511,27 +524,22 @@ fn link_call(
         ];
         for po in params.into_iter().flatten() {
             let kp = c.key(escape, callee, po, &ty);
-            for &o in objects[caller].get(a.index()).into_iter().flatten() {
+            if let Some(&o) = objects[caller].get(a.index()).and_then(|os| os.first()) {
                 let ko = c.key(escape, caller, o, &ty);
                 c.union(ko, kp);
             }
         }
     }
-    // The result: whatever the callee returns is the caller's call result.
-    if let InstKind::Call { dest: Some(d), .. } = kind
+    // The result: whatever the callee returns is this call's result object.
+    if let InstKind::Call { dest: Some(_), .. } = kind
         && let Some(ret) = ce.graph.nodes.get(&Node::Ret)
         && let Some(rty) = cf.ret.clone()
+        && let Some(o) = escape.functions[caller].graph.objs.get(&Obj::CallResult(at))
     {
-        let returned: Vec<u32> = ce.solution.pts(ret).to_vec();
-        for &o in objects[caller].get(d.index()).into_iter().flatten() {
-            if !matches!(escape.functions[caller].graph.objs.item(o), Obj::CallResult(_)) {
-                continue;
-            }
-            let ko = c.key(escape, caller, o, &rty);
-            for &r in &returned {
-                let kr = c.key(escape, callee, r, &rty);
-                c.union(ko, kr);
-            }
+        let ko = c.key(escape, caller, o, &rty);
+        for &r in ce.solution.pts(ret) {
+            let kr = c.key(escape, callee, r, &rty);
+            c.union(ko, kr);
         }
     }
 }

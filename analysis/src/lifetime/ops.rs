@@ -64,7 +64,7 @@ pub(crate) enum Action {
 }
 
 /// What an operation applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Place {
     Local(LocalId),
     Field(LocalId, u32),

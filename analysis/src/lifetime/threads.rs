@@ -70,8 +70,14 @@ pub(crate) fn handed_over(
         // What another thread may see other than by a handover: the arguments of spawns
         // of closures or of parameters that escape in the callee, and whatever a global,
         // unknown code or the result can reach.
+        // Each local's objects are looked at once per role (a local handed to N spawns or
+        // calls, or named by N operations, holds the same objects each time; looking again
+        // would cost N × its objects). The first spawn that hands a local over is the one
+        // named in the reason.
         let mut exposed_roots: Vec<u32> = Vec::new();
         let mut handed_roots: Vec<(u32, InstAddr)> = Vec::new();
+        let mut seen_args: HashSet<(ir::LocalId, bool)> = HashSet::new();
+        let mut exposed_locals: HashSet<ir::LocalId> = HashSet::new();
         for (at, inst) in &spawns {
             let InstKind::Spawn { callee, args } = &inst.kind else { continue };
             for (i, a) in args.iter().enumerate() {
@@ -83,6 +89,10 @@ pub(crate) fn handed_over(
                         .is_some_and(|p| p.escape() == Escape::Contained),
                     _ => false,
                 };
+                let fresh = if contained { seen_args.insert((*a, true)) } else { exposed_locals.insert(*a) };
+                if !fresh {
+                    continue;
+                }
                 for &o in objs(*a) {
                     if contained {
                         handed_roots.push((o, *at));
@@ -91,18 +101,23 @@ pub(crate) fn handed_over(
                     }
                 }
             }
-            if let InstKind::Spawn { callee: Callee::Closure(c), .. } = &inst.kind {
+            if let InstKind::Spawn { callee: Callee::Closure(c), .. } = &inst.kind
+                && exposed_locals.insert(*c)
+            {
                 exposed_roots.extend_from_slice(objs(*c));
             }
         }
         // What a call on the spawning side receives, that callee may count.
         for (_, inst) in f.insts() {
             if let InstKind::Call { args, callee, .. } = &inst.kind {
-                for a in args {
-                    exposed_roots.extend_from_slice(objs(*a));
-                }
-                if let Callee::Closure(c) = callee {
-                    exposed_roots.extend_from_slice(objs(*c));
+                let closure = match callee {
+                    Callee::Closure(c) => Some(*c),
+                    _ => None,
+                };
+                for a in args.iter().chain(&closure) {
+                    if exposed_locals.insert(*a) {
+                        exposed_roots.extend_from_slice(objs(*a));
+                    }
                 }
             }
         }
@@ -119,8 +134,22 @@ pub(crate) fn handed_over(
         let exposed = reach(exposed_roots);
         // The objects the function's own operations count (anything but a move).
         let mut counted: HashSet<u32> = HashSet::new();
+        let mut counted_places: HashSet<Place> = HashSet::new();
         for op in &ops[fi].ops {
             if matches!(op.action, Action::Move | Action::Cow { .. }) {
+                continue;
+            }
+            if let Action::Take { loaded } = op.action
+                && counted_places.insert(Place::Local(loaded))
+            {
+                counted.extend(objs(loaded).iter().copied());
+            }
+            // An element's index does not matter here: any element may hold the object.
+            let place = match op.place {
+                Place::Elem(l, _) => Place::Elem(l, ir::LocalId(0)),
+                place => place,
+            };
+            if !counted_places.insert(place) {
                 continue;
             }
             match op.place {
@@ -138,9 +167,6 @@ pub(crate) fn handed_over(
                     }
                 }
                 Place::Global(_) => {}
-            }
-            if let Action::Take { loaded } = op.action {
-                counted.extend(objs(loaded).iter().copied());
             }
         }
         // Candidates: the handed roots and what they reach, minus anything exposed or
