@@ -20,6 +20,9 @@
 //!   string and an object new values and passing them to a function, a closure and a
 //!   spawned thread (classes joined across calls and handovers per local, not per object
 //!   per call);
+//! - `chain_with_closing_stores`: one function linking N nodes into a chain, each of
+//!   which may point back to the head: N stores closing one cycle (each cycle's members and
+//!   sites taken once, not once per store);
 //! - `loops_with_arenas_and_stores`: N loops, each with work for the arena, cycle and
 //!   thread analyses.
 //!
@@ -109,6 +112,28 @@ fn calls_and_spawns_of_reassigned_locals_program(steps: usize) -> String {
         out.push_str(
             "    s = s + \"x\";\n    k = k + use_it(s) + keep(s);\n    b = Box { v: s };\n    \
              spawn worker(b);\n    print(len(b.v));\n",
+        );
+    }
+    out.push_str("    print(k);\n}\n");
+    out
+}
+
+#[divan::bench(args = [1000, 2000, 4000], sample_count = 3)]
+fn chain_with_closing_stores(bencher: divan::Bencher<'_, '_>, nodes: usize) {
+    bench_plan(bencher, &lower(chain_with_closing_stores_program(nodes)));
+}
+
+/// `main` linking `nodes` nodes after a head, each maybe pointing back to the head.
+fn chain_with_closing_stores_program(nodes: usize) -> String {
+    let mut out = String::from(
+        "class Node {\n    v: int,\n    next: Node?,\n}\n\nfn main() {\n    \
+         let head = Node { v: 0, next: null };\n    let cur = head;\n    let k = 0;\n",
+    );
+    for i in 0..nodes {
+        let _ = write!(
+            out,
+            "    let n{i} = Node {{ v: {i}, next: null }};\n    cur.next = n{i};\n    if k > {i} {{\n        \
+             n{i}.next = head;\n    }}\n    cur = n{i};\n    k = k + cur.v;\n"
         );
     }
     out.push_str("    print(k);\n}\n");

@@ -686,7 +686,14 @@ pub(crate) fn decide(
     }
     // rule cyc-collect: the classes on cycles the collector frees are counted.
     let mut cyclic: HashSet<Key> = HashSet::new();
+    // Each cycle once: the first store that closes it gives the reason.
+    let mut seen_components: HashSet<(usize, usize)> = HashSet::new();
     for store in cycles.stores.iter().filter(|s| !s.grouped) {
+        let new_components =
+            store.components.iter().filter(|&&c| seen_components.insert((store.function, c))).count();
+        if new_components == 0 {
+            continue;
+        }
         let f = &program.functions[store.function];
         let span = f.inst(store.at).map_or(ir::Span::NONE, |i| i.span);
         let why = Witness::Fact(format!(
@@ -694,7 +701,7 @@ pub(crate) fn decide(
             pos(span),
             store.fields.join(", ")
         ));
-        for &o in &store.members {
+        for o in cycles.store_members(store) {
             for k in classes.object_classes(store.function, o) {
                 cyclic.insert(k);
                 shared.entry(k).or_insert_with(|| why.clone());

@@ -60,8 +60,9 @@ pub struct ClosingStore {
     /// Whether the group is freed with an arena over the function's body (rule
     /// cyc-group-arena) rather than by the collector (rule cyc-collect).
     pub grouped: bool,
-    /// The abstract objects (of the function's escape analysis) on the cycle.
-    pub members: Vec<u32>,
+    /// The components of the function's object graph that the store may close (their
+    /// members are in [`CycleFacts::members`]).
+    pub components: Vec<usize>,
 }
 
 /// What the plan does about cycles.
@@ -74,6 +75,21 @@ pub struct CycleFacts {
     pub grouped: Vec<HashSet<InstAddr>>,
     /// Per function: the abstract objects on cycles the collector frees (rule cyc-collect).
     pub collected: Vec<HashSet<u32>>,
+    /// Per function: the abstract objects of each component a store may close, kept once
+    /// per component (many stores may close the same cycle).
+    pub members: Vec<HashMap<usize, Vec<u32>>>,
+}
+
+impl CycleFacts {
+    /// The abstract objects (of the function's escape analysis) on the cycles `store` may
+    /// close.
+    pub fn store_members<'a>(&'a self, store: &'a ClosingStore) -> impl Iterator<Item = u32> + 'a {
+        let members = self.members.get(store.function);
+        store
+            .components
+            .iter()
+            .flat_map(move |c| members.and_then(|m| m.get(c)).into_iter().flatten().copied())
+    }
 }
 
 /// Finds the stores that may close cycles and decides how each cycle is freed.
@@ -84,9 +100,11 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
     for (fi, f) in program.functions.iter().enumerate() {
         let mut grouped = HashSet::new();
         let mut collected = HashSet::new();
+        let mut members_of: HashMap<usize, Vec<u32>> = HashMap::new();
         let Some(fe) = escape.functions.get(fi) else {
             facts.grouped.push(grouped);
             facts.collected.push(collected);
+            facts.members.push(members_of);
             continue;
         };
         let in_loop = super::classes::blocks_in_loops(f);
@@ -195,6 +213,8 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             }
         }
         stores.dedup();
+        let mut grouped_components: HashSet<usize> = HashSet::new();
+        let mut collected_components: HashSet<usize> = HashSet::new();
         for (at, target, value, stored_field, in_callee) in stores {
             let via_call = in_callee.is_some();
             if objs(target).is_empty() || objs(value).is_empty() {
@@ -230,9 +250,8 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 continue;
             }
             let mut fields: Vec<String> = Vec::new();
-            let mut sites: Option<Vec<InstAddr>> = Some(Vec::new());
             for &c in &hits {
-                let (cf, cs) = decided.entry(c).or_insert_with(|| {
+                let (cf, _) = decided.entry(c).or_insert_with(|| {
                     let members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
                     let mut fields: Vec<String> = Vec::new();
                     for &m in &members {
@@ -272,14 +291,9 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                         fields.push(name.clone());
                     }
                 }
-                sites = match (sites, cs.as_ref()) {
-                    (Some(mut all), Some(more)) => {
-                        all.extend_from_slice(more);
-                        Some(all)
-                    }
-                    _ => None,
-                };
             }
+            // Grouped when every component it may close can be (rule cyc-group-arena).
+            let is_grouped = hits.iter().all(|c| decided.get(c).is_some_and(|(_, cs)| cs.is_some()));
             fields.sort();
             let in_hit = |o: u32| hits.contains(&component[o as usize]);
             let target_ty = f.get_local(target).map(|d| d.ty.clone());
@@ -316,14 +330,23 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 }),
             };
             let weak = back.or_else(|| all_fields.get(1).cloned()).unwrap_or(stored_name);
-            let mut members: Vec<u32> =
-                hits.iter().flat_map(|&c| sccs[c].iter().map(|node| node.index() as u32)).collect();
-            members.sort_unstable();
-            let is_grouped = sites.is_some();
-            match sites {
-                Some(sites) => grouped.extend(sites),
+            // Each component's sites and members are added once, however many stores close it.
+            for &c in &hits {
+                let members = members_of.entry(c).or_insert_with(|| {
+                    let mut m: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+                    m.sort_unstable();
+                    m
+                });
+                if is_grouped
+                    && grouped_components.insert(c)
+                    && let Some((_, Some(sites))) = decided.get(&c)
+                {
+                    grouped.extend(sites.iter().copied());
+                }
                 // rule cyc-collect
-                None => collected.extend(members.iter().copied()),
+                if !is_grouped && collected_components.insert(c) {
+                    collected.extend(members.iter().copied());
+                }
             }
             facts.stores.push(ClosingStore {
                 function: fi,
@@ -331,15 +354,19 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 fields: all_fields,
                 weak,
                 grouped: is_grouped,
-                members,
+                components: hits,
             });
         }
         // A site the collector must see is counted, so it cannot also be in the arena.
         grouped.retain(|at| fe.graph.objs.get(&Obj::Alloc(*at)).is_none_or(|o| !collected.contains(&o)));
         facts.grouped.push(grouped);
         facts.collected.push(collected);
+        facts.members.push(members_of);
     }
-    // A store whose group lost a member to the collector is collected after all.
+    // A store whose group lost a member to the collector is collected after all. (Whether
+    // a target's objects are all grouped is asked once per target local.)
+    let mut target_grouped: HashMap<(usize, LocalId), bool> = HashMap::new();
+    let mut collected_components: HashSet<(usize, usize)> = HashSet::new();
     for s in &mut facts.stores {
         if s.grouped {
             let f = &program.functions[s.function];
@@ -350,12 +377,22 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } => *array,
                 _ => continue,
             };
-            let all_grouped = objects[s.function].get(target.index()).into_iter().flatten().all(|o| {
-                matches!(fe.graph.objs.item(*o), Obj::Alloc(at) if facts.grouped[s.function].contains(at))
-            });
+            let grouped_here = &facts.grouped[s.function];
+            let all_grouped =
+                *target_grouped.entry((s.function, target)).or_insert_with(|| {
+                    objects[s.function].get(target.index()).into_iter().flatten().all(
+                        |o| matches!(fe.graph.objs.item(*o), Obj::Alloc(at) if grouped_here.contains(at)),
+                    )
+                });
             if !all_grouped {
                 s.grouped = false;
-                facts.collected[s.function].extend(s.members.iter().copied());
+                for &c in &s.components {
+                    if collected_components.insert((s.function, c))
+                        && let Some(members) = facts.members[s.function].get(&c)
+                    {
+                        facts.collected[s.function].extend(members.iter().copied());
+                    }
+                }
             }
         }
     }
