@@ -1,5 +1,5 @@
-//! A set of a function's locals, as a bit set: what liveness analyses (the interpreter's,
-//! the lifetime analysis's) compute with.
+//! A set of a function's locals (a sorted list while small, a bit set beyond): what
+//! liveness analyses (the interpreter's, the lifetime analysis's) compute with.
 
 use crate::LocalId;
 

@@ -1,8 +1,9 @@
 //! Liveness of locals over a function's control-flow graph (rule life-liveness).
 //!
 //! A local is live at a point when some path from there reads it before writing or ending
-//! it. The analysis is the textbook backward dataflow, on bit sets, to a fixpoint; what
-//! counts as a read and as an end is the caller's choice ([`Transfer`]), because the
+//! it. The analysis is the textbook backward dataflow, on sets of locals ([`LocalSet`]:
+//! sorted lists while small, bit sets beyond), to a fixpoint; what counts as a read and as
+//! an end is the caller's choice ([`Transfer`]), because the
 //! lifetime analysis asks the question twice: once about the program as written, once
 //! with the extra reads that ownership implies (a borrowed value keeps its owner alive; an
 //! observable object lives to its scope's end; see [`super::ownership`]).
