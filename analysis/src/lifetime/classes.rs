@@ -1107,14 +1107,25 @@ pub(crate) fn decide(
         arena_class.into_iter().map(|(k, (site, ok))| (k, site && ok)).collect();
     let mut arena_noop = Vec::with_capacity(ops.len());
     for (fi, fo) in ops.iter().enumerate() {
+        let f = &program.functions[fi];
         let v: Vec<bool> = fo
             .ops
             .iter()
             .enumerate()
             .map(|(i, op)| {
-                if !matches!(op.action, Action::Dup | Action::DupCount(_) | Action::Release | Action::Move)
-                    || !counted[fi].get(i).copied().unwrap_or(true)
-                {
+                let is_counted = counted[fi].get(i).copied().unwrap_or(true);
+                // rule arena-contents: counting an arena object does nothing; neither does
+                // freeing one that holds nothing to release and runs no `drop` block (its
+                // memory goes with the arena): a string, an array of numbers.
+                let applies = match op.action {
+                    Action::Dup | Action::DupCount(_) | Action::Move => is_counted,
+                    Action::Release => {
+                        is_counted
+                            || place_type(program, f, op.place).is_some_and(|t| holds_nothing(program, &t))
+                    }
+                    _ => false,
+                };
+                if !applies {
                     return false;
                 }
                 let cls = place_classes(classes, fi, op.place);
@@ -1124,6 +1135,32 @@ pub(crate) fn decide(
         arena_noop.push(v);
     }
     Decisions { placements, counted, cow_witness, collect, arena_scopes, arena_noop }
+}
+
+/// The type of the value at an operation's place.
+fn place_type(program: &ir::Program, f: &ir::Function, place: Place) -> Option<ir::Type> {
+    match place {
+        Place::Local(l) => f.get_local(l).map(|d| d.ty.non_null().clone()),
+        Place::Field(l, n) => {
+            f.get_local(l).and_then(|d| program.field(&d.ty, n)).map(|fd| fd.ty.non_null().clone())
+        }
+        Place::Elem(l, _) => f.get_local(l).and_then(|d| d.ty.array_elem()).map(|t| t.non_null().clone()),
+        Place::Global(_) => None,
+    }
+}
+
+/// Whether destroying an object of type `ty` releases nothing and runs no `drop` block.
+fn holds_nothing(program: &ir::Program, ty: &ir::Type) -> bool {
+    let no_refs = |t: &ir::Type| !crate::plan::type_holds_references(program, t);
+    match ty.non_null() {
+        ir::Type::String => true,
+        ir::Type::Array(elem) => no_refs(elem),
+        ir::Type::Class(c) => program
+            .classes
+            .get(c.index())
+            .is_some_and(|class| class.drop.is_none() && class.fields.iter().all(|fd| no_refs(&fd.ty))),
+        _ => false,
+    }
 }
 
 /// Which arena candidates the arena can really hold (rule arena-contents): not seen by

@@ -222,7 +222,8 @@ pub fn plan_lifetimes(
                 continue;
             }
             let is_counted = counted.get(k).copied().unwrap_or(true);
-            // rule arena-contents: counting an arena object does nothing.
+            // rule arena-contents: counting an arena object does nothing, nor does freeing one
+            // that holds nothing.
             if decisions.arena_noop[fi].get(k).copied().unwrap_or(false) {
                 continue;
             }
