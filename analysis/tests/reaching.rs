@@ -76,7 +76,6 @@ fn a_branch_that_reassigns_merges_at_the_join() {
         "f",
         expect![[r#"
             φ0 = merge of x at block 3: def@b1.3, def@b0.2
-            φ1 = merge of %3 at block 3: def@b1.2
             b0.2 reads p: entry
             b0.3 reads x: def@b0.2
             b3.0 reads x: φ0
@@ -91,7 +90,6 @@ fn a_loop_merges_at_its_header_and_a_branch_that_does_not_reassign_merges_nothin
         "f",
         expect![[r#"
             φ0 = merge of x at block 4: def@b0.2, def@b5.4
-            φ1 = merge of %7 at block 4: def@b5.3
             b0.2 reads p: entry
             b0.3 reads q: entry
             b4.0 reads x: φ0

@@ -357,25 +357,45 @@ pub trait Summaries {
     fn summary(&self, function: FunctionId) -> Option<&Summary>;
 }
 
-/// Builds the constraint graph of `function`.
-pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) -> FunctionGraph {
+/// What a function's code alone decides about its locals: its definitions, numbered, and
+/// the value every read names. It does not depend on callees' summaries, so a recursive
+/// component's functions compute it once, however many rounds the component takes.
+#[derive(Debug, Clone, Default)]
+pub struct Definitions {
+    defs: Vec<DefInfo>,
+    def_at: HashMap<InstAddr, u32>,
+    array_def_at: HashMap<InstAddr, u32>,
+    reaching: Reaching,
+}
+
+impl Definitions {
+    /// The definitions and reads of `f`.
+    pub fn of(f: &ir::Function) -> Definitions {
+        let mut g = FunctionGraph::default();
+        number_defs(f, &mut g);
+        let reaching = super::reaching::compute(
+            f,
+            &super::reaching::Defs { defs: &g.defs, def_at: &g.def_at, array_def_at: &g.array_def_at },
+        );
+        Definitions { defs: g.defs, def_at: g.def_at, array_def_at: g.array_def_at, reaching }
+    }
+}
+
+/// Builds the constraint graph of `function` (with its [`Definitions`], when they are known
+/// already).
+pub fn build(
+    program: &ir::Program,
+    fid: FunctionId,
+    summaries: &dyn Summaries,
+    definitions: Option<&Definitions>,
+) -> FunctionGraph {
     let mut g = FunctionGraph::default();
     let Some(f) = program.functions.get(fid.index()) else { return g };
-    number_defs(f, &mut g);
-    g.reaching = super::reaching::compute(
-        f,
-        &super::reaching::Defs { defs: &g.defs, def_at: &g.def_at, array_def_at: &g.array_def_at },
-    );
-    // rule esc-merge: a merge holds what each of its incoming values holds.
-    let merges: Vec<(u32, Vec<Value>)> =
-        g.reaching.merges.iter().enumerate().map(|(m, merge)| (m as u32, merge.incoming.clone())).collect();
-    for (m, incoming) in merges {
-        let to = g.node(Node::Merge(m));
-        for v in incoming {
-            let from = value_node(&mut g, v);
-            g.add(Constraint::Copy { from, to }, Rule::Merge, None);
-        }
-    }
+    let Definitions { defs, def_at, array_def_at, reaching } = match definitions {
+        Some(known) => known.clone(),
+        None => Definitions::of(f),
+    };
+    (g.defs, g.def_at, g.array_def_at, g.reaching) = (defs, def_at, array_def_at, reaching);
     // rule esc-param-entry: parameters and captures arrive holding the caller's objects.
     let entry: Vec<LocalId> = f.params.iter().chain(&f.captures).copied().collect();
     for (i, local) in entry.iter().enumerate() {
@@ -408,6 +428,18 @@ pub fn build(program: &ir::Program, fid: FunctionId, summaries: &dyn Summaries) 
             value.map(|v| value_node(g, v)).into_iter().collect()
         };
         translate(program, f, at, &inst.kind, &mut g, &uses, summaries);
+    }
+    // rule esc-merge: a merge holds what each of its incoming values holds. (After the
+    // instructions, whose definitions feed the merges: a solver that applies constraints in
+    // order, like the reference one, then needs fewer passes.)
+    let merges: Vec<(u32, Vec<Value>)> =
+        g.reaching.merges.iter().enumerate().map(|(m, merge)| (m as u32, merge.incoming.clone())).collect();
+    for (m, incoming) in merges {
+        let to = g.node(Node::Merge(m));
+        for v in incoming {
+            let from = value_node(&mut g, v);
+            g.add(Constraint::Copy { from, to }, Rule::Merge, None);
+        }
     }
     g
 }

@@ -67,6 +67,7 @@ use custody_ir::{FunctionId, InstAddr, InstKind};
 use graph::{Constraint, FunctionGraph, Obj, Rule, Sel, Sink, Summaries};
 use petgraph::graph::DiGraph;
 use solve::{ClosureCalls, Solution};
+use std::collections::HashMap;
 use summary::Summary;
 
 /// Bound on the fixpoint iterations of one recursive component. Summaries only grow and
@@ -178,9 +179,10 @@ pub fn analyze_function(
     fid: FunctionId,
     summaries: &[Option<Summary>],
     reference: bool,
+    definitions: Option<&graph::Definitions>,
 ) -> FunctionEscape {
     let table = Table { summaries };
-    let mut g = graph::build(program, fid, &table);
+    let mut g = graph::build(program, fid, &table, definitions);
     let empty = ir::Function {
         name: String::new(),
         kind: ir::FunctionKind::Plain,
@@ -242,10 +244,22 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
         // A single function that calls no member of its component needs one round.
         let recursive = members.len() > 1
             || dependencies(&program.functions[members[0]]).iter().any(|d| d.index() == members[0]);
+        // The members' definitions and reads, once for all rounds.
+        let definitions: HashMap<usize, graph::Definitions> = if recursive {
+            members.iter().map(|&m| (m, graph::Definitions::of(&program.functions[m]))).collect()
+        } else {
+            HashMap::new()
+        };
         loop {
             let mut changed = false;
             for &m in &members {
-                let mut result = analyze_function(program, FunctionId(m as u32), &summaries, reference);
+                let mut result = analyze_function(
+                    program,
+                    FunctionId(m as u32),
+                    &summaries,
+                    reference,
+                    definitions.get(&m),
+                );
                 // Inside a recursive component each round's summary is joined with the last
                 // one, so the summaries only grow: a widened parameter (rule sum-widen) makes
                 // the next round's flows fewer, and without the join the two could take
@@ -276,7 +290,13 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
                     }
                 }
                 for &m in &members {
-                    results[m] = Some(analyze_function(program, FunctionId(m as u32), &summaries, reference));
+                    results[m] = Some(analyze_function(
+                        program,
+                        FunctionId(m as u32),
+                        &summaries,
+                        reference,
+                        definitions.get(&m),
+                    ));
                 }
                 break;
             }
@@ -287,7 +307,9 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                r.unwrap_or_else(|| analyze_function(program, FunctionId(i as u32), &summaries, reference))
+                r.unwrap_or_else(|| {
+                    analyze_function(program, FunctionId(i as u32), &summaries, reference, None)
+                })
             })
             .collect(),
     }

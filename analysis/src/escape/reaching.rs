@@ -15,9 +15,9 @@
 //! of a read is that of all the definitions behind it, with one constraint per incoming
 //! edge instead of one per definition per read.
 //!
-//! Merges are placed whether or not the local is still read after the join (minimal SSA,
-//! not pruned): a temporary defined on one arm gets a merge with that arm's value only,
-//! which costs a node and an edge and changes no points-to set.
+//! Merges are placed only for locals that some block reads before writing (semi-pruned
+//! SSA): temporaries, written and read in one block, get none. A merge may still be placed
+//! where its local is no longer read; it costs a node and an edge and changes nothing.
 //!
 //! Reads in blocks the entry cannot reach see only the definitions made earlier in their
 //! own block: they never run. [`dense`] is the plain bit-set dataflow this replaces; the
@@ -26,7 +26,7 @@
 use super::graph::DefInfo;
 use custody_ir as ir;
 use custody_ir::{InstAddr, LocalId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a read of a local names: one definition, or one merge of several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -152,9 +152,29 @@ pub fn compute(f: &ir::Function, defs: &Defs<'_>) -> Reaching {
             }
         }
     }
-    // Merges at the iterated dominance frontier of each local's definitions. The locals
-    // are taken in id order so that merge numbers do not depend on hashing.
-    let mut locals: Vec<LocalId> = def_blocks.keys().copied().collect();
+    // Only a local that some block reads before writing it can read a value from another
+    // block (semi-pruned SSA, after Briggs et al.): a temporary written and read within one
+    // block needs no merge.
+    let mut crosses_blocks: HashSet<LocalId> = HashSet::new();
+    let mut written_here: HashSet<LocalId> = HashSet::new();
+    for (b, block) in f.blocks.iter().enumerate() {
+        written_here.clear();
+        for (i, inst) in block.insts.iter().enumerate() {
+            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+            for l in inst.kind.uses() {
+                if !written_here.contains(&l) {
+                    crosses_blocks.insert(l);
+                }
+            }
+            for d in [defs.def_at.get(&at), defs.array_def_at.get(&at)].into_iter().flatten() {
+                written_here.insert(defs.defs[*d as usize].local);
+            }
+        }
+    }
+    // Merges at the iterated dominance frontier of each such local's definitions. The
+    // locals are taken in id order so that merge numbers do not depend on hashing.
+    let mut locals: Vec<LocalId> =
+        def_blocks.keys().copied().filter(|l| crosses_blocks.contains(l)).collect();
     locals.sort_unstable();
     let mut merges_at: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut placed: Vec<u32> = vec![u32::MAX; n];
@@ -329,20 +349,22 @@ pub mod dense {
             }
             set
         };
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for b in 0..f.blocks.len() {
-                let out = block_out(b, &block_in[b]);
-                let succs = f.blocks[b].insts.last().map(|i| i.kind.successors()).unwrap_or_default();
-                for s in succs {
-                    let Some(target) = block_in.get_mut(s.index()) else { continue };
-                    for (w, o) in target.iter_mut().zip(&out) {
-                        if *w | o != *w {
-                            *w |= o;
-                            changed = true;
-                        }
-                    }
+        // A worklist of blocks whose input grew (each starts queued once).
+        let mut work: Vec<usize> = (0..f.blocks.len()).rev().collect();
+        let mut queued = vec![true; f.blocks.len()];
+        while let Some(b) = work.pop() {
+            queued[b] = false;
+            let out = block_out(b, &block_in[b]);
+            let succs = f.blocks[b].insts.last().map(|i| i.kind.successors()).unwrap_or_default();
+            for s in succs {
+                let Some(target) = block_in.get_mut(s.index()) else { continue };
+                let mut grew = false;
+                for (w, o) in target.iter_mut().zip(&out) {
+                    grew |= *w | o != *w;
+                    *w |= o;
+                }
+                if grew && !std::mem::replace(&mut queued[s.index()], true) {
+                    work.push(s.index());
                 }
             }
         }
