@@ -26,7 +26,7 @@
 use super::graph::DefInfo;
 use custody_ir as ir;
 use custody_ir::{InstAddr, LocalId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// What a read of a local names: one definition, or one merge of several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +98,31 @@ pub fn compute(f: &ir::Function, defs: &Defs<'_>) -> Reaching {
     if n == 0 {
         return out;
     }
+    // Each block's definitions in instruction order (definitions are numbered that way), so
+    // that walks step through them without a lookup per instruction.
+    let mut block_defs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+    for (d, info) in defs.defs.iter().enumerate() {
+        if let Some(at) = info.at
+            && let Some(list) = block_defs.get_mut(at.block.index())
+        {
+            list.push((at.index, d as u32));
+        }
+    }
+    let locals = f.locals.len();
+    // One block that does not jump back to itself: nothing meets, no dominator tree needed
+    // (the common case of a small function).
+    if n == 1 && f.blocks[0].insts.last().is_none_or(|i| i.kind.successors().is_empty()) {
+        let mut start: Vec<Option<Value>> = vec![None; locals];
+        for (d, info) in defs.defs.iter().enumerate() {
+            if info.at.is_none()
+                && let Some(slot) = start.get_mut(info.local.index())
+            {
+                *slot = Some(Value::Def(d as u32));
+            }
+        }
+        walk_alone(f, defs, &block_defs[0], 0, start, &mut out);
+        return out;
+    }
     let succs: Vec<Vec<usize>> = f
         .blocks
         .iter()
@@ -142,47 +167,55 @@ pub fn compute(f: &ir::Function, defs: &Defs<'_>) -> Reaching {
         }
     }
     // The blocks defining each local (entry definitions in block 0).
-    let mut def_blocks: HashMap<LocalId, Vec<usize>> = HashMap::new();
+    let mut def_blocks: Vec<Vec<usize>> = vec![Vec::new(); locals];
     for info in defs.defs {
         let b = info.at.map_or(0, |at| at.block.index());
-        if b < n && idom[b].is_some() {
-            let v = def_blocks.entry(info.local).or_default();
-            if v.last() != Some(&b) {
-                v.push(b);
-            }
+        if b < n
+            && idom[b].is_some()
+            && let Some(v) = def_blocks.get_mut(info.local.index())
+            && v.last() != Some(&b)
+        {
+            v.push(b);
         }
     }
+    let has_defs = |l: LocalId| def_blocks.get(l.index()).is_some_and(|v| !v.is_empty());
     // Only a local that some block reads before writing it can read a value from another
     // block (semi-pruned SSA, after Briggs et al.): a temporary written and read within one
     // block needs no merge.
-    let mut crosses_blocks: HashSet<LocalId> = HashSet::new();
-    let mut written_here: HashSet<LocalId> = HashSet::new();
+    let mut crosses_blocks = vec![false; locals];
+    // Per local, the block (plus one) that last wrote it in this scan.
+    let mut written_in = vec![0usize; locals];
     for (b, block) in f.blocks.iter().enumerate() {
-        written_here.clear();
+        let mut next = 0;
         for (i, inst) in block.insts.iter().enumerate() {
-            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
             for l in inst.kind.uses() {
-                if !written_here.contains(&l) {
-                    crosses_blocks.insert(l);
+                if written_in.get(l.index()) != Some(&(b + 1))
+                    && let Some(c) = crosses_blocks.get_mut(l.index())
+                {
+                    *c = true;
                 }
             }
-            for d in [defs.def_at.get(&at), defs.array_def_at.get(&at)].into_iter().flatten() {
-                written_here.insert(defs.defs[*d as usize].local);
+            while let Some(&(index, d)) = block_defs[b].get(next)
+                && index as usize == i
+            {
+                written_in[defs.defs[d as usize].local.index()] = b + 1;
+                next += 1;
             }
         }
     }
-    // Merges at the iterated dominance frontier of each such local's definitions. The
-    // locals are taken in id order so that merge numbers do not depend on hashing.
-    let mut locals: Vec<LocalId> =
-        def_blocks.keys().copied().filter(|l| crosses_blocks.contains(l)).collect();
-    locals.sort_unstable();
+    // Merges at the iterated dominance frontier of each such local's definitions, locals in
+    // id order.
+    let merged_locals: Vec<LocalId> = (0..locals)
+        .filter(|&l| crosses_blocks[l] && !def_blocks[l].is_empty())
+        .map(|l| LocalId(l as u32))
+        .collect();
     let mut merges_at: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut placed: Vec<u32> = vec![u32::MAX; n];
     let mut queued: Vec<u32> = vec![u32::MAX; n];
-    for (stamp, &local) in locals.iter().enumerate() {
+    for (stamp, &local) in merged_locals.iter().enumerate() {
         let stamp = stamp as u32;
         let mut work: Vec<usize> = Vec::new();
-        for &b in &def_blocks[&local] {
+        for &b in &def_blocks[local.index()] {
             if queued[b] != stamp {
                 queued[b] = stamp;
                 work.push(b);
@@ -213,56 +246,60 @@ pub fn compute(f: &ir::Function, defs: &Defs<'_>) -> Reaching {
             children[d].push(b);
         }
     }
-    let mut current: HashMap<LocalId, Vec<Value>> = HashMap::new();
+    let mut current: Vec<Vec<Value>> = vec![Vec::new(); locals];
+    let top = |current: &[Vec<Value>], l: LocalId| current.get(l.index()).and_then(|s| s.last()).copied();
     for (d, info) in defs.defs.iter().enumerate() {
-        if info.at.is_none() {
-            current.entry(info.local).or_default().push(Value::Def(d as u32));
+        if info.at.is_none()
+            && let Some(s) = current.get_mut(info.local.index())
+        {
+            s.push(Value::Def(d as u32));
         }
     }
     // Entry into block 0 from outside the function is an edge too.
     for &m in &merges_at[0] {
-        let local = out.merges[m as usize].local;
-        if let Some(&v) = current.get(&local).and_then(|s| s.last()) {
+        if let Some(v) = top(&current, out.merges[m as usize].local) {
             out.merges[m as usize].incoming.push(v);
         }
     }
-    let has_defs = |l: LocalId| def_blocks.contains_key(&l);
     let mut stack: Vec<(usize, bool)> = vec![(0, false)];
     let mut pushed: Vec<Vec<LocalId>> = vec![Vec::new(); n];
     while let Some((b, done)) = stack.pop() {
         if done {
             for l in pushed[b].drain(..) {
-                if let Some(s) = current.get_mut(&l) {
-                    s.pop();
-                }
+                current[l.index()].pop();
             }
             continue;
         }
         stack.push((b, true));
-        let mut push = |current: &mut HashMap<LocalId, Vec<Value>>, l: LocalId, v: Value| {
-            current.entry(l).or_default().push(v);
-            pushed[b].push(l);
+        let mut push = |current: &mut Vec<Vec<Value>>, l: LocalId, v: Value| {
+            if let Some(s) = current.get_mut(l.index()) {
+                s.push(v);
+                pushed[b].push(l);
+            }
         };
         for &m in &merges_at[b] {
             push(&mut current, out.merges[m as usize].local, Value::Merge(m));
         }
+        let mut next = 0;
         for (i, inst) in f.blocks[b].insts.iter().enumerate() {
             let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
             for l in inst.kind.uses() {
                 if has_defs(l)
-                    && let Some(&v) = current.get(&l).and_then(|s| s.last())
+                    && let Some(v) = top(&current, l)
                 {
                     out.reads.insert((at, l), v);
                 }
             }
-            for d in [defs.def_at.get(&at), defs.array_def_at.get(&at)].into_iter().flatten() {
-                push(&mut current, defs.defs[*d as usize].local, Value::Def(*d));
+            while let Some(&(index, d)) = block_defs[b].get(next)
+                && index as usize == i
+            {
+                push(&mut current, defs.defs[d as usize].local, Value::Def(d));
+                next += 1;
             }
         }
         for &s in &succs[b] {
             for &m in &merges_at[s] {
-                let local = out.merges[m as usize].local;
-                if let Some(&v) = current.get(&local).and_then(|s| s.last()) {
+                if let Some(v) = top(&current, out.merges[m as usize].local) {
                     out.merges[m as usize].incoming.push(v);
                 }
             }
@@ -272,24 +309,43 @@ pub fn compute(f: &ir::Function, defs: &Defs<'_>) -> Reaching {
         }
     }
     // Blocks the entry cannot reach: only their own definitions.
-    for (b, block) in f.blocks.iter().enumerate() {
-        if idom[b].is_some() {
-            continue;
-        }
-        let mut own: HashMap<LocalId, Value> = HashMap::new();
-        for (i, inst) in block.insts.iter().enumerate() {
-            let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
-            for l in inst.kind.uses() {
-                if let Some(&v) = own.get(&l) {
-                    out.reads.insert((at, l), v);
-                }
-            }
-            for d in [defs.def_at.get(&at), defs.array_def_at.get(&at)].into_iter().flatten() {
-                own.insert(defs.defs[*d as usize].local, Value::Def(*d));
-            }
+    for (b, dom) in idom.iter().enumerate() {
+        if dom.is_none() {
+            walk_alone(f, defs, &block_defs[b], b, vec![None; locals], &mut out);
         }
     }
     out
+}
+
+/// Resolves the reads of block `b` (whose definitions are `block_defs`) walked on its own,
+/// from the values `start` holds at its entry, by local: each read names the latest
+/// definition before it in the block, else `start`'s.
+fn walk_alone(
+    f: &ir::Function,
+    defs: &Defs<'_>,
+    block_defs: &[(u32, u32)],
+    b: usize,
+    start: Vec<Option<Value>>,
+    out: &mut Reaching,
+) {
+    let mut latest = start;
+    let mut next = 0;
+    for (i, inst) in f.blocks[b].insts.iter().enumerate() {
+        let at = InstAddr { block: ir::BlockId(b as u32), index: i as u32 };
+        for l in inst.kind.uses() {
+            if let Some(&Some(v)) = latest.get(l.index()) {
+                out.reads.insert((at, l), v);
+            }
+        }
+        while let Some(&(index, d)) = block_defs.get(next)
+            && index as usize == i
+        {
+            if let Some(slot) = latest.get_mut(defs.defs[d as usize].local.index()) {
+                *slot = Some(Value::Def(d));
+            }
+            next += 1;
+        }
+    }
 }
 
 /// Each block's immediate dominator (the entry block's is itself; `None` for blocks the
