@@ -1118,7 +1118,9 @@ pub(crate) fn decide(
                 // freeing one that holds nothing to release and runs no `drop` block (its
                 // memory goes with the arena): a string, an array of numbers.
                 let applies = match op.action {
-                    Action::Dup | Action::DupCount(_) | Action::Move => is_counted,
+                    // A write's uniqueness check reads a counter that arena objects do not
+                    // keep: marked here so that the write copies (see `plan_lifetimes`).
+                    Action::Dup | Action::DupCount(_) | Action::Move | Action::Cow { .. } => is_counted,
                     Action::Release => {
                         is_counted
                             || place_type(program, f, op.place).is_some_and(|t| holds_nothing(program, &t))

@@ -224,7 +224,8 @@ pub fn plan_lifetimes(
             let is_counted = counted.get(k).copied().unwrap_or(true);
             // rule arena-contents: counting an arena object does nothing, nor does freeing one
             // that holds nothing.
-            if decisions.arena_noop[fi].get(k).copied().unwrap_or(false) {
+            let arena_uncounted = decisions.arena_noop[fi].get(k).copied().unwrap_or(false);
+            if arena_uncounted && !matches!(p.action, Action::Cow { .. }) {
                 continue;
             }
             // Every class a dup reaches is shared, hence counted: a dup that reaches none
@@ -255,6 +256,9 @@ pub fn plan_lifetimes(
                 Action::Release if is_counted => OpKind::Drop,
                 Action::Release => OpKind::Free,
                 Action::Cow { shared_with: Some(_), .. } if is_counted => OpKind::CowCopy,
+                // rule arena-contents: an arena object of a shared class keeps no counter, so
+                // a write that cannot prove it unique copies first.
+                Action::Cow { just_written: false, .. } if is_counted && arena_uncounted => OpKind::CowCopy,
                 Action::Cow { just_written: true, .. } => OpKind::CowInPlace,
                 Action::Cow { .. } if is_counted => OpKind::CowCheck,
                 Action::Cow { .. } => OpKind::CowInPlace,
@@ -295,6 +299,12 @@ pub fn plan_lifetimes(
                 (OpKind::CowCopy, Action::Cow { shared_with: Some(s), .. }) => {
                     let s = crate::plan::local_name(f, s);
                     op.reason = Some(format!("shared with {s}, which is read after this write: copy first"));
+                }
+                (OpKind::CowCopy, Action::Cow { shared_with: None, .. }) => {
+                    op.reason = Some(
+                        "an arena object keeps no reference count, and this one may be shared: copy first"
+                            .to_string(),
+                    );
                 }
                 (OpKind::CowCheck, _) => {
                     op.reason = Some(
