@@ -332,6 +332,45 @@ fn held_through_calls(
     held
 }
 
+/// A callee's objects that a caller holds through a call's result: when the caller's
+/// `CallResult` object of a call is held by another object, whatever the callee returns is
+/// held too (transitively through the callee's own call results). Without this, an
+/// allocation returned into a caller's arena (rule arena-callee) and stored in an object
+/// there counted as unheld, and the counted memory it held leaked (rule arena-contents).
+fn held_through_results(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    mut held: Vec<HashSet<u32>>,
+) -> Vec<HashSet<u32>> {
+    let mut work: Vec<(usize, InstAddr)> = Vec::new();
+    for (fi, fe) in escape.functions.iter().enumerate() {
+        for &o in held.get(fi).into_iter().flatten() {
+            if let Obj::CallResult(at) = fe.graph.objs.item(o) {
+                work.push((fi, *at));
+            }
+        }
+    }
+    work.sort_unstable();
+    while let Some((fi, at)) = work.pop() {
+        let Some(InstKind::Call { callee: Callee::Function(g), .. }) =
+            program.functions.get(fi).and_then(|f| f.inst(at)).map(|i| &i.kind)
+        else {
+            continue;
+        };
+        let g = g.index();
+        let Some(ge) = escape.functions.get(g) else { continue };
+        let Some(ret) = ge.graph.nodes.get(&Node::Ret) else { continue };
+        for &r in ge.solution.pts(ret) {
+            if held[g].insert(r)
+                && let Obj::CallResult(inner) = ge.graph.objs.item(r)
+            {
+                work.push((g, *inner));
+            }
+        }
+    }
+    held
+}
+
 /// Builds the classes of a whole program.
 pub(crate) fn build(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec<u32>>]) -> Classes {
     let mut c = Classes {
@@ -844,6 +883,7 @@ pub(crate) fn decide(
         })
         .collect();
     let held = held_through_calls(program, escape, objects, held);
+    let held = held_through_results(program, escape, held);
     let arena_ok = arena_contents(program, escape, classes, arenas, &shared, &threaded, &held);
     let handed =
         if spawns { super::threads::handed_over(program, escape, objects, ops, pos) } else { HashMap::new() };
