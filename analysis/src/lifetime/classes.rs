@@ -634,7 +634,9 @@ pub(crate) struct Decisions {
     /// Per function, per allocation placed `arena`: its arena scope.
     pub(crate) arena_scopes: Vec<HashMap<InstAddr, ir::ScopeId>>,
     /// Per function, per planned op index: a count, release or move that can only apply
-    /// to arena objects of counted classes, where it does nothing (left out of the plan).
+    /// to arena objects of counted classes, where it does nothing (left out of the plan);
+    /// for a copy-on-write, that the array may be an arena object of a counted class,
+    /// which keeps no counter to check (the write then copies).
     pub(crate) arena_noop: Vec<Vec<bool>>,
 }
 
@@ -802,6 +804,47 @@ pub(crate) fn decide(
                             Place::Elem(a, a),
                             Witness::Fact("an element of an array that copy-on-write may copy".to_string()),
                         )
+                    }
+                    // rule place-struct-counted: one release applies to every reference a
+                    // struct value holds, with one operation (a `drop` does nothing to an
+                    // uncounted object), so where one of them is counted all of them are.
+                    (Action::Release, place) => {
+                        let cls = place_classes(classes, fi, place);
+                        let Some(counted) =
+                            cls.iter().find(|k| shared.contains_key(k) || threaded.contains(k))
+                        else {
+                            continue;
+                        };
+                        if cls.iter().all(|k| shared.contains_key(k) || threaded.contains(k)) {
+                            continue;
+                        }
+                        let other = match shared.get(counted) {
+                            Some(Witness::Dup { name, pos, .. }) => {
+                                format!("{name} gains a second reference at {pos}")
+                            }
+                            Some(Witness::Fact(t)) => t.clone(),
+                            None => "reachable from another thread".to_string(),
+                        };
+                        let span = f.inst(op.at).map_or(ir::Span::NONE, |i| i.span);
+                        let name = match place {
+                            Place::Local(l) | Place::Field(l, _) | Place::Elem(l, _) => {
+                                crate::plan::local_name(f, l)
+                            }
+                            Place::Global(g) => {
+                                program.globals.get(g.index()).map_or_else(String::new, |g| g.name.clone())
+                            }
+                        };
+                        let why = Witness::Fact(format!(
+                            "released at {} by one operation with counted memory in the same struct value `{name}` ({other})",
+                            pos(span),
+                        ));
+                        for k in cls {
+                            if !shared.contains_key(&k) && !threaded.contains(&k) {
+                                shared.insert(k, why.clone());
+                                changed = true;
+                            }
+                        }
+                        continue;
                     }
                     (Action::Take { loaded }, Place::Field(object, _)) => {
                         if !counted_place(classes, &shared, fi, Place::Local(object)) {
@@ -1143,6 +1186,9 @@ pub(crate) fn decide(
     for k in [unknown, thread] {
         arena_class.insert(classes.find(k), (false, false));
     }
+    // Classes with an arena object among their objects, and those with nothing else.
+    let arena_some: HashSet<Key> =
+        arena_class.iter().filter(|(_, (site, _))| *site).map(|(k, _)| *k).collect();
     let arena_only: HashMap<Key, bool> =
         arena_class.into_iter().map(|(k, (site, ok))| (k, site && ok)).collect();
     let mut arena_noop = Vec::with_capacity(ops.len());
@@ -1159,8 +1205,13 @@ pub(crate) fn decide(
                 // memory goes with the arena): a string, an array of numbers.
                 let applies = match op.action {
                     // A write's uniqueness check reads a counter that arena objects do not
-                    // keep: marked here so that the write copies (see `plan_lifetimes`).
-                    Action::Dup | Action::DupCount(_) | Action::Move | Action::Cow { .. } => is_counted,
+                    // keep: marked here, when the array may be one (its class has an arena
+                    // object among others), so that the write copies (see `plan_lifetimes`).
+                    Action::Cow { .. } => {
+                        return is_counted
+                            && place_classes(classes, fi, op.place).iter().any(|k| arena_some.contains(k));
+                    }
+                    Action::Dup | Action::DupCount(_) | Action::Move => is_counted,
                     Action::Release => {
                         is_counted
                             || place_type(program, f, op.place).is_some_and(|t| holds_nothing(program, &t))

@@ -25,7 +25,8 @@
 //!   stays alive to the join and is released there, so that every path releases it once.
 //! - rule life-assigned: a release where the local cannot hold a value (before its first
 //!   assignment, after `free(x)` or its scope's exit) is not written.
-//! - rule life-store: a store releases the value the place held, before the store.
+//! - rule life-store: a store releases the value the place held, before the store and after
+//!   the stored value is secured (dup'd or moved).
 //! - rule life-free: `free(x)` releases `x`'s reference there if `x` owns one.
 //! - rule life-observable: an owned local that may hold an object with an observable
 //!   destructor is released at its scope's exit, in reverse declaration order, or just
@@ -430,7 +431,65 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                     String::new(),
                 );
             }
-            // rule life-store: the place's old value goes.
+            // rule life-consume.
+            let borrowed = |l: LocalId| cx.borrowed(l);
+            let mode = |c: FunctionId, j: usize| cx.mode_of(c, j);
+            let handed = consumed(cx.program, f, &inst.kind, &borrowed, &mode);
+            let mut moved: Vec<LocalId> = Vec::new();
+            // The fields taken here: a field moves out of its object once (rule
+            // life-take-dying); another local loaded from the same field is dup'd.
+            let mut taken: Vec<(LocalId, u32)> = Vec::new();
+            for (k, &x) in handed.iter().enumerate() {
+                let again = handed[k + 1..].contains(&x);
+                let read_too = real_uses.iter().filter(|u| **u == x).count()
+                    > handed.iter().filter(|h| **h == x).count();
+                let still_needed =
+                    live_out.contains(x) || uses.iter().any(|u| *u == x && !real_uses.contains(u));
+                // rule life-take-dying: a borrowed field `x = o.f` handed over where its
+                // object dies moves out of the object.
+                let dying_field = cx.modes.field_of.get(&x).copied().filter(|&(o, field)| {
+                    cx.owned(o)
+                        && !cx.observable(o)
+                        && !live_out.contains(o)
+                        && !live_out.contains(x)
+                        && !real_uses.contains(&o)
+                        && is_object(f, o)
+                        && !taken.contains(&(o, field))
+                });
+                if cx.owned(x) && !again && !read_too && !still_needed {
+                    moved.push(x);
+                    push(&mut out, Action::Move, Place::Local(x), at, When::Before, "last use".into());
+                } else if let Some((o, field)) = dying_field.filter(|_| !again && !read_too) {
+                    taken.push((o, field));
+                    push(
+                        &mut out,
+                        Action::Take { loaded: x },
+                        Place::Field(o, field),
+                        at,
+                        When::Before,
+                        format!("taken: {} dies here", cx.name(o)),
+                    );
+                } else {
+                    let why = if !cx.owned(x) { "borrowed".to_string() } else { "used again".to_string() };
+                    push(&mut out, Action::Dup, Place::Local(x), at, When::Before, why);
+                }
+            }
+            if let InstKind::NewArrayRepeat { value, count, .. } = &inst.kind
+                && holds(f, *value)
+            {
+                push(
+                    &mut out,
+                    Action::DupCount(*count),
+                    Place::Local(*value),
+                    at,
+                    When::Before,
+                    "one per element".into(),
+                );
+            }
+
+            // rule life-store: the place's old value goes, after the stored value is secured
+            // (dup'd or moved above): the two may be the same object (`a.s = b.s` with `b` a
+            // copy of `a`), which releasing first would free before the dup.
             match &inst.kind {
                 InstKind::StoreField { object, field, .. }
                     if !cx.modes.take_stores.contains(&at) && field_holds(cx.program, f, *object, *field) =>
@@ -476,57 +535,6 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                     )
                 }
                 _ => {}
-            }
-
-            // rule life-consume.
-            let borrowed = |l: LocalId| cx.borrowed(l);
-            let mode = |c: FunctionId, j: usize| cx.mode_of(c, j);
-            let handed = consumed(cx.program, f, &inst.kind, &borrowed, &mode);
-            let mut moved: Vec<LocalId> = Vec::new();
-            for (k, &x) in handed.iter().enumerate() {
-                let again = handed[k + 1..].contains(&x);
-                let read_too = real_uses.iter().filter(|u| **u == x).count()
-                    > handed.iter().filter(|h| **h == x).count();
-                let still_needed =
-                    live_out.contains(x) || uses.iter().any(|u| *u == x && !real_uses.contains(u));
-                // rule life-take-dying: a borrowed field `x = o.f` handed over where its
-                // object dies moves out of the object.
-                let dying_field = cx.modes.field_of.get(&x).copied().filter(|&(o, _)| {
-                    cx.owned(o)
-                        && !cx.observable(o)
-                        && !live_out.contains(o)
-                        && !live_out.contains(x)
-                        && !real_uses.contains(&o)
-                        && is_object(f, o)
-                });
-                if cx.owned(x) && !again && !read_too && !still_needed {
-                    moved.push(x);
-                    push(&mut out, Action::Move, Place::Local(x), at, When::Before, "last use".into());
-                } else if let Some((o, field)) = dying_field.filter(|_| !again && !read_too) {
-                    push(
-                        &mut out,
-                        Action::Take { loaded: x },
-                        Place::Field(o, field),
-                        at,
-                        When::Before,
-                        format!("taken: {} dies here", cx.name(o)),
-                    );
-                } else {
-                    let why = if !cx.owned(x) { "borrowed".to_string() } else { "used again".to_string() };
-                    push(&mut out, Action::Dup, Place::Local(x), at, When::Before, why);
-                }
-            }
-            if let InstKind::NewArrayRepeat { value, count, .. } = &inst.kind
-                && holds(f, *value)
-            {
-                push(
-                    &mut out,
-                    Action::DupCount(*count),
-                    Place::Local(*value),
-                    at,
-                    When::Before,
-                    "one per element".into(),
-                );
             }
 
             // rule life-take-dying: the last use of an owned object is a load of one of its

@@ -87,6 +87,9 @@ pub(super) struct Site {
     pub(super) id: String,
     /// What it allocates, for people: `Node`, `[int]`, `string`, `closure main#closure0`.
     pub(super) label: String,
+    /// Whether what it allocates may be on a reference cycle (spec/plan-format.md 4.2): a
+    /// counted one that survives a release is then collected if it is garbage.
+    pub(super) may_cycle: bool,
 }
 
 /// One object, live or dead.

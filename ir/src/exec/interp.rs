@@ -348,7 +348,10 @@ impl Machine<'_> {
                 let name = crate::print::function_name(self.program, function);
                 let id = info.map_or_else(|| format!("{name}@{at}"), |i| i.id.clone());
                 let site = self.heap.sites.len();
-                self.heap.sites.push(super::heap::Site { function, span: self.span, id, label });
+                let may_cycle = self.program.functions.get(function.index()).is_some_and(|f| {
+                    f.inst(at).is_some_and(|i| plan.allocation_may_cycle(self.program, f, &i.kind))
+                });
+                self.heap.sites.push(super::heap::Site { function, span: self.span, id, label, may_cycle });
                 self.sites.insert((function, at), site);
                 site
             }

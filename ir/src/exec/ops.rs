@@ -301,9 +301,11 @@ impl Machine<'_> {
     }
 
     /// Release: drop if counted, free if unique, nothing otherwise.
-    /// A counted object of a class the type table marks `cyclic` that survives the
-    /// release is collected if it is garbage (spec/plan-format.md 4.2): what a destroyed
-    /// object, an array or a global held may be the last reference to a cycle.
+    /// A counted object that may be on a cycle (of a class the type table marks `cyclic`,
+    /// an array of such objects, a closure that may capture one: [`super::heap::Site`]'s
+    /// `may_cycle`) and survives the release is collected if it is garbage
+    /// (spec/plan-format.md 4.2): what a destroyed object, an array or a global held may be
+    /// the last reference to a cycle.
     pub(super) fn release_ref(&mut self, id: ObjId, cause: Span) {
         match self.heap.get(id).map(|o| o.placement) {
             Some(p) if p.is_counted() => {
@@ -311,7 +313,7 @@ impl Machine<'_> {
                 let cyclic = self.heap.get(id).is_some_and(|o| {
                     o.state == State::Live
                         && o.rc > 0
-                        && matches!(&o.body, Body::Object { class, .. } if self.plan.cyclic.contains(class))
+                        && self.heap.sites.get(o.site).is_some_and(|s| s.may_cycle)
                 });
                 // The object is live, so the collector's access check cannot fail.
                 if cyclic && self.collect(id).is_err() {

@@ -167,6 +167,53 @@ impl PlanIndex {
         index
     }
 
+    /// Whether a value of type `ty` may be part of a reference cycle (spec/plan-format.md
+    /// 4.2): an object of a class the type table marks `cyclic`, an array or nullable value
+    /// of such a type, a struct with a field of one, or a closure (its environment may hold
+    /// anything, another closure or an array holding it included).
+    pub(super) fn type_may_cycle(&self, program: &Program, ty: &crate::Type) -> bool {
+        // Iterative over the type's tree; the depth bound guards a malformed struct that
+        // holds itself (validation rejects one).
+        let mut stack = vec![(ty, 0u32)];
+        while let Some((ty, depth)) = stack.pop() {
+            match ty {
+                crate::Type::Class(c) if self.cyclic.contains(c) => return true,
+                crate::Type::Closure(_) => return true,
+                crate::Type::Array(inner) | crate::Type::Nullable(inner) if depth < 64 => {
+                    stack.push((inner, depth + 1))
+                }
+                crate::Type::Struct(s) if depth < 64 => {
+                    for f in program.structs.get(s.index()).map_or(&[][..], |d| &d.fields[..]) {
+                        stack.push((&f.ty, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Whether what the allocating instruction `inst` makes may be part of a reference
+    /// cycle: an object of a `cyclic` class, an array whose elements may be, a closure
+    /// whose captures may be; never a string.
+    pub(super) fn allocation_may_cycle(
+        &self,
+        program: &Program,
+        function: &Function,
+        inst: &InstKind,
+    ) -> bool {
+        match inst {
+            InstKind::NewObject { class, .. } => self.cyclic.contains(class),
+            InstKind::NewArray { elem, .. } | InstKind::NewArrayRepeat { elem, .. } => {
+                self.type_may_cycle(program, elem)
+            }
+            InstKind::NewClosure { captures, .. } => captures
+                .iter()
+                .any(|&c| function.get_local(c).is_some_and(|d| self.type_may_cycle(program, &d.ty))),
+            _ => false,
+        }
+    }
+
     /// The plan of a function.
     pub(super) fn function(&self, id: FunctionId) -> Option<&FnPlan> {
         self.functions.get(id.index())
