@@ -81,7 +81,7 @@ impl ScopeNesting {
         if f.blocks.is_empty() {
             return ScopeNesting { entry, arena, in_loop, parent };
         }
-        let looping = super::classes::blocks_in_loops(f);
+        let looping = super::blocks_in_loops(f);
         entry[0] = Some(Vec::new());
         let mut work = vec![0usize];
         while let Some(b) = work.pop() {

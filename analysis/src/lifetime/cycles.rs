@@ -107,7 +107,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             facts.members.push(members_of);
             continue;
         };
-        let in_loop = super::classes::blocks_in_loops(f);
+        let in_loop = super::blocks_in_loops(f);
         let objs = |l: LocalId| objects[fi].get(l.index()).map_or(&[][..], Vec::as_slice);
         let edges = |o: u32| -> Vec<(Sel, u32)> {
             let mut out = Vec::new();

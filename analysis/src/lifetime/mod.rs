@@ -9,26 +9,39 @@
 //! Lean 4 (borrowed parameters), Lobster (most counter operations removed at compile
 //! time) and Roc (in-place updates proven statically), without ever being unsound.
 //!
-//! # The model
+//! # The passes
 //!
-//! 1. *Ownership* ([`ownership`]): every reference-holding local is owned (it holds one
-//!    count of its value) or borrowed (someone else keeps the value alive while it is
-//!    used). Parameters start borrowed and become owned where the function consumes them,
-//!    to a fixpoint over the call graph (Lean 4). Locals that only read memory are borrowed
-//!    when nothing that could release what they read happens while they are live, and
-//!    their *roots* (the owners they read from) are kept alive as long as they are.
-//! 2. *Liveness* ([`liveness`]) with those extra reads gives every owned value's last uses.
-//! 3. *Operations* ([`ops`]): a value handed over at its last use moves, otherwise it is
-//!    dup'd; an owned value is released right after its last use, at the start of a branch
-//!    where it is dead, or at its scope's end when its destructor is observable.
-//! 4. *Alias classes* ([`classes`]): the abstract objects of all functions are unified
-//!    (ena) where one run-time object can appear under two names. A class that some
-//!    operation dups is shared; the others have one owner at every moment, so they need no
-//!    counter at all: `heap_unique` (freed by `free` where the owner releases it), `stack`
-//!    when it is also contained, of fixed size and outside loops, `static` for constant
-//!    arrays never written. Array writes on unshared classes are in place.
+//! Data flows one way, through one room per concern:
 //!
-//! The naive plan is the baseline: the same program under both plans must print the same
+//! 1. *Ownership* ([`ownership`], rules `own-*`): every reference-holding local is owned
+//!    (it holds one count of its value) or borrowed (someone else keeps the value alive
+//!    while it is used). Parameters start borrowed and become owned where the function
+//!    consumes them, to a fixpoint over the call graph (Lean 4). Locals that only read
+//!    memory are borrowed when nothing that could release what they read happens while
+//!    they are live, and their *roots* (the owners they read from) are kept alive as long
+//!    as they are.
+//! 2. *Liveness* ([`liveness`], rule `life-liveness`) with those extra reads gives every
+//!    owned value's last uses.
+//! 3. *Operations* ([`ops`], rules `life-*`): a value handed over at its last use moves,
+//!    otherwise it is dup'd; an owned value is released right after its last use, at the
+//!    start of a branch where it is dead, or at its scope's end when its destructor is
+//!    observable; a store releases the old value after securing the new one. These are
+//!    *planned* operations: whether a release is a `drop` or a `free` is not known yet.
+//! 4. *Alias classes* ([`classes`], rule `place-typed`): the abstract objects of all
+//!    functions are unified (ena) where one run-time object can appear under two names.
+//! 5. *Facts about cycles and arenas* ([`cycles`], [`arenas`], [`threads`]): which stores
+//!    may close a cycle, what an arena may hold, what a spawn hands over.
+//! 6. *Sharing* ([`sharing`], rules `place-counted`, `place-struct-counted`,
+//!    `cyc-collect`): a class that some planned operation dups, that another thread or
+//!    unknown code sees, or that the collector frees is counted; the others have one owner
+//!    at every moment.
+//! 7. *Placement* ([`placement`], rules `place-*`, `arena-*`, `cyc-group-arena`,
+//!    `thread-handover`): where each allocation lives, and why it is not cheaper.
+//! 8. *Operation kinds* ([`op_kinds`], rules `cow-*`, `life-take-dying`, `arena-contents`):
+//!    each planned operation becomes the plan's operation (`drop`, `free`,
+//!    `collect_cycles`, a copy-on-write kind), or nothing where it cannot matter.
+//!
+//! //! The naive plan is the baseline: the same program under both plans must print the same
 //! output, and this plan must count less and use no more memory; the checked interpreter
 //! (`custody_ir::exec`) verifies every plan it runs.
 
@@ -36,8 +49,11 @@ mod arenas;
 mod classes;
 pub mod cycles;
 mod liveness;
+mod op_kinds;
 mod ops;
 pub(crate) mod ownership;
+mod placement;
+mod sharing;
 mod threads;
 
 use crate::escape::ProgramEscape;
@@ -46,7 +62,7 @@ use crate::plan::SpanMap;
 use custody_ir as ir;
 use custody_ir::plan::{Op, OpKind, Placement};
 use custody_ir::{InstAddr, InstKind, LocalId, Mode};
-use ops::{Action, Place};
+
 use std::collections::HashMap;
 
 /// The lifetime decisions for one function.
@@ -62,6 +78,18 @@ pub struct FunctionLifetime {
     pub last_uses: HashMap<LocalId, Vec<InstAddr>>,
     /// For each allocation placed `arena`: its arena scope.
     pub arena_scopes: HashMap<InstAddr, ir::ScopeId>,
+}
+
+/// What the passes after the planned operations read: the program, its escape analysis,
+/// the abstract objects each local may hold and the planned operations.
+#[derive(Clone, Copy)]
+pub(crate) struct Stage<'a> {
+    pub(crate) program: &'a ir::Program,
+    pub(crate) escape: &'a ProgramEscape,
+    /// Per function, per local: the abstract objects it may hold.
+    pub(crate) objects: &'a [Vec<Vec<u32>>],
+    /// Per function: the planned operations and last uses.
+    pub(crate) ops: &'a [ops::FunctionOps],
 }
 
 /// The outermost scope of a function (its parameters'), which an arena over the whole
@@ -183,147 +211,18 @@ pub fn plan_lifetimes(
     let mut cls = classes::build(program, escape, &objects);
     let cycle_facts = cycles::analyze(program, escape, &objects);
     let arena_facts = arenas::analyze(program, escape, &objects, &scope_locals, &cycle_facts, pos);
-    let decisions = classes::decide(
-        program,
-        escape,
-        &objects,
-        &mut cls,
-        &planned,
-        spawns,
-        &cycle_facts,
-        &arena_facts,
-        pos,
-    );
+    let stage = Stage { program, escape, objects: &objects, ops: &planned };
+    let sharing = sharing::decide(&stage, &mut cls, spawns, &cycle_facts, pos);
+    let placed = placement::decide(&stage, &mut cls, spawns, &sharing, &cycle_facts, &arena_facts, pos);
+    let decisions = op_kinds::decide(&stage, &mut cls, &sharing, &placed);
 
     let mut out = Vec::with_capacity(program.functions.len());
     for (fi, f) in program.functions.iter().enumerate() {
         let fo = &planned[fi];
-        let counted = &decisions.counted[fi];
-        // Places that never hold a heap object (a string literal, `null`, a struct of
-        // immediates): nothing to count, hand over or release.
-        let never_heap = |place: Place| {
-            let ty_holds =
-                |ty: Option<&ir::Type>| ty.is_some_and(|t| crate::plan::type_holds_references(program, t));
-            match place {
-                Place::Local(l) => {
-                    objects[fi].get(l.index()).is_none_or(Vec::is_empty)
-                        || !ty_holds(f.get_local(l).map(|d| &d.ty))
-                }
-                Place::Field(l, n) => {
-                    !ty_holds(f.get_local(l).and_then(|d| program.field(&d.ty, n)).map(|fd| &fd.ty))
-                }
-                Place::Elem(l, _) => !ty_holds(f.get_local(l).and_then(|d| d.ty.array_elem())),
-                Place::Global(g) => !ty_holds(program.globals.get(g.index()).map(|g| &g.ty)),
-            }
-        };
-        let mut ops: Vec<(usize, Op)> = Vec::with_capacity(fo.ops.len());
-        for (k, p) in fo.ops.iter().enumerate() {
-            if !matches!(p.action, Action::Cow { .. }) && never_heap(p.place) {
-                continue;
-            }
-            let is_counted = counted.get(k).copied().unwrap_or(true);
-            // rule arena-contents: counting an arena object does nothing, nor does freeing one
-            // that holds nothing.
-            let arena_uncounted = decisions.arena_noop[fi].get(k).copied().unwrap_or(false);
-            if arena_uncounted && !matches!(p.action, Action::Cow { .. }) {
-                continue;
-            }
-            // Every class a dup reaches is shared, hence counted: a dup that reaches none
-            // applies to a value that never holds a heap object, and does nothing.
-            if matches!(p.action, Action::Dup | Action::DupCount(_)) && !is_counted {
-                continue;
-            }
-            // rule life-take-dying: a take from a counted object copies the loaded value.
-            let (action, place, reason) = match (p.action, p.place) {
-                (Action::Take { loaded }, Place::Field(object, _)) if is_counted => (
-                    Action::Dup,
-                    Place::Local(loaded),
-                    format!(
-                        "loaded into an owned local; {} may be shared",
-                        crate::plan::local_name(f, object)
-                    ),
-                ),
-                _ => (p.action, p.place, p.reason.clone()),
-            };
-            let kind = match action {
-                Action::Take { .. } => OpKind::Move,
-                Action::Dup | Action::DupCount(_) => OpKind::Dup,
-                Action::Move => OpKind::Move,
-                // rule cyc-collect
-                Action::Release if is_counted && decisions.collect[fi].get(k).copied().unwrap_or(false) => {
-                    OpKind::CollectCycles
-                }
-                Action::Release if is_counted => OpKind::Drop,
-                Action::Release => OpKind::Free,
-                Action::Cow { shared_with: Some(_), .. } if is_counted => OpKind::CowCopy,
-                // rule arena-contents: an arena object of a shared class keeps no counter, so
-                // a write that cannot prove it unique copies first.
-                Action::Cow { just_written: false, .. } if is_counted && arena_uncounted => OpKind::CowCopy,
-                Action::Cow { just_written: true, .. } => OpKind::CowInPlace,
-                Action::Cow { .. } if is_counted => OpKind::CowCheck,
-                Action::Cow { .. } => OpKind::CowInPlace,
-            };
-            let span = f.inst(p.at).map_or(ir::Span::NONE, |i| i.span);
-            let mut op = Op {
-                reason: (!reason.is_empty()).then_some(reason),
-                ..Op::new(kind, spans.span(span), p.when, p.at)
-            };
-            if let Action::DupCount(c) = action {
-                op.count = Some(c);
-            }
-            let local_name = |l: LocalId| crate::plan::local_name(f, l);
-            match place {
-                Place::Local(l) => {
-                    op.local = Some(l);
-                    op.value = Some(local_name(l));
-                    op.alloc = single_site(escape, &objects, fi, l, &alloc_ids[fi]);
-                }
-                Place::Field(l, field) => {
-                    op.local = Some(l);
-                    op.field = Some(field);
-                    op.value = Some(local_name(l));
-                }
-                Place::Elem(l, index) => {
-                    op.local = Some(l);
-                    op.index = Some(index);
-                    op.value = Some(local_name(l));
-                }
-                Place::Global(g) => {
-                    op.global = Some(g);
-                    op.value = program.globals.get(g.index()).map(|g| g.name.clone());
-                }
-            }
-            // rules cow-copy, cow-check and cow-in-place.
-            let written = op.value.clone().unwrap_or_default();
-            match (kind, action) {
-                (OpKind::CowCopy, Action::Cow { shared_with: Some(s), .. }) => {
-                    let s = crate::plan::local_name(f, s);
-                    op.reason = Some(format!("shared with {s}, which is read after this write: copy first"));
-                }
-                (OpKind::CowCopy, Action::Cow { shared_with: None, .. }) => {
-                    op.reason = Some(
-                        "an arena object keeps no reference count, and this one may be shared: copy first"
-                            .to_string(),
-                    );
-                }
-                (OpKind::CowCheck, _) => {
-                    op.reason = Some(
-                        decisions.cow_witness[fi]
-                            .get(&k)
-                            .map_or_else(|| "may be shared".to_string(), |w| w.cow(&written)),
-                    );
-                }
-                (OpKind::CowInPlace, Action::Cow { just_written: true, .. }) if is_counted => {
-                    op.reason =
-                        Some("written just before, nothing shared it since: one reference".to_string())
-                }
-                (OpKind::CowInPlace, _) => op.reason = Some("one owner: written in place".to_string()),
-                _ => {}
-            }
-            ops.push((k, op));
-        }
+        let mut ops =
+            op_kinds::plan_ops(program, escape, &objects, fi, fo, &decisions, spans, &alloc_ids[fi]);
         let inferred_arenas: Vec<ir::ScopeId> = {
-            let mut v: Vec<ir::ScopeId> = decisions.arena_scopes[fi].values().copied().collect();
+            let mut v: Vec<ir::ScopeId> = placed.arena_scopes[fi].values().copied().collect();
             v.sort_unstable_by_key(|s| s.0);
             v.dedup();
             v
@@ -337,28 +236,41 @@ pub fn plan_lifetimes(
         ops.sort_by_key(|(k, op)| (op.inst.block.0, op.inst.index, op.when == ir::plan::When::After, *k));
         out.push(FunctionLifetime {
             param_modes: param_modes[fi].clone(),
-            placements: decisions.placements[fi].clone(),
+            placements: placed.placements[fi].clone(),
             ops: ops.into_iter().map(|(_, op)| op).collect(),
             last_uses: fo.last_uses.clone(),
-            arena_scopes: decisions.arena_scopes[fi].clone(),
+            arena_scopes: placed.arena_scopes[fi].clone(),
         });
     }
     let warnings = warnings_of(program, &cycle_facts);
     (out, warnings)
 }
 
-/// The allocation site a local's value always comes from, if there is exactly one.
-fn single_site(
-    escape: &ProgramEscape,
-    objects: &[Vec<Vec<u32>>],
-    fi: usize,
-    l: LocalId,
-    ids: &HashMap<InstAddr, String>,
-) -> Option<String> {
-    let objs = objects.get(fi)?.get(l.index())?;
-    let [o] = objs.as_slice() else { return None };
-    match escape.functions.get(fi)?.graph.objs.item(*o) {
-        crate::escape::graph::Obj::Alloc(at) => ids.get(at).cloned(),
-        _ => None,
+/// Which blocks are on a cycle of the control-flow graph.
+pub(crate) fn blocks_in_loops(f: &ir::Function) -> Vec<bool> {
+    let n = f.blocks.len();
+    let mut g = petgraph::graph::DiGraph::<(), ()>::with_capacity(n, n);
+    let nodes: Vec<_> = (0..n).map(|_| g.add_node(())).collect();
+    let mut self_loop = vec![false; n];
+    for (b, block) in f.blocks.iter().enumerate() {
+        if let Some(last) = block.insts.last() {
+            for s in last.kind.successors() {
+                if s.index() < n {
+                    g.add_edge(nodes[b], nodes[s.index()], ());
+                    if s.index() == b {
+                        self_loop[b] = true;
+                    }
+                }
+            }
+        }
     }
+    let mut out = self_loop;
+    for scc in petgraph::algo::tarjan_scc(&g) {
+        if scc.len() > 1 {
+            for node in scc {
+                out[node.index()] = true;
+            }
+        }
+    }
+    out
 }

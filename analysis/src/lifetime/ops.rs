@@ -412,7 +412,7 @@ pub(crate) fn plan_function(cx: &Context<'_>) -> FunctionOps {
                 push(&mut out, Action::Release, Place::Local(x), at, When::Before, why);
             }
 
-            // rule cow-check / cow-in-place (the kind is decided in classes.rs): an array
+            // rule cow-check / cow-in-place (the kind is decided in op_kinds.rs): an array
             // write is preceded by its copy-on-write operation.
             if let Some(w) = written_through(f, &inst.kind)
                 && matches!(
