@@ -246,7 +246,7 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
             || dependencies(&program.functions[members[0]]).iter().any(|d| d.index() == members[0]);
         // The members' definitions and reads, once for all rounds.
         let definitions: HashMap<usize, graph::Definitions> = if recursive {
-            members.iter().map(|&m| (m, graph::Definitions::of(&program.functions[m]))).collect()
+            members.iter().map(|&m| (m, graph::Definitions::of(program, &program.functions[m]))).collect()
         } else {
             HashMap::new()
         };
