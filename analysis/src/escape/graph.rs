@@ -25,7 +25,8 @@
 //! - `esc-extern`: an extern's parameters not declared `borrow` escape to unknown code.
 //! - `esc-closure-call`: calling a closure whose literal is known applies its body's
 //!   summary, its captured values standing for the extra parameters; `esc-unknown-call`:
-//!   calling any other closure is a call of unknown code.
+//!   calling any other closure is a call of unknown code, which receives the arguments and
+//!   everything the closure holds (its captured values, which its code may return or keep).
 //! - `esc-spawn`: everything reachable from a spawned call's arguments (and a spawned
 //!   closure's environment) is reachable from another thread.
 
@@ -858,6 +859,27 @@ pub fn apply_summary(
             g.add(Constraint::AddrOf { node: d, obj }, rule, some_at);
         }
     }
+}
+
+/// Everything strictly inside the object `obj` (its fields, elements or captured values,
+/// and what those hold) escapes to `sink` at `at`. Inside a parameter that is the object
+/// `param(k, p…)`, which stands for everything below `p` whether or not this function
+/// reads it (so the summary carries the flow `(k, p…) → sink` to the callers, who know
+/// what is there); inside any other object it is what the object is found to hold.
+pub fn contents_escape(g: &mut FunctionGraph, obj: u32, sink: Sink, at: InstAddr, rule: Rule) {
+    let inside = g.temp();
+    match g.objs.item(obj).clone() {
+        Obj::Param(k, path) => {
+            let below = g.obj(Obj::Param(k, Path { steps: path.steps, deep: true }));
+            g.add(Constraint::AddrOf { node: inside, obj: below }, rule, Some(at));
+        }
+        _ => {
+            let node = g.temp();
+            g.add(Constraint::AddrOf { node, obj }, rule, Some(at));
+            g.add(Constraint::CopyReach { from: node, to: inside }, rule, Some(at));
+        }
+    }
+    g.add(Constraint::Escape { node: inside, sink }, rule, Some(at));
 }
 
 fn load_path(g: &mut FunctionGraph, from: u32, steps: &[Sel], at: InstAddr, rule: Rule) -> u32 {

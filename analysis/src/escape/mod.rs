@@ -136,7 +136,11 @@ impl ClosureCalls for Closures<'_> {
             return;
         }
         // rule esc-unknown-call: any other closure is unknown code: its arguments escape,
-        // and its result comes from outside.
+        // and its result comes from outside. Its captured values go to the code it runs,
+        // which may return them or let them escape (the literal is not known here), so
+        // everything inside the closure escapes too; the closure object itself does not
+        // (its code cannot name it).
+        graph::contents_escape(g, obj, Sink::Unknown, *at, Rule::UnknownCall);
         for &node in args {
             g.constraints.push((
                 Constraint::Escape { node, sink: Sink::Unknown },
