@@ -285,10 +285,7 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
                 for &m in &members {
                     if let Some(s) = summaries[m].as_mut() {
                         for p in &mut s.params {
-                            p.flows.insert(summary::Flow {
-                                src: graph::Path { steps: vec![], deep: true },
-                                dst: summary::FlowDst::Unknown,
-                            });
+                            p.flows.extend(summary::widened());
                         }
                         s.returns_outside = true;
                     }
