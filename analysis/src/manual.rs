@@ -493,8 +493,6 @@ struct Flow<'p> {
     pts: Vec<BitSet>,
     /// Per site, the sites that may be stored into it.
     content: Vec<BitSet>,
-    /// Per site, whether it may be stored into another site.
-    is_content: Vec<bool>,
     /// Per local, the sites it may hold or reach through their contents.
     reach: Vec<BitSet>,
     /// Per site, whether some load takes its objects back out of the function's own memory.
@@ -605,12 +603,6 @@ impl<'p> Flow<'p> {
                 }
             }
         }
-        let mut is_content = vec![false; n];
-        for c in &content {
-            for s in c.iter() {
-                is_content[s] = true;
-            }
-        }
 
         let mut reach: Vec<BitSet> = Vec::with_capacity(f.locals.len());
         for p in &pts {
@@ -660,7 +652,6 @@ impl<'p> Flow<'p> {
             site_of,
             pts,
             content,
-            is_content,
             reach,
             loaded_back,
             slot,
@@ -1093,19 +1084,23 @@ impl Flow<'_> {
         o.bits & !CONTROLLED == 0 && !gone
     }
 
-    /// rule manual-cow: a write through an array that someone else may also hold leaves the
-    /// writer with a copy of its own (copy-on-write); the original stays with the others.
+    /// rule manual-cow: a write through an array that someone else may also hold at this
+    /// point leaves the writer with a copy of its own (copy-on-write); the original stays
+    /// with the others. Someone else holds it where another local does, where one of the
+    /// function's objects it was stored into still does (`via`), or where it was handed
+    /// over; an array stored into an object only later (or into one freed since) is the
+    /// writer's alone, and is written in place.
     fn array_write(&self, state: &mut State, array: LocalId) {
+        let shared = |f: &Fact| f.may.len() > 1 || !f.via.is_empty() || f.status == Status::Gone;
         let mut detached = false;
         for s in self.pts[array.index()].iter() {
-            let shared_site = self.is_content[s];
-            if !state.facts[s].iter().any(|f| f.may_hold(array) && (shared_site || f.may.len() > 1)) {
+            if !state.facts[s].iter().any(|f| f.may_hold(array) && shared(f)) {
                 continue;
             }
             let facts = &mut state.facts[s];
             let mut touched = false;
             for f in facts.iter_mut() {
-                if f.may_hold(array) && (shared_site || f.may.len() > 1) {
+                if f.may_hold(array) && shared(f) {
                     f.remove(array);
                     touched = true;
                 }
@@ -1268,6 +1263,19 @@ impl Flow<'_> {
                 what.map(|what| ManualError::FreeBorrowed { local: x, at, what })
             };
             report.errors.extend(error);
+        }
+        // rule manual-cow: the object `x` held is destroyed and releases what it held, so
+        // nothing stays reached through `x` (an array stored in it is its writer's again).
+        for s in self.reach[x.index()].iter() {
+            if state.facts[s].iter().any(|f| f.reached_via(x)) {
+                let facts = &mut state.facts[s];
+                for f in facts.iter_mut() {
+                    if let Ok(i) = f.via.binary_search(&x.0) {
+                        f.via.remove(i);
+                    }
+                }
+                normalize(facts, false);
+            }
         }
         // rule manual-inner-free: a value loaded from the function's own memory may be any
         // object of its type stored there; freeing it ends the tracking of those objects.

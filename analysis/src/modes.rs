@@ -33,17 +33,16 @@ use crate::diagnostic::span_range as range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::escape::describe::Position;
 use crate::escape::explain::Root;
-use crate::escape::graph::{Obj, Rule};
+use crate::escape::graph::Obj;
 use crate::escape::summary::{Flow, FlowDst};
 use crate::escape::{FunctionEscape, ProgramEscape};
-use crate::explain::parameter_witness;
+use crate::explain::{callee_witnesses, holds_at, parameter_witness};
 use crate::plan::{local_name, type_holds_references};
 use crate::program::program_ir;
 use custody_ir as ir;
 use custody_ir::plan::Escape;
 use custody_ir::{Callee, FunctionId, InstAddr, InstKind, LocalId, Mode, Span};
 use custody_syntax::{LineIndex, TextRange};
-use std::collections::HashMap;
 
 /// The mode diagnostics of a file's program (meaningful only for a file without errors).
 pub fn file_mode_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
@@ -191,30 +190,12 @@ fn escapes(
     let mut d = Diagnostic::error(codes::MODE_VIOLATION, param_range(f, i), message);
     add_steps(&mut d, &steps);
     // Through calls: where the callee that keeps it does so, callee by callee.
-    let mut seen: Vec<(usize, usize)> = vec![(fi, i)];
-    let (mut f, mut fe, mut steps, mut obj) = (f, fe, steps, witness_obj);
-    while let Some(obj_here) = obj
-        && let Some((c, j)) = keeping_callee(f, fe, &steps, obj_here)
-        && !seen.contains(&(c, j))
-        && seen.len() <= MAX_CALL_DEPTH
+    for (_, callee_steps) in callee_witnesses(program, escape, vec![(fi, i)], f, fe, &steps, witness_obj, pos)
     {
-        seen.push((c, j));
-        let (Some(callee), Some(callee_fe)) = (program.functions.get(c), escape.functions.get(c)) else {
-            break;
-        };
-        let state = callee_fe.summary.params.get(j).map_or(Escape::Contained, |s| s.escape());
-        let Some((o, callee_steps)) = parameter_witness(program, callee, callee_fe, j, state, &|_| true, pos)
-        else {
-            break;
-        };
         add_steps(&mut d, &callee_steps);
-        (f, fe, steps, obj) = (callee, callee_fe, callee_steps, Some(o));
     }
     Some(d)
 }
-
-/// How many callees deep a witness is followed.
-const MAX_CALL_DEPTH: usize = 8;
 
 /// Adds a witness's steps as related spans: each instruction that moved the value, with
 /// the facts that follow it (`it is in field `next` of ...`) folded into its message. The
@@ -234,43 +215,6 @@ fn add_steps(d: &mut Diagnostic, steps: &[crate::explain::Step]) {
         }
         d.related.push((range(step.span), step.text.clone()));
     }
-}
-
-/// When a witness ends with a call that keeps the value (rule esc-call-summary), the
-/// callee and its parameter that received the witness's object.
-fn keeping_callee(
-    f: &ir::Function,
-    fe: &FunctionEscape,
-    steps: &[crate::explain::Step],
-    obj: u32,
-) -> Option<(usize, usize)> {
-    let last = steps.iter().rev().find(|s| s.span != Span::NONE)?;
-    if last.rule != Rule::CallSummary.name() {
-        return None;
-    }
-    let (at, callee, args) = f.insts().find_map(|(at, inst)| match &inst.kind {
-        InstKind::Call { callee: Callee::Function(c), args, .. } if inst.span == last.span => {
-            Some((at, *c, args))
-        }
-        _ => None,
-    })?;
-    let queries: Vec<(InstAddr, LocalId)> = args.iter().map(|&a| (at, a)).collect();
-    let held = holds_at(fe, &queries);
-    let j = args.iter().position(|&a| held.get(&(at, a)).is_some_and(|objs| objs.contains(&obj)))?;
-    Some((callee.index(), j))
-}
-
-/// The objects each queried `local` may hold when its instruction `at` reads it: the
-/// points-to set of the value the escape analysis resolved that read to (one definition
-/// or one merge of the definitions that reach there).
-fn holds_at(fe: &FunctionEscape, queries: &[(InstAddr, LocalId)]) -> HashMap<(InstAddr, LocalId), Vec<u32>> {
-    queries
-        .iter()
-        .map(|&(at, l)| {
-            let objs = fe.graph.read_node(at, l).map_or(&[][..], |node| fe.solution.pts(node));
-            ((at, l), objs.to_vec())
-        })
-        .collect()
 }
 
 /// A flow in words, for a headline without a witness.

@@ -263,7 +263,11 @@ fn flow_text(
                 (Rule::Extern, _) => {
                     format!("passed to extern `{name}` at {at}, whose parameter is not `borrow`")
                 }
-                (Rule::UnknownCall, _) => format!("passed to `{name}` at {at}, a closure custody cannot see"),
+                (Rule::UnknownCall, _) => {
+                    format!(
+                        "passed to, or captured by, `{name}`, called at {at}: a closure custody cannot see"
+                    )
+                }
                 (_, ir::Callee::Closure(_)) => {
                     format!("passed to the closure `{name}` at {at}, which keeps it")
                 }

@@ -25,7 +25,8 @@
 //! - `esc-extern`: an extern's parameters not declared `borrow` escape to unknown code.
 //! - `esc-closure-call`: calling a closure whose literal is known applies its body's
 //!   summary, its captured values standing for the extra parameters; `esc-unknown-call`:
-//!   calling any other closure is a call of unknown code.
+//!   calling any other closure is a call of unknown code, which receives the arguments and
+//!   everything the closure holds (its captured values, which its code may return or keep).
 //! - `esc-spawn`: everything reachable from a spawned call's arguments (and a spawned
 //!   closure's environment) is reachable from another thread.
 
@@ -345,10 +346,17 @@ impl FunctionGraph {
     }
 }
 
-/// Whether a local's values may hold references (references, and structs, which may hold
-/// them in fields).
-pub fn tracked(ty: &ir::Type) -> bool {
-    matches!(ty.value_kind(), ir::ValueKind::Reference | ir::ValueKind::Struct)
+/// Whether a local's values may hold references (rule esc-plain-value): references, and
+/// structs with a reference in some field at any depth. A struct of scalars only (`In { a:
+/// int }`, or one nesting such structs) is a plain value like an `int`: it is copied
+/// wherever it goes and nothing can escape through it, so it gets no definitions, no
+/// objects and no flows.
+pub fn tracked(program: &ir::Program, ty: &ir::Type) -> bool {
+    match ty.value_kind() {
+        ir::ValueKind::Reference => true,
+        ir::ValueKind::Struct => crate::plan::type_holds_references(program, ty),
+        ir::ValueKind::Immediate => false,
+    }
 }
 
 /// The summaries a function's constraints are built with: of every function it may call.
@@ -370,9 +378,9 @@ pub struct Definitions {
 
 impl Definitions {
     /// The definitions and reads of `f`.
-    pub fn of(f: &ir::Function) -> Definitions {
+    pub fn of(program: &ir::Program, f: &ir::Function) -> Definitions {
         let mut g = FunctionGraph::default();
-        number_defs(f, &mut g);
+        number_defs(program, f, &mut g);
         let reaching = super::reaching::compute(
             f,
             &super::reaching::Defs { defs: &g.defs, def_at: &g.def_at, array_def_at: &g.array_def_at },
@@ -393,7 +401,7 @@ pub fn build(
     let Some(f) = program.functions.get(fid.index()) else { return g };
     let Definitions { defs, def_at, array_def_at, reaching } = match definitions {
         Some(known) => known.clone(),
-        None => Definitions::of(f),
+        None => Definitions::of(program, f),
     };
     (g.defs, g.def_at, g.array_def_at, g.reaching) = (defs, def_at, array_def_at, reaching);
     // rule esc-param-entry: parameters and captures arrive holding the caller's objects.
@@ -462,7 +470,7 @@ fn translate(
     uses: &dyn Fn(&mut FunctionGraph, LocalId) -> Vec<u32>,
     summaries: &dyn Summaries,
 ) {
-    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(&d.ty));
+    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(program, &d.ty));
     let def = |g: &mut FunctionGraph| g.def_at.get(&at).copied().map(|d| g.node(Node::Def(d)));
     let some_at = Some(at);
     // `pts(to) ⊇ pts(uses of local)`.
@@ -853,6 +861,27 @@ pub fn apply_summary(
     }
 }
 
+/// Everything strictly inside the object `obj` (its fields, elements or captured values,
+/// and what those hold) escapes to `sink` at `at`. Inside a parameter that is the object
+/// `param(k, p…)`, which stands for everything below `p` whether or not this function
+/// reads it (so the summary carries the flow `(k, p…) → sink` to the callers, who know
+/// what is there); inside any other object it is what the object is found to hold.
+pub fn contents_escape(g: &mut FunctionGraph, obj: u32, sink: Sink, at: InstAddr, rule: Rule) {
+    let inside = g.temp();
+    match g.objs.item(obj).clone() {
+        Obj::Param(k, path) => {
+            let below = g.obj(Obj::Param(k, Path { steps: path.steps, deep: true }));
+            g.add(Constraint::AddrOf { node: inside, obj: below }, rule, Some(at));
+        }
+        _ => {
+            let node = g.temp();
+            g.add(Constraint::AddrOf { node, obj }, rule, Some(at));
+            g.add(Constraint::CopyReach { from: node, to: inside }, rule, Some(at));
+        }
+    }
+    g.add(Constraint::Escape { node: inside, sink }, rule, Some(at));
+}
+
 fn load_path(g: &mut FunctionGraph, from: u32, steps: &[Sel], at: InstAddr, rule: Rule) -> u32 {
     let mut node = from;
     for &sel in steps {
@@ -883,8 +912,8 @@ fn store_path(
 /// Numbers the definitions of the reference-holding locals: parameters' and captures' on
 /// entry, then one per writing instruction, and one per array write (the buffer it
 /// leaves).
-fn number_defs(f: &ir::Function, g: &mut FunctionGraph) {
-    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(&d.ty));
+fn number_defs(program: &ir::Program, f: &ir::Function, g: &mut FunctionGraph) {
+    let is_tracked = |l: LocalId| f.get_local(l).is_some_and(|d| tracked(program, &d.ty));
     // Entry definitions of parameters and captures, then one per writing instruction.
     for &local in f.params.iter().chain(&f.captures) {
         if is_tracked(local) {

@@ -136,7 +136,11 @@ impl ClosureCalls for Closures<'_> {
             return;
         }
         // rule esc-unknown-call: any other closure is unknown code: its arguments escape,
-        // and its result comes from outside.
+        // and its result comes from outside. Its captured values go to the code it runs,
+        // which may return them or let them escape (the literal is not known here), so
+        // everything inside the closure escapes too; the closure object itself does not
+        // (its code cannot name it).
+        graph::contents_escape(g, obj, Sink::Unknown, *at, Rule::UnknownCall);
         for &node in args {
             g.constraints.push((
                 Constraint::Escape { node, sink: Sink::Unknown },
@@ -246,7 +250,7 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
             || dependencies(&program.functions[members[0]]).iter().any(|d| d.index() == members[0]);
         // The members' definitions and reads, once for all rounds.
         let definitions: HashMap<usize, graph::Definitions> = if recursive {
-            members.iter().map(|&m| (m, graph::Definitions::of(&program.functions[m]))).collect()
+            members.iter().map(|&m| (m, graph::Definitions::of(program, &program.functions[m]))).collect()
         } else {
             HashMap::new()
         };
@@ -281,10 +285,7 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
                 for &m in &members {
                     if let Some(s) = summaries[m].as_mut() {
                         for p in &mut s.params {
-                            p.flows.insert(summary::Flow {
-                                src: graph::Path { steps: vec![], deep: true },
-                                dst: summary::FlowDst::Unknown,
-                            });
+                            p.flows.extend(summary::widened());
                         }
                         s.returns_outside = true;
                     }

@@ -165,11 +165,10 @@ pub fn join(a: &Summary, b: &Summary) -> Summary {
     let mut out = b.clone();
     out.returns_fresh |= a.returns_fresh;
     out.returns_outside |= a.returns_outside;
-    let top = widened();
     for (p, q) in out.params.iter_mut().zip(&a.params) {
         p.holds_fresh.extend(q.holds_fresh.iter().cloned());
-        if p.flows.contains(&top) || q.flows.contains(&top) {
-            p.flows = BTreeSet::from([top.clone()]);
+        if is_widened(&p.flows) || is_widened(&q.flows) {
+            p.flows = widened();
             out.returns_outside = true;
             continue;
         }
@@ -181,9 +180,22 @@ pub fn join(a: &Summary, b: &Summary) -> Summary {
     out
 }
 
-/// The one flow of a widened parameter: it and everything inside it escape to unknown code.
-fn widened() -> Flow {
-    Flow { src: Path { steps: Vec::new(), deep: true }, dst: FlowDst::Unknown }
+/// The flows of a widened parameter (rule sum-widen): it escapes to unknown code (`p →
+/// unknown`: the argument and everything reachable from it) and so does everything inside
+/// it (`p… → unknown`). The second alone would be applied strictly inside the argument
+/// (`CopyReach`), leaving the argument object itself, which the widened flows may have
+/// stored anywhere, `contained` in the caller. Compaction never leaves both (the first
+/// implies the second), so the pair also marks the set as widened.
+pub fn widened() -> BTreeSet<Flow> {
+    BTreeSet::from([
+        Flow { src: Path::root(), dst: FlowDst::Unknown },
+        Flow { src: Path { steps: Vec::new(), deep: true }, dst: FlowDst::Unknown },
+    ])
+}
+
+/// Whether a parameter's flows are the widened set (or contain it).
+fn is_widened(flows: &BTreeSet<Flow>) -> bool {
+    widened().iter().all(|f| flows.contains(f))
 }
 
 /// More flows than this for one parameter are widened (see [`compact`]).
@@ -248,7 +260,7 @@ pub fn compact(flows: &mut BTreeSet<Flow>) -> bool {
         flows.remove(&f);
     }
     if flows.len() > MAX_FLOWS {
-        *flows = BTreeSet::from([widened()]);
+        *flows = widened();
         return true;
     }
     false
