@@ -472,7 +472,11 @@ impl<'a> Gen<'a> {
                 }
                 params.push((mode, format!("p{p}"), t));
             }
-            let ret = if self.chance(2) { Some(self.gen_ty(2, n)) } else { None };
+            let mut ret = if self.chance(2) { Some(self.gen_ty(2, n)) } else { None };
+            if kind == Kind::Reader && ret.as_ref().is_some_and(|t| !self.thread_safe(t)) {
+                // a thread would destroy what it returns: no `drop` output from threads
+                ret = Some(Ty::Int);
+            }
             let arena = self.chance(4);
             let name = match owner {
                 Some(_) => format!("m{idx}"),
@@ -1630,7 +1634,7 @@ fn fixed_choices(case: u64) -> Vec<u32> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let n = (next() % 600) as usize;
+    let n = 200 + (next() % 1200) as usize;
     (0..n).map(|_| next() as u32).collect()
 }
 
@@ -1707,7 +1711,7 @@ fn survey() {
 }
 
 fn choice_lists() -> impl Strategy<Value = Vec<u32>> {
-    proptest::collection::vec(any::<u32>(), 0..600)
+    proptest::collection::vec(any::<u32>(), 0..1400)
 }
 
 proptest! {
