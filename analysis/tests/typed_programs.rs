@@ -391,11 +391,7 @@ impl<'a> Gen<'a> {
             _ => {
                 if n > 0 {
                     let i = self.pick(n);
-                    if self.records[i].class {
-                        Ty::Arr(Box::new(Ty::Rec(i)))
-                    } else {
-                        Ty::Arr(Box::new(Ty::Rec(i)))
-                    }
+                    Ty::Arr(Box::new(Ty::Rec(i)))
                 } else {
                     Ty::Arr(Box::new(Ty::Int))
                 }
@@ -490,7 +486,7 @@ impl<'a> Gen<'a> {
         let count = 2 + self.pick(6);
         for _ in 0..count {
             let kind = match self.pick(8) {
-                0 | 1 | 2 => Kind::Ordinary,
+                0..=2 => Kind::Ordinary,
                 3 | 4 => Kind::Leaf,
                 5 | 6 => Kind::Reader,
                 _ => Kind::Manual,
@@ -1050,7 +1046,7 @@ impl<'a> Gen<'a> {
     fn stmt(&mut self) {
         let nesting = self.depth < 4;
         match self.pick(20) {
-            0 | 1 | 2 => self.let_stmt(),
+            0..=2 => self.let_stmt(),
             3 => {
                 let t = [Ty::Int, Ty::Str, Ty::Bool, Ty::Float][self.pick(4)].clone();
                 if self.ctx.reader {
@@ -1206,7 +1202,10 @@ impl<'a> Gen<'a> {
             }
             // a closure loaded from a field or a global, then called
             for p in self.paths() {
-                if matches!(p.ty, Ty::Fn(..)) && p.text.contains(|c| c == '.' || c == 'g') && !p.borrowed {
+                if matches!(p.ty, Ty::Fn(..))
+                    && (p.text.contains('.') || self.globals.iter().any(|(g, _)| *g == p.text))
+                    && !p.borrowed
+                {
                     opts.push(format!("@{}", p.text));
                 }
             }
