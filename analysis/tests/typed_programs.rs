@@ -79,7 +79,9 @@
 //! numbers; 0 is always the simplest option). `TYPED_PROGRAMS_CASES=20000
 //! TYPED_PROGRAMS_FAILURES=/tmp/f cargo test --release -p custody-analysis --test
 //! typed_programs -- --ignored survey --nocapture` collects every failure.
-//! `TYPED_PROGRAMS_DUMP=DIR` writes every generated program to `DIR`.
+//! `TYPED_PROGRAMS_DUMP=DIR` writes every generated program to `DIR`. To look past the
+//! most frequent findings, `TYPED_PROGRAMS_NO_STRUCTS=1` generates classes only and
+//! `TYPED_PROGRAMS_NO_CLOSURE_BORROW=1` no `borrow` closure parameters.
 
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
@@ -211,6 +213,10 @@ struct Gen<'a> {
     ctx: Ctx,
     /// Statements left for the current body.
     budget: usize,
+    /// `TYPED_PROGRAMS_NO_STRUCTS`: classes only (to look past the struct findings).
+    no_structs: bool,
+    /// `TYPED_PROGRAMS_NO_CLOSURE_BORROW`: no `borrow` closure parameters.
+    no_closure_borrow: bool,
 }
 
 const STRINGS: [&str; 5] = ["\"a\"", "\"b\"", "\"xy\"", "\"\"", "\"node\""];
@@ -230,6 +236,8 @@ impl<'a> Gen<'a> {
             out: String::new(),
             ctx: Ctx::default(),
             budget: 0,
+            no_structs: std::env::var_os("TYPED_PROGRAMS_NO_STRUCTS").is_some(),
+            no_closure_borrow: std::env::var_os("TYPED_PROGRAMS_NO_CLOSURE_BORROW").is_some(),
         }
     }
 
@@ -414,7 +422,7 @@ impl<'a> Gen<'a> {
     fn gen_records(&mut self) {
         let n = 1 + self.pick(4);
         for i in 0..n {
-            let class = i == 0 || !self.chance(3);
+            let class = i == 0 || !self.chance(3) || self.no_structs;
             let name = if class { format!("C{i}") } else { format!("S{i}") };
             self.records.push(Record { name, class, fields: Vec::new(), drop: false });
         }
@@ -961,7 +969,10 @@ impl<'a> Gen<'a> {
         let mut params = Vec::new();
         for p in ps {
             let name = self.fresh("c");
-            let mode = self.gen_mode();
+            let mut mode = self.gen_mode();
+            if self.no_closure_borrow && mode == Mode::Borrow {
+                mode = Mode::Infer;
+            }
             params.push(format!("{}{name}: {}", mode.text(), self.ty_text(p)));
             self.vars.push(Var {
                 name,
@@ -1768,8 +1779,10 @@ fn choice_lists() -> impl Strategy<Value = Vec<u32>> {
 }
 
 proptest! {
+    // `PROPTEST_CASES=N` sets the number of cases (read here: an explicit `cases` would
+    // hide it); CI explores the same programs every run.
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
         rng_seed: if std::env::var_os("CI").is_some() {
             proptest::test_runner::RngSeed::Fixed(0x7479_7065_6470_726f)
         } else {
@@ -1778,7 +1791,9 @@ proptest! {
         ..ProptestConfig::default()
     })]
     #[test]
-    #[ignore = "custody is unsound on these programs: FINDINGS"]
+    #[ignore = "custody fails on these programs: 19 findings (issue 15 part 3: 15 unsound inferred plans, \
+                a naive-plan destruction order bug, a plan-construction hang, 2 false rejections); \
+                about 8% of generated programs fail"]
     fn inferred_plans_are_sound_on_typed_programs(choices in choice_lists()) {
         let text = generate(&choices);
         match judge(&text, true) {
