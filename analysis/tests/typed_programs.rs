@@ -79,12 +79,21 @@
 //! **Running it deeper.**
 //! `PROPTEST_CASES=5000 cargo test --release -p custody-analysis --test typed_programs -- --ignored inferred_plans`
 //! shrinks the first failure it finds (the choice list shrinks by shortening and lowering
-//! numbers; 0 is always the simplest option). `TYPED_PROGRAMS_CASES=20000
+//! numbers; 0 is always the simplest option; since a shorter list changes the whole
+//! program, what it reaches is still long: reduce it further by deleting statements and
+//! blocks while `custody run` keeps failing). `TYPED_PROGRAMS_CASES=20000
 //! TYPED_PROGRAMS_FAILURES=/tmp/f cargo test --release -p custody-analysis --test
-//! typed_programs -- --ignored survey --nocapture` collects every failure.
-//! `TYPED_PROGRAMS_DUMP=DIR` writes every generated program to `DIR`. To look past the
-//! most frequent findings, `TYPED_PROGRAMS_NO_STRUCTS=1` generates classes only and
-//! `TYPED_PROGRAMS_NO_CLOSURE_BORROW=1` no `borrow` closure parameters.
+//! typed_programs -- --ignored survey --nocapture` collects every failure (about 3 minutes
+//! on one core), with a comment on top of each saying what failed, and tallies them by
+//! the inferred run's first violation; `TYPED_PROGRAMS_START=N` starts at another case
+//! and `TYPED_PROGRAMS_TRACE=1` names each case before it runs (to find one that hangs).
+//! When this was written, 20,000 survey cases gave 18,432 fine, 56 skipped, 0 rejected and
+//! 1,512 failing (1,250 leaks, 168 different outputs, 74 leaked cycles, 16 dangling arena
+//! objects, 4 double frees), which reduce to the 20 findings of the report of issue 15
+//! part 3. `TYPED_PROGRAMS_DUMP=DIR` writes every generated program to `DIR`. To look past
+//! the most frequent findings, `TYPED_PROGRAMS_NO_STRUCTS=1` generates classes only and
+//! `TYPED_PROGRAMS_NO_CLOSURE_BORROW=1` no `borrow` closure parameters (with both, 15,000
+//! cases gave 224 failures: different outputs, leaked cycles and double frees).
 
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
