@@ -33,7 +33,7 @@ use crate::diagnostic::span_range as range;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::escape::describe::Position;
 use crate::escape::explain::Root;
-use crate::escape::graph::Obj;
+use crate::escape::graph::{Obj, Sel};
 use crate::escape::summary::{Flow, FlowDst};
 use crate::escape::{FunctionEscape, ProgramEscape};
 use crate::explain::{callee_witnesses, holds_at, parameter_witness};
@@ -121,6 +121,20 @@ fn param_range(f: &ir::Function, i: usize) -> TextRange {
     range(span)
 }
 
+/// The type of the part of a value of type `ty` at `steps` (`None` past a closure's
+/// environment, whose types a closure type does not say).
+fn part_type(program: &ir::Program, mut ty: Option<ir::Type>, steps: &[Sel]) -> Option<ir::Type> {
+    for &sel in steps {
+        let current = ty?.non_null().clone();
+        ty = match (sel, &current) {
+            (Sel::Field(n), t) => program.field(t, n).map(|fd| fd.ty.clone()),
+            (Sel::Elem, ir::Type::Array(elem)) => Some((**elem).clone()),
+            _ => None,
+        };
+    }
+    ty
+}
+
 /// How the message names parameter `i`.
 fn subject(f: &ir::Function, i: usize) -> String {
     let name = f.params.get(i).map_or_else(|| format!("#{i}"), |&p| local_name(f, p));
@@ -165,7 +179,16 @@ fn escapes(
     let summary = fe.summary.params.get(i)?;
     // rule mode-borrow-own-contents
     let own_contents = |flow: &Flow| matches!(flow.dst, FlowDst::Param(j, _) if j as usize == i);
-    let flows: Vec<&Flow> = summary.flows.iter().filter(|fl| !own_contents(fl)).collect();
+    // rule mode-borrow-closure-env
+    let param_ty = f.params.get(i).and_then(|&p| f.get_local(p)).map(|l| l.ty.clone());
+    let closure_env = |flow: &Flow| {
+        flow.src.deep
+            && matches!(
+                part_type(program, param_ty.clone(), &flow.src.steps).as_ref().map(ir::Type::non_null),
+                Some(ir::Type::Closure(_))
+            )
+    };
+    let flows: Vec<&Flow> = summary.flows.iter().filter(|fl| !own_contents(fl) && !closure_env(fl)).collect();
     let state = flows.iter().map(|fl| flow_state(fl)).max()?;
     // The witness of a part whose bound was lost elsewhere than in this parameter.
     let accept = |o: u32| fe.verdicts.root(o) != Some(Root::ParamContent(i as u32));

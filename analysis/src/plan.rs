@@ -58,24 +58,28 @@ pub fn type_table(program: &ir::Program) -> Vec<TypeInfo> {
 }
 
 /// The classes a value of `ty` can hold a reference to (through arrays, nullables,
-/// structs and closures' unknown environments aside).
-fn referenced_classes(program: &ir::Program, ty: &ir::Type, out: &mut Vec<usize>, depth: u32) {
-    if depth > 64 {
-        return;
-    }
-    match ty {
-        ir::Type::Class(c) => out.push(c.index()),
-        ir::Type::Array(elem) | ir::Type::Nullable(elem) => referenced_classes(program, elem, out, depth + 1),
-        // A closure's environment can hold anything: conservatively, every class.
-        ir::Type::Closure(_) => out.extend(0..program.classes.len()),
-        ir::Type::Struct(s) => {
-            if let Some(def) = program.structs.get(s.index()) {
-                for f in &def.fields {
-                    referenced_classes(program, &f.ty, out, depth + 1);
+/// structs and closures' unknown environments aside). Each struct type is looked into
+/// once: a struct may reach itself through arrays (`struct S { a: [S], b: [S] }`), and
+/// following every path would be exponential in its depth.
+fn referenced_classes(program: &ir::Program, ty: &ir::Type, out: &mut Vec<usize>) {
+    let mut seen_structs = vec![false; program.structs.len()];
+    let mut work = vec![ty];
+    while let Some(ty) = work.pop() {
+        match ty {
+            ir::Type::Class(c) => out.push(c.index()),
+            ir::Type::Array(elem) | ir::Type::Nullable(elem) => work.push(elem),
+            // A closure's environment can hold anything: conservatively, every class.
+            ir::Type::Closure(_) => out.extend(0..program.classes.len()),
+            ir::Type::Struct(s) => {
+                if let Some(seen) = seen_structs.get_mut(s.index())
+                    && !std::mem::replace(seen, true)
+                    && let Some(def) = program.structs.get(s.index())
+                {
+                    work.extend(def.fields.iter().map(|f| &f.ty));
                 }
             }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -88,7 +92,7 @@ fn class_cycles(program: &ir::Program) -> Vec<Vec<String>> {
     for (i, class) in program.classes.iter().enumerate() {
         for (f, field) in class.fields.iter().enumerate() {
             let mut targets = Vec::new();
-            referenced_classes(program, &field.ty, &mut targets, 0);
+            referenced_classes(program, &field.ty, &mut targets);
             for t in targets {
                 if t < n {
                     graph.add_edge(nodes[i], nodes[t], (i, f));
@@ -125,16 +129,26 @@ pub fn holds_references(ty: &ir::Type) -> bool {
 /// Whether a value of `ty` may hold a reference, looking into struct fields (a struct of
 /// immediates holds none).
 pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
-    fn go(program: &ir::Program, ty: &ir::Type, depth: u32) -> bool {
+    // Each struct type is looked into once (a struct may reach itself through arrays, but
+    // then it holds an array, a reference, and the walk stops there).
+    let mut seen_structs = vec![false; program.structs.len()];
+    let mut work = vec![ty];
+    while let Some(ty) = work.pop() {
         match ty.non_null() {
-            ir::Type::Struct(s) if depth < 16 => program
-                .structs
-                .get(s.index())
-                .is_none_or(|d| d.fields.iter().any(|f| go(program, &f.ty, depth + 1))),
-            ty => holds_references(ty),
+            ir::Type::Struct(s) => match program.structs.get(s.index()) {
+                // An unknown struct: conservatively, it may.
+                None => return true,
+                Some(def) => {
+                    if !std::mem::replace(&mut seen_structs[s.index()], true) {
+                        work.extend(def.fields.iter().map(|f| &f.ty));
+                    }
+                }
+            },
+            ty if holds_references(ty) => return true,
+            _ => {}
         }
     }
-    go(program, ty, 0)
+    false
 }
 
 /// The name a plan shows for a local: its source name, or `%n` for a temporary.

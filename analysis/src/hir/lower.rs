@@ -230,6 +230,9 @@ struct FnLower<'a> {
     next_scope: u32,
     /// The statements being lowered, innermost last (their temporaries' scopes).
     stmt_frames: Vec<StmtFrame>,
+    /// The result type of the function or closure being lowered (not of the body that
+    /// contains a closure: a `return` in a closure returns the closure's result).
+    ret: Option<Ty>,
 }
 
 /// A statement being lowered. Its reference-holding temporaries live until it ends: the
@@ -279,6 +282,7 @@ impl<'a> FnLower<'a> {
             loops: vec![],
             next_scope: 0,
             stmt_frames: vec![],
+            ret: ret.cloned(),
         }
     }
 
@@ -690,7 +694,7 @@ impl<'a> FnLower<'a> {
             ast::Stmt::ForStmt(it) => self.for_stmt(it),
             ast::Stmt::ReturnStmt(it) => {
                 let value = it.expr().map(|e| {
-                    let want = self.infer.ret.clone().unwrap_or(Ty::Unknown);
+                    let want = self.ret.clone().unwrap_or(Ty::Unknown);
                     let v = self.expr_as(&e, &want, None);
                     if self.is_named_local(v) {
                         // The scope exits may release the variable: return a copy.

@@ -897,8 +897,12 @@ pub(crate) fn param_modes(
                         // A thread owns its arguments (nobody else releases them), even
                         // where the parameter is declared `borrow`.
                         _ if spawned.contains(&i) => Mode::Own,
+                        // A closure is called through a value whose body the caller cannot
+                        // see, so every call hands its arguments over owned: its body owns
+                        // them, even where a parameter is declared `borrow` (the declared
+                        // mode is still checked, rule mode-*).
+                        (ir::FunctionKind::Closure { .. }, _) => Mode::Own,
                         (_, Some(m)) => m,
-                        (ir::FunctionKind::Closure { .. }, None) => Mode::Own,
                         _ => Mode::Borrow,
                     }
                 })

@@ -172,19 +172,22 @@ impl PlanIndex {
     /// of such a type, a struct with a field of one, or a closure (its environment may hold
     /// anything, another closure or an array holding it included).
     pub(super) fn type_may_cycle(&self, program: &Program, ty: &crate::Type) -> bool {
-        // Iterative over the type's tree; the depth bound guards a malformed struct that
-        // holds itself (validation rejects one).
-        let mut stack = vec![(ty, 0u32)];
-        while let Some((ty, depth)) = stack.pop() {
+        // Iterative, each struct type looked into once: a struct may reach itself through
+        // arrays (`struct S { a: [S], b: [S] }`), and following every path would be
+        // exponential in its depth.
+        let mut seen_structs = vec![false; program.structs.len()];
+        let mut stack = vec![ty];
+        while let Some(ty) = stack.pop() {
             match ty {
                 crate::Type::Class(c) if self.cyclic.contains(c) => return true,
                 crate::Type::Closure(_) => return true,
-                crate::Type::Array(inner) | crate::Type::Nullable(inner) if depth < 64 => {
-                    stack.push((inner, depth + 1))
-                }
-                crate::Type::Struct(s) if depth < 64 => {
-                    for f in program.structs.get(s.index()).map_or(&[][..], |d| &d.fields[..]) {
-                        stack.push((&f.ty, depth + 1));
+                crate::Type::Array(inner) | crate::Type::Nullable(inner) => stack.push(inner),
+                crate::Type::Struct(s) => {
+                    if let Some(seen) = seen_structs.get_mut(s.index())
+                        && !std::mem::replace(seen, true)
+                        && let Some(def) = program.structs.get(s.index())
+                    {
+                        stack.extend(def.fields.iter().map(|f| &f.ty));
                     }
                 }
                 _ => {}
