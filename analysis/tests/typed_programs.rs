@@ -46,15 +46,11 @@
 //! generated only for a `let` local declared inside the innermost loop body (so a loop
 //! never frees twice), and `x` is never used again in the function afterwards.
 //!
-//! **Shapes left out, and why.** Four shapes custody mishandles on valid programs are
+//! **Shapes left out, and why.** Two shapes custody mishandles on valid programs are
 //! kept out so that the rest can be tested (each names its reproducer in
 //! `/tmp/gen-findings/` of the run that found it, listed in the report of issue 15 part 3):
 //! a multi-line closure in an `if`/`while`/`for` head (the parser's indentation recovery
-//! rejects it: heads are printed on one line; finding 01), a struct referring to itself
-//! through arrays more than once (plan construction is exponential and runs out of
-//! memory: at most one such field; finding 11), and a struct copied out of a `borrow`
-//! parameter (reported as an escape even when it holds only immediates: structs count as
-//! references for borrowed roots; finding 12); and `push`, `pop` or element writes on an
+//! rejects it: heads are printed on one line; finding 01); and `push`, `pop` or element writes on an
 //! array reached through a `borrow` parameter (a later store of another parameter's
 //! object into the borrowed object is then reported as the array escaping into that
 //! parameter; finding 20). Spawned functions never print, return
@@ -331,16 +327,10 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// A value of `t` read from a borrowed root may only be looked at. Structs count even
-    /// when they hold only immediates: custody reports copying such a struct out of a
-    /// `borrow` parameter as an escape (finding
-    /// 12_false_rejection_borrow_struct_of_immediates_copied_out).
+    /// A value of `t` read from a borrowed root may only be looked at, unless it holds no
+    /// reference (a struct of immediates is a plain value, spec 4.2).
     fn borrow_sensitive(&self, t: &Ty) -> bool {
-        match t {
-            Ty::Opt(inner) => self.borrow_sensitive(inner),
-            Ty::Rec(_) => true,
-            _ => self.holds_refs(t),
-        }
+        self.holds_refs(t)
     }
 
     /// Reaches no closure and no class with a `drop` block: may be handed to a thread.
@@ -446,29 +436,11 @@ impl<'a> Gen<'a> {
             let class = self.records[i].class;
             let k = self.pick(4) + usize::from(class && i == 0);
             let mut fields = Vec::new();
-            let mut self_refs = 0;
             for j in 0..k {
                 let mut t = self.gen_ty(2, i);
                 // a struct may not hold itself (or a later struct) through `?`
                 if !class && self.struct_reaches(&t, i) {
                     t = Ty::Int;
-                }
-                // A struct refers to itself through arrays at most once, and to later
-                // structs not at all: custody's plan construction takes time exponential
-                // in the number of such paths (finding
-                // 11_hang_plan_struct_recursive_through_two_arrays).
-                if !class {
-                    let mut later = Vec::new();
-                    Self::structs_in(&t, &mut later);
-                    let later: Vec<usize> =
-                        later.into_iter().filter(|&s| s >= i && !self.records[s].class).collect();
-                    if later.iter().any(|&s| s > i)
-                        || (!later.is_empty() && (self_refs > 0 || later.len() > 1))
-                    {
-                        t = Ty::Int;
-                    } else if !later.is_empty() {
-                        self_refs += 1;
-                    }
                 }
                 fields.push((format!("f{j}"), t));
             }
@@ -483,15 +455,6 @@ impl<'a> Gen<'a> {
             }
             self.records[i].fields = fields;
             self.records[i].drop = class && self.chance(3);
-        }
-    }
-
-    /// The records `t` mentions outside closure types.
-    fn structs_in(t: &Ty, out: &mut Vec<usize>) {
-        match t {
-            Ty::Rec(i) => out.push(*i),
-            Ty::Opt(inner) | Ty::Arr(inner) => Self::structs_in(inner, out),
-            _ => {}
         }
     }
 
