@@ -1,0 +1,832 @@
+//! The transfer functions: what each instruction and each plan operation does to the
+//! abstract state, and the checks made on the way.
+//!
+//! The semantics are those of `ir::exec` (spec/plan-format.md 1.3 and 4): instructions
+//! only move values, except that storing a value into memory (a field, an element, a
+//! global, a new object's field, a capture), passing it to an `own` parameter, spawning
+//! with it and returning it hand one of the function's references over; every count comes
+//! from an operation.
+
+use super::constants::ConstantPlaces;
+use super::input::{FnInput, Target, VOp};
+use super::report::{Rule, Severity};
+use super::state::{Count, Gone, Kind, Life, Origin, Slot, State, ValueId, ValueKey, ValueState, Values};
+use crate::plan::{OpKind, Placement, When};
+use crate::{Callee, Function, InstAddr, InstKind, LocalId, Mode, Program, Type, ValueKind};
+
+/// A finding before it is given its function and path.
+#[derive(Debug, Clone)]
+pub(super) struct Raw {
+    pub(super) severity: Severity,
+    pub(super) rule: Rule,
+    pub(super) at: InstAddr,
+    pub(super) op: Option<(usize, When)>,
+    pub(super) message: String,
+}
+
+/// How a function hands its result to its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ResultConvention {
+    /// The caller receives a reference of its own.
+    Owned,
+    /// The caller receives a borrowed value (kept alive by an argument or a global).
+    Borrowed,
+    /// The function never returns a value it counts (constant data, `null`, or nothing).
+    Nothing,
+}
+
+/// Everything the transfer functions of one function need.
+pub(super) struct Transfer<'a> {
+    pub(super) program: &'a Program,
+    pub(super) function: &'a Function,
+    pub(super) input: &'a FnInput,
+    /// Every function's plan (for callees' parameter modes).
+    pub(super) inputs: &'a [FnInput],
+    /// Callees' result conventions.
+    pub(super) conventions: &'a [Option<ResultConvention>],
+    pub(super) values: Values,
+    pub(super) raws: Vec<Raw>,
+    /// What this function's returns did: (some owned, some borrowed).
+    pub(super) returned: (bool, bool),
+    /// Fields and globals that only ever hold constant data.
+    pub(super) constants: &'a ConstantPlaces,
+    /// The operation being applied, for findings.
+    current_op: Option<(usize, When)>,
+}
+
+/// Why a reference leaves the function's hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consume {
+    /// `drop`, `free`, `collect_cycles`.
+    Release,
+    /// Stored into memory that keeps it alive (a field, an element, a global, a capture).
+    Store,
+    /// Passed to an `own` parameter, a thread, or the caller.
+    HandOver,
+}
+
+impl<'a> Transfer<'a> {
+    pub(super) fn new(
+        program: &'a Program,
+        function: &'a Function,
+        input: &'a FnInput,
+        inputs: &'a [FnInput],
+        conventions: &'a [Option<ResultConvention>],
+        constants: &'a ConstantPlaces,
+    ) -> Transfer<'a> {
+        Transfer {
+            program,
+            function,
+            input,
+            inputs,
+            conventions,
+            values: Values::default(),
+            raws: Vec::new(),
+            returned: (false, false),
+            constants,
+            current_op: None,
+        }
+    }
+
+    fn report(&mut self, severity: Severity, rule: Rule, at: InstAddr, message: String) {
+        self.raws.push(Raw { severity, rule, at, op: self.current_op, message });
+    }
+
+    fn error(&mut self, rule: Rule, at: InstAddr, message: String) {
+        self.report(Severity::Error, rule, at, message);
+    }
+
+    fn note(&mut self, at: InstAddr, message: String) {
+        self.report(Severity::Note, Rule::Unproven, at, message);
+    }
+
+    /// `x`, `%3`.
+    pub(super) fn name(&self, local: LocalId) -> String {
+        match self.function.get_local(local).and_then(|d| d.name.as_deref()) {
+            Some(name) => name.to_string(),
+            None => format!("%{}", local.0),
+        }
+    }
+
+    fn ty(&self, local: LocalId) -> Option<&'a Type> {
+        self.function.get_local(local).map(|d| &d.ty)
+    }
+
+    /// Whether values of this local's type can hold references.
+    fn holds_refs(&self, local: LocalId) -> bool {
+        self.ty(local).is_some_and(|t| type_holds_refs(self.program, t, 0))
+    }
+
+    /// Whether the local's type is a class with a `drop` block.
+    fn observable(&self, local: LocalId) -> bool {
+        match self.ty(local).map(Type::non_null) {
+            Some(Type::Class(c)) => self.program.classes.get(c.index()).is_some_and(|c| c.drop.is_some()),
+            _ => false,
+        }
+    }
+
+    /// The state at function entry: parameters hold what the call gave them (one
+    /// reference each for `own` ones), captures are borrowed from the environment.
+    pub(super) fn entry(&mut self) -> State {
+        let mut state = State { locals: vec![Slot::Empty; self.function.locals.len()], values: Default::default() };
+        let is_drop = matches!(self.function.kind, crate::FunctionKind::Drop { .. });
+        for (i, &p) in self.function.params.iter().enumerate() {
+            if !self.holds_refs(p) {
+                continue;
+            }
+            let own = !is_drop && self.input.modes.get(i).copied().flatten() != Some(Mode::Borrow);
+            let v = self.values.id(ValueKey::Param(i as u32));
+            let mut s = ValueState::new(u32::from(own), Kind::Unknown);
+            s.backed = !own;
+            s.observable = self.observable(p);
+            state.values.insert(v, s);
+            if let Some(slot) = state.locals.get_mut(p.index()) {
+                *slot = Slot::Val(v);
+            }
+        }
+        for (i, &c) in self.function.captures.iter().enumerate() {
+            if !self.holds_refs(c) {
+                continue;
+            }
+            let v = self.values.id(ValueKey::Capture(i as u32));
+            let mut s = ValueState::new(0, Kind::Unknown);
+            s.backed = true;
+            state.values.insert(v, s);
+            if let Some(slot) = state.locals.get_mut(c.index()) {
+                *slot = Slot::Val(v);
+            }
+        }
+        state
+    }
+
+    // ---- the pieces ----------------------------------------------------------------------
+
+    /// A read of a local by an instruction or an operation.
+    fn use_local(&mut self, state: &State, local: LocalId, at: InstAddr, what: &str) {
+        let Some((v, s)) = state.value(local) else { return };
+        let gone = match s.life {
+            Life::Gone(where_, how) => Some((where_, how)),
+            _ => None,
+        };
+        if let Some((where_, how)) = gone {
+            let how = match how {
+                Gone::Released => "released",
+                Gone::HandedOver => "handed over",
+                Gone::ArenaFreed => "freed with its arena",
+            };
+            let message = format!("{what} {} after its value was {how} at {where_}", self.name(local));
+            return self.error(Rule::UseAfterRelease, at, message);
+        }
+        if let Life::Destroyed(where_) = s.life {
+            let message = format!("{what} {} after its value was destroyed at {where_}", self.name(local));
+            return self.error(Rule::UseAfterRelease, at, message);
+        }
+        // A borrowed value read out of a container the function has released since.
+        if s.count == Count::Known(0)
+            && let Origin::Field(Some(p), _) | Origin::Elem(Some(p)) = s.origin
+            && p != v
+            && let Some(ps) = state.values.get(&p)
+            && let Life::Gone(where_, Gone::Released) = ps.life
+        {
+            let message = format!(
+                "{what} {}, which was read from an object released at {where_} and holds no reference of its own",
+                self.name(local)
+            );
+            self.error(Rule::UseAfterRelease, at, message);
+        }
+    }
+
+    /// Writes a local; the value it held loses this name, and if that was its last name
+    /// while the function still owns it, a reference is lost.
+    fn write(&mut self, state: &mut State, local: LocalId, slot: Slot, at: InstAddr, why: &str) {
+        let old = state.slot(local);
+        if let Some(s) = state.locals.get_mut(local.index()) {
+            *s = slot;
+        }
+        if let Slot::Val(v) = old
+            && slot != old
+        {
+            self.check_orphan(state, v, local, at, why);
+        }
+    }
+
+    fn check_orphan(&mut self, state: &State, v: ValueId, local: LocalId, at: InstAddr, why: &str) {
+        if state.named_elsewhere(v, None) {
+            return;
+        }
+        let Some(s) = state.values.get(&v) else { return };
+        if let Count::Known(n) = s.count
+            && n > 0
+            && s.counts()
+            && s.life == Life::Live
+        {
+            let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
+            let message = format!("{} is {why} while the function still owns {refs} to its value, which nothing releases", self.name(local));
+            self.error(Rule::Leak, at, message);
+        }
+    }
+
+    /// A fresh value written to `dest`.
+    fn define(&mut self, state: &mut State, dest: LocalId, at: InstAddr, s: ValueState, why: &str) -> ValueId {
+        let v = self.values.id(ValueKey::Def(at));
+        self.retire(state, v, dest);
+        state.values.insert(v, s);
+        self.write(state, dest, Slot::Val(v), at, why);
+        v
+    }
+
+    /// A site writes again: its previous value, if still named elsewhere, is renamed.
+    fn retire(&mut self, state: &mut State, v: ValueId, dest: LocalId) {
+        if !state.values.contains_key(&v) {
+            return;
+        }
+        if state.named_elsewhere(v, Some(dest)) || matches!(state.values.get(&v).map(|s| s.count), Some(Count::Known(n)) if n > 0) {
+            let shadow = self.values.id(ValueKey::Shadow(v));
+            let mut old = state.values.remove(&v).unwrap_or_else(|| ValueState::new(0, Kind::Unknown));
+            if state.values.contains_key(&shadow) {
+                old.count = Count::Top;
+            }
+            state.values.insert(shadow, old);
+            for slot in state.locals.iter_mut() {
+                if *slot == Slot::Val(v) {
+                    *slot = Slot::Val(shadow);
+                }
+            }
+            for s in state.values.values_mut() {
+                match &mut s.origin {
+                    Origin::Field(Some(p), _) | Origin::Elem(Some(p)) if *p == v => *p = shadow,
+                    _ => {}
+                }
+            }
+        } else {
+            state.values.remove(&v);
+        }
+    }
+
+    /// One of the function's references to the value in `local` leaves its hands.
+    fn consume(&mut self, state: &mut State, local: LocalId, how: Consume, at: InstAddr, what: &str) {
+        let Some((v, _)) = state.value(local) else { return };
+        self.consume_value(state, v, local, how, at, what);
+    }
+
+    fn consume_value(&mut self, state: &mut State, v: ValueId, local: LocalId, how: Consume, at: InstAddr, what: &str) {
+        let name = self.name(local);
+        let Some(s) = state.values.get_mut(&v) else { return };
+        if !s.counts() {
+            return;
+        }
+        match (s.count, s.life) {
+            (_, Life::Gone(where_, _)) if how == Consume::Release => {
+                let message = format!("{what} {name}, whose value was already released at {where_}");
+                self.error(Rule::DoubleRelease, at, message);
+            }
+            (_, Life::Gone(where_, _)) => {
+                let message = format!("{what} {name}, whose value was released or handed over at {where_}");
+                self.error(Rule::UseAfterRelease, at, message);
+            }
+            (Count::Top, _) => {}
+            (Count::Known(0), _) => {
+                let (rule, message) = match how {
+                    Consume::Release => (
+                        Rule::ReleaseUnowned,
+                        format!("{what} {name}, but the function owns no reference to its value here (it is borrowed)"),
+                    ),
+                    _ => (
+                        Rule::HandoverUnowned,
+                        format!("{what} {name}, but the function owns no reference to its value to give (it is borrowed; a `dup` is missing)"),
+                    ),
+                };
+                self.error(rule, at, message);
+            }
+            (Count::Known(n), _) => {
+                s.count = Count::Known(n - 1);
+                if n == 1 {
+                    match how {
+                        Consume::Store => s.backed = true,
+                        Consume::Release if !s.backed => s.life = Life::Gone(at, Gone::Released),
+                        Consume::HandOver if !s.backed => s.life = Life::Gone(at, Gone::HandedOver),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn kind_of(placement: Placement) -> Kind {
+        match placement {
+            Placement::HeapRc | Placement::HeapAtomicRc => Kind::Counted,
+            Placement::HeapUnique | Placement::Manual => Kind::Unique,
+            Placement::Stack | Placement::Arena => Kind::Region,
+            Placement::Static => Kind::Static,
+        }
+    }
+
+    /// A fresh allocation at `at`, placed as the plan says (`heap_rc` without an entry).
+    fn allocation(&self, at: InstAddr, dest: LocalId) -> ValueState {
+        let (kind, arena_scope) = match self.input.allocs.get(&at) {
+            Some(a) => (Self::kind_of(a.placement), a.arena_scope),
+            None => (Kind::Counted, None),
+        };
+        let mut s = ValueState::new(1, kind);
+        s.arena_scope = arena_scope;
+        s.observable = self.observable(dest);
+        s
+    }
+
+    /// A value loaded from a place: borrowed from it.
+    fn loaded(&self, origin: Origin, dest: LocalId) -> ValueState {
+        let mut s = ValueState::new(0, Kind::Unknown);
+        s.backed = true;
+        s.origin = origin;
+        s.observable = self.observable(dest);
+        s
+    }
+
+    // ---- instructions -------------------------------------------------------------------
+
+    /// Applies an instruction (between its `before` and `after` operations).
+    pub(super) fn inst(&mut self, state: &mut State, at: InstAddr, kind: &InstKind) {
+        use InstKind as I;
+        self.current_op = None;
+        let uses = kind.uses();
+        for &l in &uses {
+            // `free x` reads nothing; its operation did.
+            if !matches!(kind, I::Free { .. }) {
+                self.use_local(state, l, at, "the instruction reads");
+            }
+        }
+        let immediate = |t: &Self, l: LocalId| !t.holds_refs(l);
+        match kind {
+            I::Const { dest, .. } | I::Unary { dest, .. } | I::Binary { dest, .. } | I::IsNull { dest, .. } | I::Len { dest, .. } => {
+                self.write(state, *dest, Slot::Nothing, at, "overwritten");
+            }
+            I::Copy { dest, src } => {
+                let slot = if immediate(self, *dest) { Slot::Nothing } else { state.slot(*src) };
+                let slot = if slot == Slot::Empty { Slot::Nothing } else { slot };
+                self.write(state, *dest, slot, at, "overwritten");
+            }
+            I::NullCheck { .. } | I::Print { .. } | I::Jump { .. } | I::Branch { .. } | I::Unreachable => {}
+            I::NewObject { dest, fields, .. } | I::NewArray { dest, elems: fields, .. } | I::NewClosure { dest, captures: fields, .. } => {
+                for &f in fields {
+                    self.consume(state, f, Consume::Store, at, "the new object stores");
+                }
+                let s = self.allocation(at, *dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::NewArrayRepeat { dest, .. } | I::Concat { dest, .. } | I::ToString { dest, .. } => {
+                // `[v; n]`: the plan's `dup v count n` gives the array its n references;
+                // counts by a run-time number are not followed.
+                let s = self.allocation(at, *dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::NewStruct { dest, fields, .. } => {
+                let mut any = false;
+                for &f in fields {
+                    if state.value(f).is_some() {
+                        any = true;
+                    }
+                    self.consume(state, f, Consume::Store, at, "the new struct value stores");
+                }
+                if any {
+                    let mut s = ValueState::new(1, Kind::Unknown);
+                    s.observable = false;
+                    self.define(state, *dest, at, s, "overwritten");
+                } else {
+                    self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                }
+            }
+            I::LoadField { dest, object, field } => {
+                if immediate(self, *dest) || self.constants.field_is_constant(self.ty(*object), *field) {
+                    return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                }
+                let parent = state.value(*object).map(|(v, _)| v);
+                let s = self.loaded(Origin::Field(parent, *field), *dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::LoadElem { dest, array, .. } => {
+                if immediate(self, *dest) {
+                    return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                }
+                let parent = state.value(*array).map(|(v, _)| v);
+                let s = self.loaded(Origin::Elem(parent), *dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::LoadGlobal { dest, global } => {
+                if immediate(self, *dest) || self.constants.global_is_constant(global.0) {
+                    return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                }
+                let s = self.loaded(Origin::Global(global.0), *dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::StoreField { value, .. } | I::StoreElem { value, .. } | I::Push { value, .. } | I::StoreGlobal { value, .. } => {
+                // Writing a borrowed value back where it was loaded from (after writing
+                // through it) leaves the place's reference where it was.
+                let place = match kind {
+                    I::StoreField { object, field, .. } => Some(Origin::Field(state.value(*object).map(|(v, _)| v), *field)),
+                    I::StoreGlobal { global, .. } => Some(Origin::Global(global.0)),
+                    _ => None,
+                };
+                let write_back = state.value(*value).is_some_and(|(_, s)| {
+                    s.count == Count::Known(0) && Some(s.origin) == place && !matches!(s.origin, Origin::Field(None, _))
+                });
+                if !write_back {
+                    // A value borrowed from this place that the plan did not release
+                    // first is swapped out: the place's reference moves to it (rule
+                    // own-take-field of the lifetime analysis).
+                    if let Some(place) = place
+                        && !matches!(place, Origin::Field(None, _))
+                    {
+                        let stored = state.value(*value).map(|(v, _)| v);
+                        let swapped: Vec<ValueId> = state
+                            .values
+                            .iter()
+                            .filter(|(v, s)| {
+                                Some(**v) != stored
+                                    && s.origin == place
+                                    && s.count == Count::Known(0)
+                                    && s.life == Life::Live
+                                    && state.named_elsewhere(**v, None)
+                            })
+                            .map(|(v, _)| *v)
+                            .collect();
+                        for v in swapped {
+                            if let Some(s) = state.values.get_mut(&v) {
+                                s.count = Count::Known(1);
+                                s.backed = false;
+                            }
+                        }
+                    }
+                    self.consume(state, *value, Consume::Store, at, "the store hands over");
+                }
+            }
+            I::Pop { dest, .. } => {
+                if immediate(self, *dest) {
+                    return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                }
+                // The array's reference to the element moves to `dest`.
+                let mut s = ValueState::new(1, Kind::Unknown);
+                s.observable = self.observable(*dest);
+                self.define(state, *dest, at, s, "overwritten");
+            }
+            I::Call { dest, callee, args } => {
+                self.call_args(state, callee, args, at);
+                if let Some(dest) = dest {
+                    if immediate(self, *dest) {
+                        return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                    }
+                    let convention = match callee {
+                        Callee::Function(f) => self.conventions.get(f.index()).copied().flatten(),
+                        _ => Some(ResultConvention::Owned),
+                    };
+                    if convention == Some(ResultConvention::Nothing) {
+                        return self.write(state, *dest, Slot::Nothing, at, "overwritten");
+                    }
+                    let mut s = match convention {
+                        Some(ResultConvention::Borrowed | ResultConvention::Nothing) => {
+                            let mut s = ValueState::new(0, Kind::Unknown);
+                            s.backed = true;
+                            s
+                        }
+                        _ => ValueState::new(1, Kind::Unknown),
+                    };
+                    s.observable = self.observable(*dest);
+                    self.define(state, *dest, at, s, "overwritten");
+                }
+            }
+            I::Spawn { callee, args } => {
+                self.call_args(state, callee, args, at);
+                if let Callee::Closure(c) = callee {
+                    self.consume(state, *c, Consume::HandOver, at, "the spawned thread takes");
+                }
+            }
+            I::Free { value } => {
+                let old = state.slot(*value);
+                self.write(state, *value, Slot::Empty, at, "ended by `free`");
+                let _ = old;
+            }
+            I::ScopeEnter { .. } | I::ScopeExit { .. } => {
+                let ended = self.function.ended_by(kind, &self.input.scope_locals);
+                let why = if matches!(kind, I::ScopeExit { .. }) { "ended by its scope's exit" } else { "restarted by its scope's entry" };
+                for l in ended {
+                    self.write(state, l, Slot::Empty, at, why);
+                }
+            }
+            I::Return { value } => {
+                if let Some(l) = value
+                    && let Some((v, s)) = state.value(*l)
+                    && s.counts()
+                {
+                    match s.count {
+                        Count::Known(0) => self.returned.1 = true,
+                        Count::Known(_) => {
+                            self.returned.0 = true;
+                            self.consume_value(state, v, *l, Consume::HandOver, at, "the return hands over");
+                        }
+                        Count::Top => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn call_args(&mut self, state: &mut State, callee: &Callee, args: &[LocalId], at: InstAddr) {
+        for (i, &a) in args.iter().enumerate() {
+            let mode = match callee {
+                Callee::Function(f) => self.inputs.get(f.index()).and_then(|fi| fi.modes.get(i).copied().flatten()).unwrap_or(Mode::Own),
+                // Closure bodies take every parameter `own`.
+                Callee::Closure(_) => Mode::Own,
+                Callee::Extern(_) => {
+                    // Code custody cannot see (nor run): whatever it does with its
+                    // arguments, their counts are not followed from here.
+                    if let Some((v, s)) = state.value(a)
+                        && s.counts()
+                    {
+                        if let Some(s) = state.values.get_mut(&v) {
+                            s.count = Count::Top;
+                        }
+                        let message = format!("{} is passed to extern code: its ownership is not followed from here", self.name(a));
+                        self.note(at, message);
+                    }
+                    continue;
+                }
+            };
+            if mode == Mode::Own {
+                self.consume(state, a, Consume::HandOver, at, "the call hands over");
+            }
+        }
+    }
+
+    /// The checks at `return`, once its `after` operations have run: nothing owned is
+    /// left behind.
+    pub(super) fn at_return(&mut self, state: &State, at: InstAddr) {
+        self.current_op = None;
+        for (v, s) in &state.values {
+            if let Count::Known(n) = s.count
+                && n > 0
+                && s.counts()
+                && s.life == Life::Live
+            {
+                let name = state
+                    .locals
+                    .iter()
+                    .position(|x| *x == Slot::Val(*v))
+                    .map_or_else(|| "a value no local names".to_string(), |l| self.name(LocalId::from(l)));
+                let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
+                let message = format!("the function returns while it still owns {refs} to {name}, which nothing releases");
+                self.error(Rule::Leak, at, message);
+            }
+        }
+    }
+
+    // ---- operations -----------------------------------------------------------------------
+
+    /// Applies one plan operation at the instruction `at` (of kind `inst`).
+    pub(super) fn op(&mut self, state: &mut State, op: &VOp, when: When, at: InstAddr, inst: &InstKind) {
+        self.current_op = Some((op.index, when));
+        match op.target {
+            Target::Scope(scope) => {
+                if op.kind == OpKind::ArenaExit {
+                    for s in state.values.values_mut() {
+                        if s.kind == Kind::Region && s.arena_scope == Some(scope) && matches!(s.life, Life::Live | Life::Destroyed(_)) {
+                            s.life = Life::Gone(at, Gone::ArenaFreed);
+                        }
+                    }
+                }
+            }
+            Target::Local(l) => self.local_op(state, op, l, when, at, inst),
+            Target::Field(l, _) | Target::Elem(l, _) => {
+                self.use_local(state, l, at, &format!("`{}` reads through", op.kind.as_str()));
+                self.place_op(state, op, when, at, inst);
+            }
+            Target::Global(_) => self.place_op(state, op, when, at, inst),
+        }
+    }
+
+    fn local_op(&mut self, state: &mut State, op: &VOp, l: LocalId, when: When, at: InstAddr, inst: &InstKind) {
+        let what = format!("`{}` of", op.kind.as_str());
+        let Some((v, s)) = state.value(l) else { return };
+        let s = s.clone();
+        match op.kind {
+            OpKind::Dup => {
+                self.use_local(state, l, at, &what);
+                if op.count.is_some() || !matches!(s.kind, Kind::Counted | Kind::Unknown) || s.life != Life::Live {
+                    return;
+                }
+                if let Some(s) = state.values.get_mut(&v)
+                    && let Count::Known(n) = s.count
+                {
+                    s.count = Count::Known(n + 1);
+                }
+            }
+            OpKind::Move => self.use_local(state, l, at, &what),
+            OpKind::Drop | OpKind::Free | OpKind::CollectCycles | OpKind::Destroy => {
+                self.check_observable(state, op, l, when, at, inst);
+                match (s.kind, op.kind) {
+                    (Kind::Static, _) => {}
+                    (Kind::Region, OpKind::Drop | OpKind::CollectCycles) => {}
+                    (Kind::Region, _) => match s.life {
+                        Life::Live => {
+                            if let Some(s) = state.values.get_mut(&v) {
+                                s.life = Life::Destroyed(at);
+                            }
+                        }
+                        Life::Destroyed(w) | Life::Gone(w, _) => {
+                            let message = format!("{what} {}, whose value was already destroyed or freed at {w}", self.name(l));
+                            self.error(Rule::DoubleRelease, at, message);
+                        }
+                    },
+                    (Kind::Unique, OpKind::Drop) => {
+                        let message = format!(
+                            "`drop` of {}, whose value is heap_unique: a drop does nothing to it (it needs `free`)",
+                            self.name(l)
+                        );
+                        self.error(Rule::ReleaseKind, at, message);
+                    }
+                    (Kind::Counted, OpKind::Destroy) => {
+                        let message = format!(
+                            "`destroy` of {}, whose value is counted: destroying it leaves its references to others dangling (it needs `drop`)",
+                            self.name(l)
+                        );
+                        self.error(Rule::ReleaseKind, at, message);
+                    }
+                    (Kind::Unknown, OpKind::Destroy) => {
+                        let message = format!("`destroy` of {}, whose placement is not known here", self.name(l));
+                        self.note(at, message);
+                    }
+                    _ => {
+                        if op.count.is_none() {
+                            self.consume_value(state, v, l, Consume::Release, at, &format!("`{}` releases", op.kind.as_str()));
+                        }
+                    }
+                }
+            }
+            OpKind::CowCheck | OpKind::CowCopy | OpKind::CowInPlace => self.cow(state, op, l, v, &s, at),
+            OpKind::ArenaEnter | OpKind::ArenaExit => {}
+        }
+    }
+
+    fn cow(&mut self, state: &mut State, op: &VOp, l: LocalId, v: ValueId, s: &ValueState, at: InstAddr) {
+        self.use_local(state, l, at, &format!("`{}` of", op.kind.as_str()));
+        if op.kind == OpKind::CowInPlace {
+            if s.kind == Kind::Static {
+                let message = format!("`cow_in_place` of {}, whose array is constant data (static): it must be copied", self.name(l));
+                return self.error(Rule::CowShared, at, message);
+            }
+            if matches!(s.kind, Kind::Counted | Kind::Unknown)
+                && let Count::Known(n) = s.count
+                && n >= 2
+            {
+                let message = format!("`cow_in_place` of {}, but the function itself holds {n} references to the array: it is shared", self.name(l));
+                return self.error(Rule::CowShared, at, message);
+            }
+            return;
+        }
+        // A copy replaces the local's array with a fresh one the local owns; the old one
+        // loses the reference the local held (if it was shared, or the same array when
+        // no copy was needed: either way it stays alive for its other names).
+        if !matches!(s.kind, Kind::Counted | Kind::Unknown | Kind::Static) {
+            return;
+        }
+        let owned = matches!(s.count, Count::Known(n) if n > 0);
+        if !owned && s.kind != Kind::Static && s.count != Count::Top {
+            if matches!(s.origin, Origin::None) {
+                let message = format!(
+                    "`{}` of {}, which holds no reference of its own: a copy would release a reference it does not own",
+                    op.kind.as_str(),
+                    self.name(l)
+                );
+                return self.note(at, message);
+            }
+            // A stand-in for a place (a field or element loaded to be written): the copy
+            // takes the place's reference, which the plan must store back.
+        }
+        if owned && let Some(old) = state.values.get_mut(&v) && let Count::Known(n) = old.count {
+            old.count = Count::Known(n - 1);
+        }
+        let copy = self.values.id(ValueKey::Cow(at, op.index));
+        let mut fresh = ValueState::new(1, if s.kind == Kind::Static { Kind::Counted } else { s.kind });
+        fresh.observable = s.observable;
+        fresh.origin = s.origin;
+        if s.count == Count::Top {
+            fresh.count = Count::Top;
+        }
+        state.values.remove(&copy);
+        if let Some(slot) = state.locals.get_mut(l.index()) {
+            *slot = Slot::Val(copy);
+        }
+        state.values.insert(copy, fresh);
+    }
+
+    /// An operation on a field, element or global: the value stored there.
+    fn place_op(&mut self, state: &mut State, op: &VOp, when: When, at: InstAddr, inst: &InstKind) {
+        let parent = match op.target {
+            Target::Field(l, _) | Target::Elem(l, _) => state.value(l).map(|(v, _)| v),
+            _ => None,
+        };
+        let matches = |origin: Origin| match (op.target, origin) {
+            (Target::Field(_, f), Origin::Field(p, g)) => f == g && p == parent && p.is_some(),
+            (Target::Elem(..), Origin::Elem(p)) => p == parent && p.is_some(),
+            (Target::Global(g), Origin::Global(h)) => g.0 == h,
+            _ => false,
+        };
+        match op.kind {
+            OpKind::Move => {
+                // A take: the field's reference moves to the local it was loaded into.
+                if let (Target::Field(_, f), Some(p)) = (op.target, parent) {
+                    if let Some(ps) = state.values.get_mut(&p) {
+                        if ps.taken.contains(&f) {
+                            let message = format!("field {f} is taken out of this object a second time: its reference moved out already");
+                            self.error(Rule::DoubleTake, at, message);
+                            return;
+                        }
+                        ps.taken.push(f);
+                    }
+                    let taker = state
+                        .values
+                        .iter()
+                        .find(|(v, s)| matches(s.origin) && state.named_elsewhere(**v, None))
+                        .map(|(v, _)| *v);
+                    if let Some(t) = taker
+                        && let Some(s) = state.values.get_mut(&t)
+                        && let Count::Known(n) = s.count
+                    {
+                        s.count = Count::Known(n + 1);
+                    }
+                }
+            }
+            OpKind::Drop | OpKind::Free | OpKind::CollectCycles | OpKind::Destroy => {
+                // The stored-over place: the value about to be stored must already be
+                // secured (owned), or releasing the place may free it first.
+                if when == When::Before {
+                    let stored = match (inst, op.target) {
+                        (InstKind::StoreField { object, field, value }, Target::Field(l, f)) if *object == l && *field == f => Some(*value),
+                        (InstKind::StoreElem { array, value, .. }, Target::Elem(l, _)) if *array == l => Some(*value),
+                        (InstKind::StoreGlobal { global, value }, Target::Global(g)) if *global == g => Some(*value),
+                        _ => None,
+                    };
+                    if let Some(value) = stored
+                        && let Some((_, s)) = state.value(value)
+                        && s.counts()
+                        && s.count == Count::Known(0)
+                        && s.life == Life::Live
+                    {
+                        let message = format!(
+                            "`{}` releases the place before {} is secured: the value to store holds no reference of its own yet, and may be the one released",
+                            op.kind.as_str(),
+                            self.name(value)
+                        );
+                        self.error(Rule::StoreOrder, at, message);
+                    }
+                }
+                // Values borrowed from the released place lose what kept them alive.
+                let released: Vec<ValueId> = state
+                    .values
+                    .iter()
+                    .filter(|(_, s)| matches(s.origin) && s.count == Count::Known(0) && s.life == Life::Live)
+                    .map(|(v, _)| *v)
+                    .collect();
+                for v in released {
+                    if let Some(s) = state.values.get_mut(&v) {
+                        s.life = Life::Gone(at, Gone::Released);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An object with a `drop` block dies where plain counting lets it die: at its
+    /// scope's exit, where its local is overwritten or ended, or at a `return`.
+    fn check_observable(&mut self, state: &State, op: &VOp, l: LocalId, when: When, at: InstAddr, inst: &InstKind) {
+        let Some((_, s)) = state.value(l) else { return };
+        if !s.observable || s.life != Life::Live || when == When::After {
+            return;
+        }
+        let allowed = matches!(inst, InstKind::ScopeExit { .. } | InstKind::Return { .. } | InstKind::Free { .. } | InstKind::ScopeEnter { .. })
+            || inst.dest() == Some(l);
+        if !allowed {
+            let message = format!(
+                "`{}` of {}, an object with a `drop` block, before `{}`: it must die at its scope's end, its reassignment or its `free`",
+                op.kind.as_str(),
+                self.name(l),
+                inst.mnemonic()
+            );
+            self.error(Rule::ObservableEarly, at, message);
+        }
+    }
+}
+
+/// Whether values of a type can hold references (a struct: through one of its fields;
+/// structs cannot contain themselves, and the depth bound only guards invalid IR).
+fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
+    match ty.non_null() {
+        Type::Struct(s) => {
+            depth < 64
+                && program
+                    .structs
+                    .get(s.index())
+                    .is_some_and(|def| def.fields.iter().any(|f| type_holds_refs(program, &f.ty, depth + 1)))
+        }
+        t => t.value_kind() != ValueKind::Immediate,
+    }
+}
