@@ -10,9 +10,13 @@
 use crate::{ClassId, InstKind, LocalId, Program, Type};
 use std::collections::HashSet;
 
-/// The constant-only places of a program.
+/// The constant-only places of a program, and what every allocation of a class has in
+/// common.
 #[derive(Debug, Default)]
 pub(super) struct ConstantPlaces {
+    /// For each class whose allocation sites all have placements of one kind: that kind
+    /// (a value of the class, wherever it comes from, is then of that kind).
+    pub(super) class_kinds: std::collections::HashMap<ClassId, super::state::Kind>,
     /// (class, field) pairs that can hold a reference.
     fields: HashSet<(ClassId, u32)>,
     /// Globals that can hold a reference.

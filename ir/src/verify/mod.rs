@@ -86,7 +86,8 @@ use transfer::{Raw, ResultConvention, Transfer};
 /// verifier does not panic on one that has not, but its findings are then of little use).
 pub fn verify_plan(program: &Program, plan: &MemoryPlan) -> VerifyReport {
     let input = PlanInput::build(program, plan);
-    let constants = ConstantPlaces::find(program);
+    let mut constants = ConstantPlaces::find(program);
+    constants.class_kinds = class_kinds(program, &input);
     let mut report = VerifyReport { findings: Vec::new(), functions: program.functions.len() as u32, ops: input.ops };
     for p in &input.problems {
         report.findings.push(Finding {
@@ -182,9 +183,6 @@ fn verify_function(
             continue;
         }
         let block = &function.blocks[b];
-        if std::env::var_os("CUSTODY_VERIFY_DEBUG").is_some() {
-            eprintln!("{} b{b} entry: {:?}", function.name, state);
-        }
         for (i, inst) in block.insts.iter().enumerate() {
             let at = InstAddr { block: BlockId::from(b), index: i as u32 };
             for op in fin.ops_at(at, When::Before) {
@@ -267,6 +265,24 @@ fn verify_function(
     }
     findings.sort_by_key(|f| (f.inst, f.severity));
     (findings, t.returned)
+}
+
+/// The kind every allocation site of a class shares, per class (classes whose sites are
+/// placed in different ways are left out).
+fn class_kinds(program: &Program, input: &PlanInput) -> std::collections::HashMap<crate::ClassId, state::Kind> {
+    let mut kinds: std::collections::HashMap<crate::ClassId, Option<state::Kind>> = Default::default();
+    for (function, fin) in program.functions.iter().zip(&input.functions) {
+        for (addr, inst) in function.insts() {
+            if let InstKind::NewObject { class, .. } = &inst.kind {
+                let kind = fin.allocs.get(&addr).map_or(state::Kind::Counted, |a| Transfer::kind_of(a.placement));
+                let entry = kinds.entry(*class).or_insert(Some(kind));
+                if *entry != Some(kind) {
+                    *entry = None;
+                }
+            }
+        }
+    }
+    kinds.into_iter().filter_map(|(c, k)| Some((c, k?))).collect()
 }
 
 /// The blocks from the entry to `block`, following the edges that first reached each.

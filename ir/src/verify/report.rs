@@ -43,6 +43,13 @@ pub enum Rule {
     ReleaseKind,
     /// `cow_in_place` on an array that may be shared or is constant data.
     CowShared,
+    /// An array that may be shared or constant is written without a copy-on-write
+    /// operation before the write.
+    CowMissing,
+    /// Arenas are not opened and freed in step: an `arena_exit` of an arena that is not
+    /// open, an `arena_enter` of one already open, an arena still open at `return`, an
+    /// arena allocation with its arena closed, or paths that disagree on what is open.
+    ArenaBalance,
     /// An object with a `drop` block is released where plain counting would not let it
     /// die (not at its scope's end, its reassignment or its `free`).
     ObservableEarly,
@@ -54,7 +61,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order of `spec/rules.md`.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 16] = [
         Rule::InvalidPlan,
         Rule::Leak,
         Rule::DoubleRelease,
@@ -66,6 +73,8 @@ impl Rule {
         Rule::StoreOrder,
         Rule::ReleaseKind,
         Rule::CowShared,
+        Rule::CowMissing,
+        Rule::ArenaBalance,
         Rule::ObservableEarly,
         Rule::ReturnMixed,
         Rule::Unproven,
@@ -85,6 +94,8 @@ impl Rule {
             Rule::StoreOrder => "verify-store-order",
             Rule::ReleaseKind => "verify-release-kind",
             Rule::CowShared => "verify-cow-shared",
+            Rule::CowMissing => "verify-cow-missing",
+            Rule::ArenaBalance => "verify-arena-balance",
             Rule::ObservableEarly => "verify-observable-early",
             Rule::ReturnMixed => "verify-return-mixed",
             Rule::Unproven => "verify-unproven",

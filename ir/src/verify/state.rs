@@ -162,6 +162,8 @@ impl ValueState {
 pub(super) struct State {
     pub(super) locals: Vec<Slot>,
     pub(super) values: BTreeMap<ValueId, ValueState>,
+    /// The arena scopes open in this frame, innermost last.
+    pub(super) arenas: Vec<ScopeId>,
 }
 
 /// Two paths that disagree about a value at a merge.
@@ -360,7 +362,9 @@ impl State {
                 out.insert(*v, merge(x, y));
             }
         }
-        let mut state = State { locals, values: out };
+        // Arenas: the longest common prefix (the verifier reports the disagreement).
+        let arenas: Vec<ScopeId> = self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
+        let mut state = State { locals, values: out, arenas };
         state.collect_garbage();
         (state, mismatches)
     }

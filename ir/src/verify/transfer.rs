@@ -117,6 +117,14 @@ impl<'a> Transfer<'a> {
         self.ty(local).is_some_and(|t| type_holds_refs(self.program, t, 0))
     }
 
+    /// What the program's allocations say about the placement of a local's values.
+    fn type_kind(&self, local: LocalId) -> Kind {
+        match self.ty(local).map(Type::non_null) {
+            Some(Type::Class(c)) => self.constants.class_kinds.get(c).copied().unwrap_or(Kind::Unknown),
+            _ => Kind::Unknown,
+        }
+    }
+
     /// Whether the local's type is a class with a `drop` block.
     fn observable(&self, local: LocalId) -> bool {
         match self.ty(local).map(Type::non_null) {
@@ -128,7 +136,8 @@ impl<'a> Transfer<'a> {
     /// The state at function entry: parameters hold what the call gave them (one
     /// reference each for `own` ones), captures are borrowed from the environment.
     pub(super) fn entry(&mut self) -> State {
-        let mut state = State { locals: vec![Slot::Empty; self.function.locals.len()], values: Default::default() };
+        let mut state =
+            State { locals: vec![Slot::Empty; self.function.locals.len()], values: Default::default(), arenas: Vec::new() };
         let is_drop = matches!(self.function.kind, crate::FunctionKind::Drop { .. });
         for (i, &p) in self.function.params.iter().enumerate() {
             if !self.holds_refs(p) {
@@ -136,7 +145,7 @@ impl<'a> Transfer<'a> {
             }
             let own = !is_drop && self.input.modes.get(i).copied().flatten() != Some(Mode::Borrow);
             let v = self.values.id(ValueKey::Param(i as u32));
-            let mut s = ValueState::new(u32::from(own), Kind::Unknown);
+            let mut s = ValueState::new(u32::from(own), self.type_kind(p));
             s.backed = !own;
             s.observable = self.observable(p);
             state.values.insert(v, s);
@@ -149,7 +158,7 @@ impl<'a> Transfer<'a> {
                 continue;
             }
             let v = self.values.id(ValueKey::Capture(i as u32));
-            let mut s = ValueState::new(0, Kind::Unknown);
+            let mut s = ValueState::new(0, self.type_kind(c));
             s.backed = true;
             state.values.insert(v, s);
             if let Some(slot) = state.locals.get_mut(c.index()) {
@@ -192,7 +201,14 @@ impl<'a> Transfer<'a> {
                 "{what} {}, which was read from an object released at {where_} and holds no reference of its own",
                 self.name(local)
             );
-            self.error(Rule::UseAfterRelease, at, message);
+            // Whether releasing the container freed what it held depends on the heap
+            // (the contents may be shared, constant or in an arena) unless the contents
+            // are known to be heap objects the container owned.
+            if matches!(s.kind, Kind::Counted | Kind::Unique) {
+                self.error(Rule::UseAfterRelease, at, message);
+            } else if s.kind == Kind::Unknown {
+                self.note(at, message);
+            }
         }
     }
 
@@ -312,7 +328,7 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    fn kind_of(placement: Placement) -> Kind {
+    pub(super) fn kind_of(placement: Placement) -> Kind {
         match placement {
             Placement::HeapRc | Placement::HeapAtomicRc => Kind::Counted,
             Placement::HeapUnique | Placement::Manual => Kind::Unique,
@@ -322,7 +338,15 @@ impl<'a> Transfer<'a> {
     }
 
     /// A fresh allocation at `at`, placed as the plan says (`heap_rc` without an entry).
-    fn allocation(&self, at: InstAddr, dest: LocalId) -> ValueState {
+    fn allocation(&mut self, state: &State, at: InstAddr, dest: LocalId) -> ValueState {
+        if let Some(a) = self.input.allocs.get(&at)
+            && a.placement == Placement::Arena
+            && let Some(scope) = a.arena_scope
+            && !state.arenas.contains(&scope)
+        {
+            let message = format!("an allocation placed in the arena of s{}, which is not open here", scope.0);
+            self.error(Rule::ArenaBalance, at, message);
+        }
         let (kind, arena_scope) = match self.input.allocs.get(&at) {
             Some(a) => (Self::kind_of(a.placement), a.arena_scope),
             None => (Kind::Counted, None),
@@ -335,7 +359,7 @@ impl<'a> Transfer<'a> {
 
     /// A value loaded from a place: borrowed from it.
     fn loaded(&self, origin: Origin, dest: LocalId) -> ValueState {
-        let mut s = ValueState::new(0, Kind::Unknown);
+        let mut s = ValueState::new(0, self.type_kind(dest));
         s.backed = true;
         s.origin = origin;
         s.observable = self.observable(dest);
@@ -370,13 +394,13 @@ impl<'a> Transfer<'a> {
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
-                let s = self.allocation(at, *dest);
+                let s = self.allocation(state, at, *dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::NewArrayRepeat { dest, .. } | I::Concat { dest, .. } | I::ToString { dest, .. } => {
                 // `[v; n]`: the plan's `dup v count n` gives the array its n references;
                 // counts by a run-time number are not followed.
-                let s = self.allocation(at, *dest);
+                let s = self.allocation(state, at, *dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::NewStruct { dest, fields, .. } => {
@@ -419,6 +443,9 @@ impl<'a> Transfer<'a> {
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::StoreField { value, .. } | I::StoreElem { value, .. } | I::Push { value, .. } | I::StoreGlobal { value, .. } => {
+                if let I::StoreElem { array, .. } | I::Push { array, .. } = kind {
+                    self.check_cow_before(state, *array, at);
+                }
                 // Writing a borrowed value back where it was loaded from (after writing
                 // through it) leaves the place's reference where it was.
                 let place = match kind {
@@ -459,12 +486,13 @@ impl<'a> Transfer<'a> {
                     self.consume(state, *value, Consume::Store, at, "the store hands over");
                 }
             }
-            I::Pop { dest, .. } => {
+            I::Pop { dest, array } => {
+                self.check_cow_before(state, *array, at);
                 if immediate(self, *dest) {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 // The array's reference to the element moves to `dest`.
-                let mut s = ValueState::new(1, Kind::Unknown);
+                let mut s = ValueState::new(1, self.type_kind(*dest));
                 s.observable = self.observable(*dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
@@ -483,11 +511,11 @@ impl<'a> Transfer<'a> {
                     }
                     let mut s = match convention {
                         Some(ResultConvention::Borrowed | ResultConvention::Nothing) => {
-                            let mut s = ValueState::new(0, Kind::Unknown);
+                            let mut s = ValueState::new(0, self.type_kind(*dest));
                             s.backed = true;
                             s
                         }
-                        _ => ValueState::new(1, Kind::Unknown),
+                        _ => ValueState::new(1, self.type_kind(*dest)),
                     };
                     s.observable = self.observable(*dest);
                     self.define(state, *dest, at, s, "overwritten");
@@ -529,6 +557,26 @@ impl<'a> Transfer<'a> {
         }
     }
 
+    /// A write through an array that may be shared (counted, or of unknown placement) or
+    /// is constant needs a copy-on-write operation on it just before.
+    fn check_cow_before(&mut self, state: &State, array: LocalId, at: InstAddr) {
+        let Some((_, s)) = state.value(array) else { return };
+        if !matches!(s.kind, Kind::Counted | Kind::Unknown | Kind::Static) {
+            return;
+        }
+        let covered = self.input.ops_at(at, When::Before).iter().any(|op| {
+            matches!(op.kind, OpKind::CowCheck | OpKind::CowCopy | OpKind::CowInPlace) && op.target == Target::Local(array)
+        });
+        if !covered {
+            let message = format!(
+                "`{}` writes through {}, which may be shared or constant, with no copy-on-write operation before it",
+                self.function.inst(at).map_or("?", |i| i.kind.mnemonic()),
+                self.name(array)
+            );
+            self.error(Rule::CowMissing, at, message);
+        }
+    }
+
     fn call_args(&mut self, state: &mut State, callee: &Callee, args: &[LocalId], at: InstAddr) {
         for (i, &a) in args.iter().enumerate() {
             let mode = match callee {
@@ -560,6 +608,10 @@ impl<'a> Transfer<'a> {
     /// left behind.
     pub(super) fn at_return(&mut self, state: &State, at: InstAddr) {
         self.current_op = None;
+        if let Some(open) = state.arenas.last() {
+            let message = format!("the function returns with the arena of s{} still open: it is never freed", open.0);
+            self.error(Rule::ArenaBalance, at, message);
+        }
         for (v, s) in &state.values {
             if let Count::Known(n) = s.count
                 && n > 0
@@ -585,7 +637,22 @@ impl<'a> Transfer<'a> {
         self.current_op = Some((op.index, when));
         match op.target {
             Target::Scope(scope) => {
+                if op.kind == OpKind::ArenaEnter {
+                    if state.arenas.contains(&scope) {
+                        let message = format!("`arena_enter` of s{}, whose arena is already open here", scope.0);
+                        self.error(Rule::ArenaBalance, at, message);
+                    } else {
+                        state.arenas.push(scope);
+                    }
+                }
                 if op.kind == OpKind::ArenaExit {
+                    match state.arenas.iter().rposition(|s| *s == scope) {
+                        Some(i) => state.arenas.truncate(i),
+                        None => {
+                            let message = format!("`arena_exit` of s{}, whose arena is not open here", scope.0);
+                            self.error(Rule::ArenaBalance, at, message);
+                        }
+                    }
                     for s in state.values.values_mut() {
                         if s.kind == Kind::Region && s.arena_scope == Some(scope) && matches!(s.life, Life::Live | Life::Destroyed(_)) {
                             s.life = Life::Gone(at, Gone::ArenaFreed);
@@ -769,6 +836,7 @@ impl<'a> Transfer<'a> {
                         && s.counts()
                         && s.count == Count::Known(0)
                         && s.life == Life::Live
+                        && s.origin != Origin::None
                     {
                         let message = format!(
                             "`{}` releases the place before {} is secured: the value to store holds no reference of its own yet, and may be the one released",
