@@ -103,11 +103,21 @@ impl PlanInput {
         let mut planned = vec![false; program.functions.len()];
         for fp in &plan.functions {
             let Some(&id) = by_name.get(fp.name.as_str()) else {
-                input.problem("", None, Span::NONE, format!("the plan has a function `{}` the program does not", fp.name));
+                input.problem(
+                    "",
+                    None,
+                    Span::NONE,
+                    format!("the plan has a function `{}` the program does not", fp.name),
+                );
                 continue;
             };
             if std::mem::replace(&mut planned[id], true) {
-                input.problem(&fp.name, None, Span::NONE, format!("the plan has two entries for `{}`", fp.name));
+                input.problem(
+                    &fp.name,
+                    None,
+                    Span::NONE,
+                    format!("the plan has two entries for `{}`", fp.name),
+                );
                 continue;
             }
             let function = &program.functions[id];
@@ -119,7 +129,12 @@ impl PlanInput {
                         &fp.name,
                         None,
                         function.span,
-                        format!("the plan gives a mode to parameter {} of `{}`, which has {}", p.index, fp.name, function.params.len()),
+                        format!(
+                            "the plan gives a mode to parameter {} of `{}`, which has {}",
+                            p.index,
+                            fp.name,
+                            function.params.len()
+                        ),
                     ),
                 }
             }
@@ -130,20 +145,33 @@ impl PlanInput {
                     Some(inst) if inst.kind.is_allocation() => {
                         let entry = Alloc { placement: alloc.placement, arena_scope: alloc.arena_scope };
                         if input.functions[id].allocs.insert(alloc.inst, entry).is_some() {
-                            input.problem(&fp.name, Some(alloc.inst), inst.span, format!("two allocation entries for {}", alloc.inst));
+                            input.problem(
+                                &fp.name,
+                                Some(alloc.inst),
+                                inst.span,
+                                format!("two allocation entries for {}", alloc.inst),
+                            );
                         }
                     }
                     Some(inst) => input.problem(
                         &fp.name,
                         Some(alloc.inst),
                         inst.span,
-                        format!("allocation `{}` is placed at {}, which is `{}`, not an allocation", alloc.id, alloc.inst, inst.kind.mnemonic()),
+                        format!(
+                            "allocation `{}` is placed at {}, which is `{}`, not an allocation",
+                            alloc.id,
+                            alloc.inst,
+                            inst.kind.mnemonic()
+                        ),
                     ),
                     None => input.problem(
                         &fp.name,
                         None,
                         Span::NONE,
-                        format!("allocation `{}` is placed at {}, which does not exist", alloc.id, alloc.inst),
+                        format!(
+                            "allocation `{}` is placed at {}, which does not exist",
+                            alloc.id, alloc.inst
+                        ),
                     ),
                 }
             }
@@ -160,12 +188,22 @@ impl PlanInput {
     }
 
     fn problem(&mut self, function: &str, inst: Option<InstAddr>, span: Span, message: String) {
-        self.problems.push(InputProblem { rule: Rule::InvalidPlan, function: function.to_string(), inst, span, message });
+        self.problems.push(InputProblem {
+            rule: Rule::InvalidPlan,
+            function: function.to_string(),
+            inst,
+            span,
+            message,
+        });
     }
 
     fn op(&mut self, program: &Program, function: &Function, id: usize, k: usize, op: &Op) {
         let Some(inst) = function.inst(op.inst) else {
-            let message = format!("`{}` (operation {k}) is placed at {}, which does not exist", op.op.as_str(), op.inst);
+            let message = format!(
+                "`{}` (operation {k}) is placed at {}, which does not exist",
+                op.op.as_str(),
+                op.inst
+            );
             return self.problem(&function.name, None, Span::NONE, message);
         };
         let target = match resolve(program, function, &inst.kind, op) {
@@ -175,11 +213,15 @@ impl PlanInput {
         if let Some(count) = op.count
             && count.index() >= function.locals.len()
         {
-            let message = format!("`{}` at {} repeats by %{}, which does not exist", op.op.as_str(), op.inst, count.0);
+            let message =
+                format!("`{}` at {} repeats by %{}, which does not exist", op.op.as_str(), op.inst, count.0);
             return self.problem(&function.name, Some(op.inst), inst.span, message);
         }
         let vop = VOp { kind: op.op, target, count: op.count, index: k };
-        let Some(slot) = self.functions[id].ops.get_mut(op.inst.block.index()).and_then(|b| b.get_mut(op.inst.index as usize))
+        let Some(slot) = self.functions[id]
+            .ops
+            .get_mut(op.inst.block.index())
+            .and_then(|b| b.get_mut(op.inst.index as usize))
         else {
             return;
         };
@@ -200,7 +242,12 @@ fn skeleton(function: &Function) -> FnInput {
 }
 
 /// What `op` applies to, checked against the program (as the interpreter resolves it).
-fn resolve(program: &Program, function: &Function, inst: &crate::InstKind, op: &Op) -> Result<Target, String> {
+fn resolve(
+    program: &Program,
+    function: &Function,
+    inst: &crate::InstKind,
+    op: &Op,
+) -> Result<Target, String> {
     let what = format!("`{}` at {}", op.op.as_str(), op.inst);
     if matches!(op.op, OpKind::ArenaEnter | OpKind::ArenaExit) {
         let scope = op.scope.or(match inst {

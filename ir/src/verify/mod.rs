@@ -88,7 +88,8 @@ pub fn verify_plan(program: &Program, plan: &MemoryPlan) -> VerifyReport {
     let input = PlanInput::build(program, plan);
     let mut constants = ConstantPlaces::find(program);
     constants.class_kinds = class_kinds(program, &input);
-    let mut report = VerifyReport { findings: Vec::new(), functions: program.functions.len() as u32, ops: input.ops };
+    let mut report =
+        VerifyReport { findings: Vec::new(), functions: program.functions.len() as u32, ops: input.ops };
     for p in &input.problems {
         report.findings.push(Finding {
             severity: Severity::Error,
@@ -108,7 +109,8 @@ pub fn verify_plan(program: &Program, plan: &MemoryPlan) -> VerifyReport {
     for _ in 0..MAX_CONVENTION_PASSES {
         let mut next = conventions.clone();
         for (id, slot) in next.iter_mut().enumerate() {
-            let (_, returned) = verify_function(program, &input, FunctionId::from(id), &conventions, &constants);
+            let (_, returned) =
+                verify_function(program, &input, FunctionId::from(id), &conventions, &constants);
             *slot = Some(match returned {
                 (true, _) => ResultConvention::Owned,
                 (false, true) => ResultConvention::Borrowed,
@@ -121,7 +123,8 @@ pub fn verify_plan(program: &Program, plan: &MemoryPlan) -> VerifyReport {
         conventions = next;
     }
     for (id, function) in program.functions.iter().enumerate() {
-        let (findings, returned) = verify_function(program, &input, FunctionId::from(id), &conventions, &constants);
+        let (findings, returned) =
+            verify_function(program, &input, FunctionId::from(id), &conventions, &constants);
         report.findings.extend(findings);
         if returned == (true, true) {
             report.findings.push(Finding {
@@ -178,7 +181,9 @@ fn verify_function(
         let Some(mut state) = entry[b].clone() else { continue };
         if visits[b] > MAX_VISITS {
             let at = InstAddr { block: BlockId::from(b), index: 0 };
-            let message = format!("the states of b{b} did not settle after {MAX_VISITS} visits; the rest of this path is not verified");
+            let message = format!(
+                "the states of b{b} did not settle after {MAX_VISITS} visits; the rest of this path is not verified"
+            );
             t.raws.push(Raw { severity: Severity::Note, rule: Rule::Unproven, at, op: None, message });
             continue;
         }
@@ -219,7 +224,13 @@ fn verify_function(
                             m.left,
                             m.right
                         );
-                        let raw = Raw { severity: Severity::Error, rule: Rule::PathMismatch, at, op: None, message };
+                        let raw = Raw {
+                            severity: Severity::Error,
+                            rule: Rule::PathMismatch,
+                            at,
+                            op: None,
+                            message,
+                        };
                         raws.push((raw, Some(b)));
                     }
                     (joined != *old).then_some(joined)
@@ -251,7 +262,9 @@ fn verify_function(
         };
         path.dedup();
         let span = function.inst(raw.at).map_or(Span::NONE, |i| i.span);
-        let op = raw.op.and_then(|(k, when)| fin.plan_ops.get(k).map(|op| describe_op(program, function, op, when)));
+        let op = raw
+            .op
+            .and_then(|(k, when)| fin.plan_ops.get(k).map(|op| describe_op(program, function, op, when)));
         findings.push(Finding {
             severity: raw.severity,
             rule: RuleName(raw.rule),
@@ -269,12 +282,16 @@ fn verify_function(
 
 /// The kind every allocation site of a class shares, per class (classes whose sites are
 /// placed in different ways are left out).
-fn class_kinds(program: &Program, input: &PlanInput) -> std::collections::HashMap<crate::ClassId, state::Kind> {
+fn class_kinds(
+    program: &Program,
+    input: &PlanInput,
+) -> std::collections::HashMap<crate::ClassId, state::Kind> {
     let mut kinds: std::collections::HashMap<crate::ClassId, Option<state::Kind>> = Default::default();
     for (function, fin) in program.functions.iter().zip(&input.functions) {
         for (addr, inst) in function.insts() {
             if let InstKind::NewObject { class, .. } = &inst.kind {
-                let kind = fin.allocs.get(&addr).map_or(state::Kind::Counted, |a| Transfer::kind_of(a.placement));
+                let kind =
+                    fin.allocs.get(&addr).map_or(state::Kind::Counted, |a| Transfer::kind_of(a.placement));
                 let entry = kinds.entry(*class).or_insert(Some(kind));
                 if *entry != Some(kind) {
                     *entry = None;
@@ -303,10 +320,7 @@ fn path_to(reached_from: &[Option<usize>], block: usize) -> Vec<u32> {
 /// `drop %3 before b0.5`, `drop n.next before b2.1`, `arena_exit s3 after b4.0`.
 fn describe_op(program: &Program, function: &crate::Function, op: &crate::plan::Op, when: When) -> String {
     let local = |l: crate::LocalId| {
-        function
-            .get_local(l)
-            .and_then(|d| d.name.clone())
-            .unwrap_or_else(|| format!("%{}", l.0))
+        function.get_local(l).and_then(|d| d.name.clone()).unwrap_or_else(|| format!("%{}", l.0))
     };
     let target = if let Some(g) = op.global {
         program.globals.get(g.index()).map_or_else(|| format!("global#{}", g.0), |g| g.name.clone())

@@ -36,7 +36,6 @@ pub(super) enum ValueKey {
 #[derive(Debug, Default)]
 pub(super) struct Values {
     ids: HashMap<ValueKey, ValueId>,
-    keys: Vec<ValueKey>,
 }
 
 impl Values {
@@ -44,14 +43,9 @@ impl Values {
         if let Some(&id) = self.ids.get(&key) {
             return id;
         }
-        let id = self.keys.len() as ValueId;
-        self.keys.push(key);
+        let id = self.ids.len() as ValueId;
         self.ids.insert(key, id);
         id
-    }
-
-    pub(super) fn key(&self, id: ValueId) -> Option<ValueKey> {
-        self.keys.get(id as usize).copied()
     }
 }
 
@@ -194,7 +188,8 @@ impl State {
     /// Forgets values that nothing names (and that are no named value's container), so
     /// states stay small.
     pub(super) fn collect_garbage(&mut self) {
-        let mut keep: Vec<ValueId> = self.locals.iter().filter_map(|s| if let Slot::Val(v) = s { Some(*v) } else { None }).collect();
+        let mut keep: Vec<ValueId> =
+            self.locals.iter().filter_map(|s| if let Slot::Val(v) = s { Some(*v) } else { None }).collect();
         let mut i = 0;
         while let Some(&v) = keep.get(i) {
             i += 1;
@@ -312,11 +307,16 @@ impl State {
             let mut clash = false;
             if determinate[0] && determinate[1] {
                 for &r in &members {
-                    if let (Some(Count::Known(x)), Some(Count::Known(y))) = (count_of(0, results[r].0.0), count_of(1, results[r].0.1))
+                    if let (Some(Count::Known(x)), Some(Count::Known(y))) =
+                        (count_of(0, results[r].0.0), count_of(1, results[r].0.1))
                         && x != y
                     {
                         clash = true;
-                        mismatches.push(Mismatch { local: LocalId::from(results[r].2[0]), left: x, right: y });
+                        mismatches.push(Mismatch {
+                            local: LocalId::from(results[r].2[0]),
+                            left: x,
+                            right: y,
+                        });
                     }
                 }
             } else if !one_sided
@@ -363,7 +363,8 @@ impl State {
             }
         }
         // Arenas: the longest common prefix (the verifier reports the disagreement).
-        let arenas: Vec<ScopeId> = self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
+        let arenas: Vec<ScopeId> =
+            self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
         let mut state = State { locals, values: out, arenas };
         state.collect_garbage();
         (state, mismatches)

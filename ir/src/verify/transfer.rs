@@ -136,8 +136,11 @@ impl<'a> Transfer<'a> {
     /// The state at function entry: parameters hold what the call gave them (one
     /// reference each for `own` ones), captures are borrowed from the environment.
     pub(super) fn entry(&mut self) -> State {
-        let mut state =
-            State { locals: vec![Slot::Empty; self.function.locals.len()], values: Default::default(), arenas: Vec::new() };
+        let mut state = State {
+            locals: vec![Slot::Empty; self.function.locals.len()],
+            values: Default::default(),
+            arenas: Vec::new(),
+        };
         let is_drop = matches!(self.function.kind, crate::FunctionKind::Drop { .. });
         for (i, &p) in self.function.params.iter().enumerate() {
             if !self.holds_refs(p) {
@@ -237,13 +240,23 @@ impl<'a> Transfer<'a> {
             && s.life == Life::Live
         {
             let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
-            let message = format!("{} is {why} while the function still owns {refs} to its value, which nothing releases", self.name(local));
+            let message = format!(
+                "{} is {why} while the function still owns {refs} to its value, which nothing releases",
+                self.name(local)
+            );
             self.error(Rule::Leak, at, message);
         }
     }
 
     /// A fresh value written to `dest`.
-    fn define(&mut self, state: &mut State, dest: LocalId, at: InstAddr, s: ValueState, why: &str) -> ValueId {
+    fn define(
+        &mut self,
+        state: &mut State,
+        dest: LocalId,
+        at: InstAddr,
+        s: ValueState,
+        why: &str,
+    ) -> ValueId {
         let v = self.values.id(ValueKey::Def(at));
         self.retire(state, v, dest);
         state.values.insert(v, s);
@@ -256,7 +269,9 @@ impl<'a> Transfer<'a> {
         if !state.values.contains_key(&v) {
             return;
         }
-        if state.named_elsewhere(v, Some(dest)) || matches!(state.values.get(&v).map(|s| s.count), Some(Count::Known(n)) if n > 0) {
+        if state.named_elsewhere(v, Some(dest))
+            || matches!(state.values.get(&v).map(|s| s.count), Some(Count::Known(n)) if n > 0)
+        {
             let shadow = self.values.id(ValueKey::Shadow(v));
             let mut old = state.values.remove(&v).unwrap_or_else(|| ValueState::new(0, Kind::Unknown));
             if state.values.contains_key(&shadow) {
@@ -285,7 +300,15 @@ impl<'a> Transfer<'a> {
         self.consume_value(state, v, local, how, at, what);
     }
 
-    fn consume_value(&mut self, state: &mut State, v: ValueId, local: LocalId, how: Consume, at: InstAddr, what: &str) {
+    fn consume_value(
+        &mut self,
+        state: &mut State,
+        v: ValueId,
+        local: LocalId,
+        how: Consume,
+        at: InstAddr,
+        what: &str,
+    ) {
         let name = self.name(local);
         let Some(s) = state.values.get_mut(&v) else { return };
         if !s.counts() {
@@ -305,11 +328,15 @@ impl<'a> Transfer<'a> {
                 let (rule, message) = match how {
                     Consume::Release => (
                         Rule::ReleaseUnowned,
-                        format!("{what} {name}, but the function owns no reference to its value here (it is borrowed)"),
+                        format!(
+                            "{what} {name}, but the function owns no reference to its value here (it is borrowed, or its reference was stored or handed over)"
+                        ),
                     ),
                     _ => (
                         Rule::HandoverUnowned,
-                        format!("{what} {name}, but the function owns no reference to its value to give (it is borrowed; a `dup` is missing)"),
+                        format!(
+                            "{what} {name}, but the function owns no reference to its value to give (it is borrowed; a `dup` is missing)"
+                        ),
                     ),
                 };
                 self.error(rule, at, message);
@@ -344,7 +371,8 @@ impl<'a> Transfer<'a> {
             && let Some(scope) = a.arena_scope
             && !state.arenas.contains(&scope)
         {
-            let message = format!("an allocation placed in the arena of s{}, which is not open here", scope.0);
+            let message =
+                format!("an allocation placed in the arena of s{}, which is not open here", scope.0);
             self.error(Rule::ArenaBalance, at, message);
         }
         let (kind, arena_scope) = match self.input.allocs.get(&at) {
@@ -381,7 +409,11 @@ impl<'a> Transfer<'a> {
         }
         let immediate = |t: &Self, l: LocalId| !t.holds_refs(l);
         match kind {
-            I::Const { dest, .. } | I::Unary { dest, .. } | I::Binary { dest, .. } | I::IsNull { dest, .. } | I::Len { dest, .. } => {
+            I::Const { dest, .. }
+            | I::Unary { dest, .. }
+            | I::Binary { dest, .. }
+            | I::IsNull { dest, .. }
+            | I::Len { dest, .. } => {
                 self.write(state, *dest, Slot::Nothing, at, "overwritten");
             }
             I::Copy { dest, src } => {
@@ -390,7 +422,9 @@ impl<'a> Transfer<'a> {
                 self.write(state, *dest, slot, at, "overwritten");
             }
             I::NullCheck { .. } | I::Print { .. } | I::Jump { .. } | I::Branch { .. } | I::Unreachable => {}
-            I::NewObject { dest, fields, .. } | I::NewArray { dest, elems: fields, .. } | I::NewClosure { dest, captures: fields, .. } => {
+            I::NewObject { dest, fields, .. }
+            | I::NewArray { dest, elems: fields, .. }
+            | I::NewClosure { dest, captures: fields, .. } => {
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
@@ -442,19 +476,26 @@ impl<'a> Transfer<'a> {
                 let s = self.loaded(Origin::Global(global.0), *dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
-            I::StoreField { value, .. } | I::StoreElem { value, .. } | I::Push { value, .. } | I::StoreGlobal { value, .. } => {
+            I::StoreField { value, .. }
+            | I::StoreElem { value, .. }
+            | I::Push { value, .. }
+            | I::StoreGlobal { value, .. } => {
                 if let I::StoreElem { array, .. } | I::Push { array, .. } = kind {
                     self.check_cow_before(state, *array, at);
                 }
                 // Writing a borrowed value back where it was loaded from (after writing
                 // through it) leaves the place's reference where it was.
                 let place = match kind {
-                    I::StoreField { object, field, .. } => Some(Origin::Field(state.value(*object).map(|(v, _)| v), *field)),
+                    I::StoreField { object, field, .. } => {
+                        Some(Origin::Field(state.value(*object).map(|(v, _)| v), *field))
+                    }
                     I::StoreGlobal { global, .. } => Some(Origin::Global(global.0)),
                     _ => None,
                 };
                 let write_back = state.value(*value).is_some_and(|(_, s)| {
-                    s.count == Count::Known(0) && Some(s.origin) == place && !matches!(s.origin, Origin::Field(None, _))
+                    s.count == Count::Known(0)
+                        && Some(s.origin) == place
+                        && !matches!(s.origin, Origin::Field(None, _))
                 });
                 if !write_back {
                     // A value borrowed from this place that the plan did not release
@@ -534,7 +575,11 @@ impl<'a> Transfer<'a> {
             }
             I::ScopeEnter { .. } | I::ScopeExit { .. } => {
                 let ended = self.function.ended_by(kind, &self.input.scope_locals);
-                let why = if matches!(kind, I::ScopeExit { .. }) { "ended by its scope's exit" } else { "restarted by its scope's entry" };
+                let why = if matches!(kind, I::ScopeExit { .. }) {
+                    "ended by its scope's exit"
+                } else {
+                    "restarted by its scope's entry"
+                };
                 for l in ended {
                     self.write(state, l, Slot::Empty, at, why);
                 }
@@ -565,7 +610,8 @@ impl<'a> Transfer<'a> {
             return;
         }
         let covered = self.input.ops_at(at, When::Before).iter().any(|op| {
-            matches!(op.kind, OpKind::CowCheck | OpKind::CowCopy | OpKind::CowInPlace) && op.target == Target::Local(array)
+            matches!(op.kind, OpKind::CowCheck | OpKind::CowCopy | OpKind::CowInPlace)
+                && op.target == Target::Local(array)
         });
         if !covered {
             let message = format!(
@@ -580,7 +626,11 @@ impl<'a> Transfer<'a> {
     fn call_args(&mut self, state: &mut State, callee: &Callee, args: &[LocalId], at: InstAddr) {
         for (i, &a) in args.iter().enumerate() {
             let mode = match callee {
-                Callee::Function(f) => self.inputs.get(f.index()).and_then(|fi| fi.modes.get(i).copied().flatten()).unwrap_or(Mode::Own),
+                Callee::Function(f) => self
+                    .inputs
+                    .get(f.index())
+                    .and_then(|fi| fi.modes.get(i).copied().flatten())
+                    .unwrap_or(Mode::Own),
                 // Closure bodies take every parameter `own`.
                 Callee::Closure(_) => Mode::Own,
                 Callee::Extern(_) => {
@@ -592,7 +642,10 @@ impl<'a> Transfer<'a> {
                         if let Some(s) = state.values.get_mut(&v) {
                             s.count = Count::Top;
                         }
-                        let message = format!("{} is passed to extern code: its ownership is not followed from here", self.name(a));
+                        let message = format!(
+                            "{} is passed to extern code: its ownership is not followed from here",
+                            self.name(a)
+                        );
                         self.note(at, message);
                     }
                     continue;
@@ -609,7 +662,8 @@ impl<'a> Transfer<'a> {
     pub(super) fn at_return(&mut self, state: &State, at: InstAddr) {
         self.current_op = None;
         if let Some(open) = state.arenas.last() {
-            let message = format!("the function returns with the arena of s{} still open: it is never freed", open.0);
+            let message =
+                format!("the function returns with the arena of s{} still open: it is never freed", open.0);
             self.error(Rule::ArenaBalance, at, message);
         }
         for (v, s) in &state.values {
@@ -624,7 +678,9 @@ impl<'a> Transfer<'a> {
                     .position(|x| *x == Slot::Val(*v))
                     .map_or_else(|| "a value no local names".to_string(), |l| self.name(LocalId::from(l)));
                 let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
-                let message = format!("the function returns while it still owns {refs} to {name}, which nothing releases");
+                let message = format!(
+                    "the function returns while it still owns {refs} to {name}, which nothing releases"
+                );
                 self.error(Rule::Leak, at, message);
             }
         }
@@ -639,7 +695,8 @@ impl<'a> Transfer<'a> {
             Target::Scope(scope) => {
                 if op.kind == OpKind::ArenaEnter {
                     if state.arenas.contains(&scope) {
-                        let message = format!("`arena_enter` of s{}, whose arena is already open here", scope.0);
+                        let message =
+                            format!("`arena_enter` of s{}, whose arena is already open here", scope.0);
                         self.error(Rule::ArenaBalance, at, message);
                     } else {
                         state.arenas.push(scope);
@@ -649,12 +706,16 @@ impl<'a> Transfer<'a> {
                     match state.arenas.iter().rposition(|s| *s == scope) {
                         Some(i) => state.arenas.truncate(i),
                         None => {
-                            let message = format!("`arena_exit` of s{}, whose arena is not open here", scope.0);
+                            let message =
+                                format!("`arena_exit` of s{}, whose arena is not open here", scope.0);
                             self.error(Rule::ArenaBalance, at, message);
                         }
                     }
                     for s in state.values.values_mut() {
-                        if s.kind == Kind::Region && s.arena_scope == Some(scope) && matches!(s.life, Life::Live | Life::Destroyed(_)) {
+                        if s.kind == Kind::Region
+                            && s.arena_scope == Some(scope)
+                            && matches!(s.life, Life::Live | Life::Destroyed(_))
+                        {
                             s.life = Life::Gone(at, Gone::ArenaFreed);
                         }
                     }
@@ -669,14 +730,25 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    fn local_op(&mut self, state: &mut State, op: &VOp, l: LocalId, when: When, at: InstAddr, inst: &InstKind) {
+    fn local_op(
+        &mut self,
+        state: &mut State,
+        op: &VOp,
+        l: LocalId,
+        when: When,
+        at: InstAddr,
+        inst: &InstKind,
+    ) {
         let what = format!("`{}` of", op.kind.as_str());
         let Some((v, s)) = state.value(l) else { return };
         let s = s.clone();
         match op.kind {
             OpKind::Dup => {
                 self.use_local(state, l, at, &what);
-                if op.count.is_some() || !matches!(s.kind, Kind::Counted | Kind::Unknown) || s.life != Life::Live {
+                if op.count.is_some()
+                    || !matches!(s.kind, Kind::Counted | Kind::Unknown)
+                    || s.life != Life::Live
+                {
                     return;
                 }
                 if let Some(s) = state.values.get_mut(&v)
@@ -698,7 +770,10 @@ impl<'a> Transfer<'a> {
                             }
                         }
                         Life::Destroyed(w) | Life::Gone(w, _) => {
-                            let message = format!("{what} {}, whose value was already destroyed or freed at {w}", self.name(l));
+                            let message = format!(
+                                "{what} {}, whose value was already destroyed or freed at {w}",
+                                self.name(l)
+                            );
                             self.error(Rule::DoubleRelease, at, message);
                         }
                     },
@@ -717,12 +792,20 @@ impl<'a> Transfer<'a> {
                         self.error(Rule::ReleaseKind, at, message);
                     }
                     (Kind::Unknown, OpKind::Destroy) => {
-                        let message = format!("`destroy` of {}, whose placement is not known here", self.name(l));
+                        let message =
+                            format!("`destroy` of {}, whose placement is not known here", self.name(l));
                         self.note(at, message);
                     }
                     _ => {
                         if op.count.is_none() {
-                            self.consume_value(state, v, l, Consume::Release, at, &format!("`{}` releases", op.kind.as_str()));
+                            self.consume_value(
+                                state,
+                                v,
+                                l,
+                                Consume::Release,
+                                at,
+                                &format!("`{}` releases", op.kind.as_str()),
+                            );
                         }
                     }
                 }
@@ -736,14 +819,20 @@ impl<'a> Transfer<'a> {
         self.use_local(state, l, at, &format!("`{}` of", op.kind.as_str()));
         if op.kind == OpKind::CowInPlace {
             if s.kind == Kind::Static {
-                let message = format!("`cow_in_place` of {}, whose array is constant data (static): it must be copied", self.name(l));
+                let message = format!(
+                    "`cow_in_place` of {}, whose array is constant data (static): it must be copied",
+                    self.name(l)
+                );
                 return self.error(Rule::CowShared, at, message);
             }
             if matches!(s.kind, Kind::Counted | Kind::Unknown)
                 && let Count::Known(n) = s.count
                 && n >= 2
             {
-                let message = format!("`cow_in_place` of {}, but the function itself holds {n} references to the array: it is shared", self.name(l));
+                let message = format!(
+                    "`cow_in_place` of {}, but the function itself holds {n} references to the array: it is shared",
+                    self.name(l)
+                );
                 return self.error(Rule::CowShared, at, message);
             }
             return;
@@ -767,7 +856,10 @@ impl<'a> Transfer<'a> {
             // A stand-in for a place (a field or element loaded to be written): the copy
             // takes the place's reference, which the plan must store back.
         }
-        if owned && let Some(old) = state.values.get_mut(&v) && let Count::Known(n) = old.count {
+        if owned
+            && let Some(old) = state.values.get_mut(&v)
+            && let Count::Known(n) = old.count
+        {
             old.count = Count::Known(n - 1);
         }
         let copy = self.values.id(ValueKey::Cow(at, op.index));
@@ -802,7 +894,9 @@ impl<'a> Transfer<'a> {
                 if let (Target::Field(_, f), Some(p)) = (op.target, parent) {
                     if let Some(ps) = state.values.get_mut(&p) {
                         if ps.taken.contains(&f) {
-                            let message = format!("field {f} is taken out of this object a second time: its reference moved out already");
+                            let message = format!(
+                                "field {f} is taken out of this object a second time: its reference moved out already"
+                            );
                             self.error(Rule::DoubleTake, at, message);
                             return;
                         }
@@ -826,9 +920,17 @@ impl<'a> Transfer<'a> {
                 // secured (owned), or releasing the place may free it first.
                 if when == When::Before {
                     let stored = match (inst, op.target) {
-                        (InstKind::StoreField { object, field, value }, Target::Field(l, f)) if *object == l && *field == f => Some(*value),
-                        (InstKind::StoreElem { array, value, .. }, Target::Elem(l, _)) if *array == l => Some(*value),
-                        (InstKind::StoreGlobal { global, value }, Target::Global(g)) if *global == g => Some(*value),
+                        (InstKind::StoreField { object, field, value }, Target::Field(l, f))
+                            if *object == l && *field == f =>
+                        {
+                            Some(*value)
+                        }
+                        (InstKind::StoreElem { array, value, .. }, Target::Elem(l, _)) if *array == l => {
+                            Some(*value)
+                        }
+                        (InstKind::StoreGlobal { global, value }, Target::Global(g)) if *global == g => {
+                            Some(*value)
+                        }
                         _ => None,
                     };
                     if let Some(value) = stored
@@ -865,13 +967,26 @@ impl<'a> Transfer<'a> {
 
     /// An object with a `drop` block dies where plain counting lets it die: at its
     /// scope's exit, where its local is overwritten or ended, or at a `return`.
-    fn check_observable(&mut self, state: &State, op: &VOp, l: LocalId, when: When, at: InstAddr, inst: &InstKind) {
+    fn check_observable(
+        &mut self,
+        state: &State,
+        op: &VOp,
+        l: LocalId,
+        when: When,
+        at: InstAddr,
+        inst: &InstKind,
+    ) {
         let Some((_, s)) = state.value(l) else { return };
         if !s.observable || s.life != Life::Live || when == When::After {
             return;
         }
-        let allowed = matches!(inst, InstKind::ScopeExit { .. } | InstKind::Return { .. } | InstKind::Free { .. } | InstKind::ScopeEnter { .. })
-            || inst.dest() == Some(l);
+        let allowed = matches!(
+            inst,
+            InstKind::ScopeExit { .. }
+                | InstKind::Return { .. }
+                | InstKind::Free { .. }
+                | InstKind::ScopeEnter { .. }
+        ) || inst.dest() == Some(l);
         if !allowed {
             let message = format!(
                 "`{}` of {}, an object with a `drop` block, before `{}`: it must die at its scope's end, its reassignment or its `free`",
