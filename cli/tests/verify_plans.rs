@@ -101,7 +101,11 @@ const KNOWN_REJECTIONS: &[(&str, &str, &[&str])] = &[
     // the field holds heap strings elsewhere). `reassigned`: `n.name` is stored into the
     // new object without a reference of its own after `n` is dropped (it is an arena
     // string, which the drop does not free).
-    ("spec/cases/lifetime/generated_regressions.cdy", "inferred", &["verify-leak", "verify-handover-unowned"]),
+    (
+        "spec/cases/lifetime/generated_regressions.cdy",
+        "inferred",
+        &["verify-leak", "verify-handover-unowned"],
+    ),
 ];
 
 #[test]
@@ -117,7 +121,12 @@ fn every_repository_plan_is_accepted() {
             match known {
                 Some((_, _, rules)) => {
                     let (report_run, _) = run(&case.program, plan);
-                    assert_eq!(report_run.exit_code(), 0, "{} ({which}) is listed as rejected but runs clean", case.name);
+                    assert_eq!(
+                        report_run.exit_code(),
+                        0,
+                        "{} ({which}) is listed as rejected but runs clean",
+                        case.name
+                    );
                     let found: Vec<&str> = report
                         .findings
                         .iter()
@@ -125,9 +134,16 @@ fn every_repository_plan_is_accepted() {
                         .map(|f| f.rule.0.name())
                         .collect();
                     if found.is_empty() {
-                        failures.push(format!("{} ({which}) is accepted now: remove it from KNOWN_REJECTIONS", case.name));
+                        failures.push(format!(
+                            "{} ({which}) is accepted now: remove it from KNOWN_REJECTIONS",
+                            case.name
+                        ));
                     } else if let Some(other) = found.iter().find(|r| !rules.contains(r)) {
-                        failures.push(format!("{} ({which}) is rejected for {other}:\n{}", case.name, errs.join("\n")));
+                        failures.push(format!(
+                            "{} ({which}) is rejected for {other}:\n{}",
+                            case.name,
+                            errs.join("\n")
+                        ));
                     }
                 }
                 None if !errs.is_empty() => {
@@ -249,7 +265,8 @@ fn mutants(plan: &MemoryPlan, per_kind: usize) -> Vec<Mutation> {
 /// needs facts about the heap that one function does not show (see the report printed).
 #[test]
 fn unsound_mutants_are_rejected() {
-    let per_kind: usize = std::env::var("VERIFY_MUTANTS_PER_KIND").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let per_kind: usize =
+        std::env::var("VERIFY_MUTANTS_PER_KIND").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
     let root = workspace_root();
     let mut unsound = 0usize;
     let mut caught = 0usize;
@@ -282,7 +299,9 @@ fn unsound_mutants_are_rejected() {
                     (true, false) => {
                         unsound += 1;
                         let (f, i) = match m {
-                            Mutation::Delete(f, i) | Mutation::Duplicate(f, i) | Mutation::Swap(f, i) => (f, i),
+                            Mutation::Delete(f, i) | Mutation::Duplicate(f, i) | Mutation::Swap(f, i) => {
+                                (f, i)
+                            }
                         };
                         let op = &plan.functions[f].ops[i];
                         let why = report.violations.first().map_or_else(

@@ -131,7 +131,10 @@ pub(super) struct ValueState {
 }
 
 impl ValueState {
+    /// A value the function holds `count` references to; memory freed by its region or
+    /// never freed is owed nothing.
     pub(super) fn new(count: u32, kind: Kind) -> ValueState {
+        let count = if matches!(kind, Kind::Region | Kind::Static) { 0 } else { count };
         ValueState {
             count: Count::Known(count),
             life: Life::Live,
@@ -148,6 +151,15 @@ impl ValueState {
     /// not the plan's to count.
     pub(super) fn counts(&self) -> bool {
         matches!(self.kind, Kind::Counted | Kind::Unique | Kind::Unknown)
+    }
+
+    /// Whether the function still owes this value a release: a reference it owns, or
+    /// for a stack or arena object that holds references (or has a `drop` block), the
+    /// `destroy` that releases them.
+    pub(super) fn owes(&self) -> bool {
+        matches!(self.count, Count::Known(n) if n > 0)
+            && self.life == Life::Live
+            && matches!(self.kind, Kind::Counted | Kind::Unique | Kind::Unknown | Kind::Region)
     }
 }
 

@@ -234,16 +234,8 @@ impl<'a> Transfer<'a> {
             return;
         }
         let Some(s) = state.values.get(&v) else { return };
-        if let Count::Known(n) = s.count
-            && n > 0
-            && s.counts()
-            && s.life == Life::Live
-        {
-            let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
-            let message = format!(
-                "{} is {why} while the function still owns {refs} to its value, which nothing releases",
-                self.name(local)
-            );
+        if s.owes() {
+            let message = format!("{} is {why} while {}, which nothing releases", self.name(local), owed(s));
             self.error(Rule::Leak, at, message);
         }
     }
@@ -382,6 +374,13 @@ impl<'a> Transfer<'a> {
         let mut s = ValueState::new(1, kind);
         s.arena_scope = arena_scope;
         s.observable = self.observable(dest);
+        // A stack or arena object is owed a `destroy` only if it has a `drop` block.
+        // (One that holds references must be destroyed too, but whether what it holds
+        // needs releasing depends on those values' placements, which callers and the
+        // heap decide: that is left to the interpreter.)
+        if kind == Kind::Region {
+            s.count = Count::Known(u32::from(s.observable));
+        }
         s
     }
 
@@ -667,20 +666,14 @@ impl<'a> Transfer<'a> {
             self.error(Rule::ArenaBalance, at, message);
         }
         for (v, s) in &state.values {
-            if let Count::Known(n) = s.count
-                && n > 0
-                && s.counts()
-                && s.life == Life::Live
-            {
+            if s.owes() {
                 let name = state
                     .locals
                     .iter()
                     .position(|x| *x == Slot::Val(*v))
                     .map_or_else(|| "a value no local names".to_string(), |l| self.name(LocalId::from(l)));
-                let refs = if n == 1 { "a reference".to_string() } else { format!("{n} references") };
-                let message = format!(
-                    "the function returns while it still owns {refs} to {name}, which nothing releases"
-                );
+                let message =
+                    format!("the function returns while {} ({name}), which nothing releases", owed(s));
                 self.error(Rule::Leak, at, message);
             }
         }
@@ -711,13 +704,22 @@ impl<'a> Transfer<'a> {
                             self.error(Rule::ArenaBalance, at, message);
                         }
                     }
+                    let mut undestroyed = 0;
                     for s in state.values.values_mut() {
-                        if s.kind == Kind::Region
-                            && s.arena_scope == Some(scope)
-                            && matches!(s.life, Life::Live | Life::Destroyed(_))
-                        {
+                        let here = s.kind == Kind::Region && s.arena_scope == Some(scope);
+                        if here && matches!(s.life, Life::Live | Life::Destroyed(_)) {
+                            if s.owes() {
+                                undestroyed += 1;
+                            }
                             s.life = Life::Gone(at, Gone::ArenaFreed);
                         }
+                    }
+                    if undestroyed > 0 {
+                        let message = format!(
+                            "the arena of s{} is freed with {undestroyed} object(s) in it that hold references or have a `drop` block and were not destroyed",
+                            scope.0
+                        );
+                        self.error(Rule::Leak, at, message);
                     }
                 }
             }
@@ -767,6 +769,7 @@ impl<'a> Transfer<'a> {
                         Life::Live => {
                             if let Some(s) = state.values.get_mut(&v) {
                                 s.life = Life::Destroyed(at);
+                                s.count = Count::Known(0);
                             }
                         }
                         Life::Destroyed(w) | Life::Gone(w, _) => {
@@ -1011,5 +1014,18 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
                     .is_some_and(|def| def.fields.iter().any(|f| type_holds_refs(program, &f.ty, depth + 1)))
         }
         t => t.value_kind() != ValueKind::Immediate,
+    }
+}
+
+/// What a value is owed: `the function still owns a reference to its value`.
+fn owed(s: &ValueState) -> String {
+    match (s.kind, s.count) {
+        (Kind::Region, _) => {
+            "its stack or arena object, which holds references or has a `drop` block, is not destroyed"
+                .to_string()
+        }
+        (_, Count::Known(1)) => "the function still owns a reference to its value".to_string(),
+        (_, Count::Known(n)) => format!("the function still owns {n} references to its value"),
+        (_, Count::Top) => "the function may still own references to its value".to_string(),
     }
 }
