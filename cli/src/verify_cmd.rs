@@ -160,7 +160,9 @@ pub(crate) fn render_report(
     for f in &report.findings {
         let message = finding_message(f);
         match &file {
-            Some((file, len)) if f.span.end as usize <= *len && f.span.start <= f.span.end => {
+            // An empty span (a finding about a function, or IR without source) has no
+            // line worth showing.
+            Some((file, len)) if f.span.end as usize <= *len && f.span.start < f.span.end => {
                 let range = TextRange::new(f.span.start.into(), f.span.end.into());
                 let severity = match f.severity {
                     verify::Severity::Error => Severity::Error,

@@ -229,7 +229,7 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    fn check_orphan(&mut self, state: &State, v: ValueId, local: LocalId, at: InstAddr, why: &str) {
+    fn check_orphan(&mut self, state: &mut State, v: ValueId, local: LocalId, at: InstAddr, why: &str) {
         if state.named_elsewhere(v, None) {
             return;
         }
@@ -237,6 +237,10 @@ impl<'a> Transfer<'a> {
         if s.owes() {
             let message = format!("{} is {why} while {}, which nothing releases", self.name(local), owed(s));
             self.error(Rule::Leak, at, message);
+            // Reported once: the lost reference is not reported again at the return.
+            if let Some(s) = state.values.get_mut(&v) {
+                s.count = Count::Known(0);
+            }
         }
     }
 
