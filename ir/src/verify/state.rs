@@ -154,8 +154,7 @@ impl ValueState {
     }
 
     /// Whether the function still owes this value a release: a reference it owns, or
-    /// for a stack or arena object that holds references (or has a `drop` block), the
-    /// `destroy` that releases them.
+    /// for a stack or arena object with a `drop` block, the `destroy` that runs it.
     pub(super) fn owes(&self) -> bool {
         matches!(self.count, Count::Known(n) if n > 0)
             && self.life == Life::Live

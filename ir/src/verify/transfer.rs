@@ -571,11 +571,7 @@ impl<'a> Transfer<'a> {
                     self.consume(state, *c, Consume::HandOver, at, "the spawned thread takes");
                 }
             }
-            I::Free { value } => {
-                let old = state.slot(*value);
-                self.write(state, *value, Slot::Empty, at, "ended by `free`");
-                let _ = old;
-            }
+            I::Free { value } => self.write(state, *value, Slot::Empty, at, "ended by `free`"),
             I::ScopeEnter { .. } | I::ScopeExit { .. } => {
                 let ended = self.function.ended_by(kind, &self.input.scope_locals);
                 let why = if matches!(kind, I::ScopeExit { .. }) {
@@ -720,7 +716,7 @@ impl<'a> Transfer<'a> {
                     }
                     if undestroyed > 0 {
                         let message = format!(
-                            "the arena of s{} is freed with {undestroyed} object(s) in it that hold references or have a `drop` block and were not destroyed",
+                            "the arena of s{} is freed with {undestroyed} object(s) in it whose class has a `drop` block and that were not destroyed",
                             scope.0
                         );
                         self.error(Rule::Leak, at, message);
@@ -851,17 +847,16 @@ impl<'a> Transfer<'a> {
             return;
         }
         let owned = matches!(s.count, Count::Known(n) if n > 0);
-        if !owned && s.kind != Kind::Static && s.count != Count::Top {
-            if matches!(s.origin, Origin::None) {
-                let message = format!(
-                    "`{}` of {}, which holds no reference of its own: a copy would release a reference it does not own",
-                    op.kind.as_str(),
-                    self.name(l)
-                );
-                return self.note(at, message);
-            }
-            // A stand-in for a place (a field or element loaded to be written): the copy
-            // takes the place's reference, which the plan must store back.
+        // A borrowed stand-in for a place (a field or element loaded to be written) is
+        // fine: the copy takes the place's reference, which the plan must store back.
+        // Any other borrowed array has no reference for a copy to release.
+        if !owned && s.kind != Kind::Static && s.count != Count::Top && matches!(s.origin, Origin::None) {
+            let message = format!(
+                "`{}` of {}, which holds no reference of its own: a copy would release a reference it does not own",
+                op.kind.as_str(),
+                self.name(l)
+            );
+            return self.note(at, message);
         }
         if owned
             && let Some(old) = state.values.get_mut(&v)
@@ -1025,8 +1020,7 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
 fn owed(s: &ValueState) -> String {
     match (s.kind, s.count) {
         (Kind::Region, _) => {
-            "its stack or arena object, which holds references or has a `drop` block, is not destroyed"
-                .to_string()
+            "its stack or arena object, whose class has a `drop` block, is not destroyed".to_string()
         }
         (_, Count::Known(1)) => "the function still owns a reference to its value".to_string(),
         (_, Count::Known(n)) => format!("the function still owns {n} references to its value"),
