@@ -169,6 +169,20 @@ pub(super) struct State {
     pub(super) values: BTreeMap<ValueId, ValueState>,
     /// The arena scopes open in this frame, innermost last.
     pub(super) arenas: Vec<ScopeId>,
+    /// Places whose value was released (`drop`, `free`, `destroy` on the place) and that
+    /// still point at it: nothing has been stored there since.
+    pub(super) released: Vec<(Place, InstAddr)>,
+}
+
+/// A field, element or global, as the plan's operations and the stores name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// Field `f` of the object (or struct) value.
+    Field(ValueId, u32),
+    /// The element of the array value at the index in the local.
+    Elem(ValueId, LocalId),
+    /// A global.
+    Global(u32),
 }
 
 /// Two paths that disagree about a value at a merge.
@@ -376,7 +390,14 @@ impl State {
         // Arenas: the longest common prefix (the verifier reports the disagreement).
         let arenas: Vec<ScopeId> =
             self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
-        let mut state = State { locals, values: out, arenas };
+        // A place is released after the merge if it is on both paths.
+        let released = self
+            .released
+            .iter()
+            .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
+            .copied()
+            .collect();
+        let mut state = State { locals, values: out, arenas, released };
         state.collect_garbage();
         (state, mismatches)
     }

@@ -10,7 +10,9 @@
 use super::constants::ConstantPlaces;
 use super::input::{FnInput, Target, VOp};
 use super::report::{Rule, Severity};
-use super::state::{Count, Gone, Kind, Life, Origin, Slot, State, ValueId, ValueKey, ValueState, Values};
+use super::state::{
+    Count, Gone, Kind, Life, Origin, Place, Slot, State, ValueId, ValueKey, ValueState, Values,
+};
 use crate::plan::{OpKind, Placement, When};
 use crate::{Callee, Function, InstAddr, InstKind, LocalId, Mode, Program, Type, ValueKind};
 
@@ -140,6 +142,7 @@ impl<'a> Transfer<'a> {
             locals: vec![Slot::Empty; self.function.locals.len()],
             values: Default::default(),
             arenas: Vec::new(),
+            released: Vec::new(),
         };
         let is_drop = matches!(self.function.kind, crate::FunctionKind::Drop { .. });
         for (i, &p) in self.function.params.iter().enumerate() {
@@ -219,6 +222,8 @@ impl<'a> Transfer<'a> {
     /// while the function still owns it, a reference is lost.
     fn write(&mut self, state: &mut State, local: LocalId, slot: Slot, at: InstAddr, why: &str) {
         let old = state.slot(local);
+        // A released element named by this index local is no longer the one it names.
+        state.released.retain(|(p, _)| !matches!(p, Place::Elem(_, i) if *i == local));
         if let Some(s) = state.locals.get_mut(local.index()) {
             *s = slot;
         }
@@ -262,6 +267,7 @@ impl<'a> Transfer<'a> {
 
     /// A site writes again: its previous value, if still named elsewhere, is renamed.
     fn retire(&mut self, state: &mut State, v: ValueId, dest: LocalId) {
+        state.released.retain(|(p, _)| !matches!(p, Place::Field(o, _) | Place::Elem(o, _) if *o == v));
         if !state.values.contains_key(&v) {
             return;
         }
@@ -461,7 +467,10 @@ impl<'a> Transfer<'a> {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
-                let s = self.loaded(Origin::Field(parent, *field), *dest);
+                let mut s = self.loaded(Origin::Field(parent, *field), *dest);
+                if let Some(p) = parent {
+                    self.load_released(state, Place::Field(p, *field), &mut s);
+                }
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::LoadElem { dest, array, .. } => {
@@ -469,14 +478,18 @@ impl<'a> Transfer<'a> {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*array).map(|(v, _)| v);
-                let s = self.loaded(Origin::Elem(parent), *dest);
+                let mut s = self.loaded(Origin::Elem(parent), *dest);
+                if let (Some(p), I::LoadElem { index, .. }) = (parent, kind) {
+                    self.load_released(state, Place::Elem(p, *index), &mut s);
+                }
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::LoadGlobal { dest, global } => {
                 if immediate(self, *dest) || self.constants.global_is_constant(global.0) {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
-                let s = self.loaded(Origin::Global(global.0), *dest);
+                let mut s = self.loaded(Origin::Global(global.0), *dest);
+                self.load_released(state, Place::Global(global.0), &mut s);
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::StoreField { value, .. }
@@ -485,6 +498,20 @@ impl<'a> Transfer<'a> {
             | I::StoreGlobal { value, .. } => {
                 if let I::StoreElem { array, .. } | I::Push { array, .. } = kind {
                     self.check_cow_before(state, *array, at);
+                }
+                // The store overwrites the stale pointer of a released place.
+                let stored = match kind {
+                    I::StoreField { object, field, .. } => {
+                        state.value(*object).map(|(v, _)| Place::Field(v, *field))
+                    }
+                    I::StoreElem { array, index, .. } => {
+                        state.value(*array).map(|(v, _)| Place::Elem(v, *index))
+                    }
+                    I::StoreGlobal { global, .. } => Some(Place::Global(global.0)),
+                    _ => None,
+                };
+                if let Some(place) = stored {
+                    state.released.retain(|(p, _)| *p != place);
                 }
                 // Writing a borrowed value back where it was loaded from (after writing
                 // through it) leaves the place's reference where it was.
@@ -878,12 +905,53 @@ impl<'a> Transfer<'a> {
         state.values.insert(copy, fresh);
     }
 
+    /// A load from a place whose value was released (and not replaced): the loaded value
+    /// is gone already.
+    fn load_released(&self, state: &State, place: Place, s: &mut ValueState) {
+        if let Some((_, where_)) = state.released.iter().find(|(p, _)| *p == place) {
+            s.life = Life::Gone(*where_, Gone::Released);
+        }
+    }
+
     /// An operation on a field, element or global: the value stored there.
     fn place_op(&mut self, state: &mut State, op: &VOp, when: When, at: InstAddr, inst: &InstKind) {
         let parent = match op.target {
             Target::Field(l, _) | Target::Elem(l, _) => state.value(l).map(|(v, _)| v),
             _ => None,
         };
+        let place = match (op.target, parent) {
+            (Target::Field(_, f), Some(p)) => Some(Place::Field(p, f)),
+            (Target::Elem(_, i), Some(p)) => Some(Place::Elem(p, i)),
+            (Target::Global(g), _) => Some(Place::Global(g.0)),
+            _ => None,
+        };
+        let released_at = place.and_then(|p| state.released.iter().find(|(q, _)| *q == p).map(|(_, w)| *w));
+        if let Some(where_) = released_at {
+            let (rule, what) = match op.kind {
+                OpKind::Drop | OpKind::Free | OpKind::Destroy | OpKind::CollectCycles => {
+                    (Rule::DoubleRelease, "releases")
+                }
+                OpKind::Move => (Rule::UseAfterRelease, "takes"),
+                _ => (Rule::UseAfterRelease, "applies to"),
+            };
+            if op.kind != OpKind::Move {
+                let message = format!(
+                    "`{}` {what} a place whose value was already released at {where_}, with nothing stored there since",
+                    op.kind.as_str()
+                );
+                self.error(rule, at, message);
+            }
+        }
+        if let Some(place) = place {
+            match op.kind {
+                OpKind::Drop | OpKind::Free | OpKind::Destroy if released_at.is_none() => {
+                    state.released.push((place, at))
+                }
+                // These empty the place: it no longer points at the released value.
+                OpKind::CollectCycles | OpKind::Move => state.released.retain(|(p, _)| *p != place),
+                _ => {}
+            }
+        }
         let matches = |origin: Origin| match (op.target, origin) {
             (Target::Field(_, f), Origin::Field(p, g)) => f == g && p == parent && p.is_some(),
             (Target::Elem(..), Origin::Elem(p)) => p == parent && p.is_some(),
