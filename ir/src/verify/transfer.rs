@@ -314,6 +314,11 @@ impl<'a> Transfer<'a> {
         let name = self.name(local);
         let Some(s) = state.values.get_mut(&v) else { return };
         if !s.counts() {
+            // A stack or arena object owed a `destroy` that is stored or handed over is
+            // destroyed by whoever receives it.
+            if s.kind == Kind::Region && how != Consume::Release {
+                s.count = Count::Known(0);
+            }
             return;
         }
         match (s.count, s.life) {
@@ -434,10 +439,21 @@ impl<'a> Transfer<'a> {
             I::NewObject { dest, fields, .. }
             | I::NewArray { dest, elems: fields, .. }
             | I::NewClosure { dest, captures: fields, .. } => {
+                // A stack or arena object that takes a heap reference the function owned
+                // must be destroyed to release it.
+                let holds = fields.iter().any(|&f| {
+                    state.value(f).is_some_and(|(_, s)| {
+                        matches!(s.kind, Kind::Counted | Kind::Unique)
+                            && matches!(s.count, Count::Known(n) if n > 0)
+                    })
+                });
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
-                let s = self.allocation(state, at, *dest);
+                let mut s = self.allocation(state, at, *dest);
+                if s.kind == Kind::Region && holds {
+                    s.count = Count::Known(1);
+                }
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::NewArrayRepeat { dest, .. } | I::Concat { dest, .. } | I::ToString { dest, .. } => {
@@ -600,6 +616,9 @@ impl<'a> Transfer<'a> {
             }
             I::Free { value } => self.write(state, *value, Slot::Empty, at, "ended by `free`"),
             I::ScopeEnter { .. } | I::ScopeExit { .. } => {
+                if let I::ScopeExit { scope } = kind {
+                    self.check_release_order(*scope, at);
+                }
                 let ended = self.function.ended_by(kind, &self.input.scope_locals);
                 let why = if matches!(kind, I::ScopeExit { .. }) {
                     "ended by its scope's exit"
@@ -1032,6 +1051,35 @@ impl<'a> Transfer<'a> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// At a scope's exit, objects with a `drop` block die in the order plain counting
+    /// releases the scope's locals: last declared first.
+    fn check_release_order(&mut self, scope: crate::ScopeId, at: InstAddr) {
+        let Some(declared) = self.input.scope_locals.get(&scope) else { return };
+        let mut last: Option<(usize, LocalId)> = None;
+        for op in self.input.ops_at(at, When::Before) {
+            let Target::Local(l) = op.target else { continue };
+            if !matches!(op.kind, OpKind::Drop | OpKind::Free | OpKind::Destroy | OpKind::CollectCycles)
+                || !self.observable(l)
+            {
+                continue;
+            }
+            let Some(position) = declared.iter().position(|d| *d == l) else { continue };
+            if let Some((previous, earlier)) = last
+                && position > previous
+            {
+                self.current_op = Some((op.index, When::Before));
+                let message = format!(
+                    "{} is released after {} at the scope's exit, but it was declared later: objects with a `drop` block die last declared first",
+                    self.name(l),
+                    self.name(earlier)
+                );
+                self.error(Rule::ObservableEarly, at, message);
+                self.current_op = None;
+            }
+            last = Some((position, l));
         }
     }
 
