@@ -894,8 +894,8 @@ impl<'a> Transfer<'a> {
         }
         let owned = matches!(s.count, Count::Known(n) if n > 0);
         // A borrowed stand-in for a place (a field or element loaded to be written) is
-        // fine: the copy takes the place's reference, which the plan must store back.
-        // Any other borrowed array has no reference for a copy to release.
+        // fine if it is written back (below). Any other borrowed array has no reference
+        // for a copy to release.
         if !owned && s.kind != Kind::Static && s.count != Count::Top && matches!(s.origin, Origin::None) {
             let message = format!(
                 "`{}` of {}, which holds no reference of its own: a copy would release a reference it does not own",
@@ -916,6 +916,13 @@ impl<'a> Transfer<'a> {
         fresh.origin = s.origin;
         if s.count == Count::Top {
             fresh.count = Count::Top;
+        } else if !owned && s.kind != Kind::Static {
+            // A borrowed stand-in for a place: when no copy is made the place still holds
+            // the array, and when one is, the place's reference went with the old array.
+            // Either way the plan may only write the local back (no release of the place
+            // first), which hands nothing over.
+            fresh.count = Count::Known(0);
+            fresh.backed = true;
         }
         state.values.remove(&copy);
         if let Some(slot) = state.locals.get_mut(l.index()) {
