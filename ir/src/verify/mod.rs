@@ -11,11 +11,11 @@
 //!
 //! An abstract interpretation of each function: a forward dataflow over the CFG, block by
 //! block from a worklist, with a join at merges, to a fixpoint. The abstract state
-//! ([`state`]) says, for every local, which *value* it names (an identity given by where
+//! (`state.rs`) says, for every local, which *value* it names (an identity given by where
 //! the value came from: a parameter, the instruction that wrote it, a copy-on-write, a
 //! merge), so that `copy` makes aliases, and for every value how many references the
 //! function owns, whether it is still alive, what is known of its placement and where it
-//! was loaded from. The transfer functions ([`transfer`]) apply each instruction between
+//! was loaded from. The transfer functions (`transfer.rs`) apply each instruction between
 //! its `before` and `after` operations, exactly in the interpreter's order. Each block is
 //! processed a bounded number of times; the state of a block is linear in the number of
 //! locals and live values, and no walk is quadratic in the function's size.
@@ -24,44 +24,59 @@
 //! an `own` parameter arrives with one, a borrowed one with none; `dup` adds one (on a
 //! value that may be counted), `drop`/`free`/`collect_cycles` release one; storing a value
 //! into memory, passing it to an `own` parameter or a thread, and returning it hand one
-//! over. A callee's result is owned by its caller unless the callee's plan returns
-//! borrowed values (decided by a first pass over every function). Every check is a named
-//! rule ([`Rule`], documented in spec/rules.md, "Plan verification"):
+//! over. Counts are kept per value, not per name, because which alias carries which
+//! reference is not written anywhere; at a merge they are compared per group of values
+//! linked by the locals that name them (`State::join` in `state.rs`). A callee's result is
+//! owned by its caller unless the callee's plan returns borrowed values or only constant
+//! data (decided by passes over every function until that settles). What placements the
+//! plan gives the function's allocations (and all allocations of a class) says which
+//! operations do anything to a value: counting ignores stack, arena and static memory.
+//! Every check is a named rule ([`Rule`], documented in spec/rules.md, "Plan
+//! verification"):
 //!
 //! - every owned reference is consumed exactly once on every path: nothing owned is left
-//!   when its last name is overwritten or ended or when the function returns
-//!   (`verify-leak`), no value is released twice or released without being owned
-//!   (`verify-double-release`, `verify-release-unowned`), nothing is handed over without
-//!   a reference of its own (`verify-handover-unowned`), and paths agree at merges
-//!   (`verify-path-mismatch`);
+//!   when its last name is overwritten or ended or when the function returns, and a stack
+//!   or arena object with a `drop` block or owned heap references is destroyed
+//!   (`verify-leak`); no value is released twice or released without being owned
+//!   (`verify-double-release`, `verify-release-unowned`), nor a released place released
+//!   again before a store; nothing is handed over without a reference of its own
+//!   (`verify-handover-unowned`); paths agree at merges (`verify-path-mismatch`); a
+//!   function returns owned results or borrowed ones, not both (`verify-return-mixed`);
 //! - nothing is used, dup'd or moved after it was released, handed over, destroyed or
-//!   freed with its arena, nor read through a container that was released
-//!   (`verify-use-after-release`);
+//!   freed with its arena (`verify-use-after-release`);
 //! - a field is taken out of an object at most once (`verify-double-take`);
 //! - a stored-over place is released only once the new value is secured
 //!   (`verify-store-order`);
 //! - releases use the operation the placement needs (`verify-release-kind`);
 //! - `cow_in_place` is only applied to arrays not known to be shared or constant
-//!   (`verify-cow-shared`);
+//!   (`verify-cow-shared`), and writes through possibly shared arrays have a
+//!   copy-on-write operation (`verify-cow-missing`);
+//! - arenas open and close in step (`verify-arena-balance`);
 //! - objects with a `drop` block die where plain counting lets them die: at their
-//!   scope's end, reassignment, `free` or return (`verify-observable-early`).
+//!   scope's end (last declared first), reassignment, `free` or return
+//!   (`verify-observable-early`).
 //!
-//! # What it does not prove
+//! # What it does not prove, and why
 //!
 //! The heap is not modelled: what a field or element holds is known only through the
 //! local it was loaded into, so aliasing through memory (two locals loaded from fields
 //! of two objects that may be one) and counts held by other frames and objects cannot be
-//! judged locally. Where that matters the verifier stays silent or emits a *note*
+//! judged locally. A verifier that guessed there would either reject correct plans or
+//! accept wrong ones by luck; this one stays silent or emits a *note*
 //! (`verify-unproven`), and the checked interpreter (`ir::exec`) remains the judge:
-//! cycles and their collection, counts repeated by a run-time number (`count`), values
-//! handed to extern code, whether an array written in place is shared through the heap,
-//! whether a stack or arena object reaches memory that outlives it, and atomicity of
-//! counts shared between threads. An error, on the other hand, is a path on which the
-//! plan breaks one of the rules above.
+//! whether releasing a container frees what a local borrowed from it, cycles and their
+//! collection, counts repeated by a run-time number (`count`), values handed to extern
+//! code, whether an array written in place is shared through the heap, whether a stack or
+//! arena object reaches memory that outlives it, and atomicity of counts shared between
+//! threads. An error, on the other hand, is a path on which the plan breaks one of the
+//! rules above. The converse gap: a plan that counts a value only other functions show to
+//! be constant data or arena memory (where counting does nothing) can be rejected though
+//! it runs clean; a flow-insensitive pass (`constants.rs`) recognises the common case of
+//! fields and globals that only ever hold constants.
 //!
 //! # Inputs
 //!
-//! Nothing in the plan is trusted ([`input`]): a function the program does not have, an
+//! Nothing in the plan is trusted (`input.rs`): a function the program does not have, an
 //! operation on a local, global, scope or instruction that does not exist, an allocation
 //! entry on an instruction that does not allocate, all become `verify-invalid-plan`
 //! findings, never a panic.

@@ -153,8 +153,9 @@ impl ValueState {
         matches!(self.kind, Kind::Counted | Kind::Unique | Kind::Unknown)
     }
 
-    /// Whether the function still owes this value a release: a reference it owns, or
-    /// for a stack or arena object with a `drop` block, the `destroy` that runs it.
+    /// Whether the function still owes this value a release: a reference it owns, or for
+    /// a stack or arena object with a `drop` block or holding heap references it owned,
+    /// the `destroy` that runs the block and releases them.
     pub(super) fn owes(&self) -> bool {
         matches!(self.count, Count::Known(n) if n > 0)
             && self.life == Life::Live

@@ -389,10 +389,8 @@ impl<'a> Transfer<'a> {
         let mut s = ValueState::new(1, kind);
         s.arena_scope = arena_scope;
         s.observable = self.observable(dest);
-        // A stack or arena object is owed a `destroy` only if it has a `drop` block.
-        // (One that holds references must be destroyed too, but whether what it holds
-        // needs releasing depends on those values' placements, which callers and the
-        // heap decide: that is left to the interpreter.)
+        // A stack or arena object is owed a `destroy` if it has a `drop` block (and, see
+        // the allocating instructions, if it takes heap references the function owned).
         if kind == Kind::Region {
             s.count = Count::Known(u32::from(s.observable));
         }
@@ -762,7 +760,7 @@ impl<'a> Transfer<'a> {
                     }
                     if undestroyed > 0 {
                         let message = format!(
-                            "the arena of s{} is freed with {undestroyed} object(s) in it whose class has a `drop` block and that were not destroyed",
+                            "the arena of s{} is freed with {undestroyed} object(s) in it that have a `drop` block or hold references and were not destroyed",
                             scope.0
                         );
                         self.error(Rule::Leak, at, message);
@@ -1143,7 +1141,8 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
 fn owed(s: &ValueState) -> String {
     match (s.kind, s.count) {
         (Kind::Region, _) => {
-            "its stack or arena object, whose class has a `drop` block, is not destroyed".to_string()
+            "its stack or arena object, which has a `drop` block or holds references, is not destroyed"
+                .to_string()
         }
         (_, Count::Known(1)) => "the function still owns a reference to its value".to_string(),
         (_, Count::Known(n)) => format!("the function still owns {n} references to its value"),
