@@ -97,7 +97,7 @@ use state::State;
 use std::collections::{HashSet, VecDeque};
 use transfer::{Raw, ResultConvention, Transfer};
 
-/// Verifies `plan` against `program` (which should have passed [`crate::validate`]; the
+/// Verifies `plan` against `program` (which should have passed [`validate()`](crate::validate()); the
 /// verifier does not panic on one that has not, but its findings are then of little use).
 pub fn verify_plan(program: &Program, plan: &MemoryPlan) -> VerifyReport {
     let input = PlanInput::build(program, plan);
