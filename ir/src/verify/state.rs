@@ -50,7 +50,7 @@ impl Values {
 }
 
 /// What a local holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Slot {
     /// Never written, or ended by a scope or `free`: operations on it do nothing.
     Empty,
@@ -216,19 +216,22 @@ impl State {
     pub(super) fn collect_garbage(&mut self) {
         let mut keep: Vec<ValueId> =
             self.locals.iter().filter_map(|s| if let Slot::Val(v) = s { Some(*v) } else { None }).collect();
-        let mut i = 0;
-        while let Some(&v) = keep.get(i) {
-            i += 1;
+        keep.sort_unstable();
+        keep.dedup();
+        // Containers of named values (and theirs), found without hashing.
+        let mut todo = keep.clone();
+        while let Some(v) = todo.pop() {
             if let Some(s) = self.values.get(&v)
                 && let Origin::Field(Some(p), _) | Origin::Elem(Some(p)) = s.origin
-                && !keep.contains(&p)
+                && let Err(at) = keep.binary_search(&p)
             {
-                keep.push(p);
+                keep.insert(at, p);
+                todo.push(p);
             }
         }
         // A value no local names that still owns references was reported as a leak when
         // its last name went; it is forgotten here.
-        self.values.retain(|v, _| keep.contains(v));
+        self.values.retain(|v, _| keep.binary_search(v).is_ok());
     }
 
     /// The join of two states at the entry of `block`; disagreements about ownership are
@@ -243,27 +246,41 @@ impl State {
     /// values take the distribution of a side on which each value has a single merged
     /// name; when both sides have one, they must agree value by value.
     pub(super) fn join(&self, other: &State, block: BlockId, values: &mut Values) -> (State, Vec<Mismatch>) {
+        // The common case: every local names the same value on both sides (a local that
+        // holds nothing on one side and is empty on the other holds nothing after).
+        let same = self.locals.len() == other.locals.len()
+            && self.locals.iter().zip(&other.locals).all(|(a, b)| match (a, b) {
+                (Slot::Val(x), Slot::Val(y)) => x == y,
+                (Slot::Val(_), _) | (_, Slot::Val(_)) => false,
+                _ => true,
+            });
+        if same {
+            return self.join_same_names(other);
+        }
         let n = self.locals.len().max(other.locals.len());
         let sides = [self, other];
         let slot_of = |side: usize, i: usize| sides[side].locals.get(i).copied().unwrap_or(Slot::Empty);
         let mut locals = vec![Slot::Empty; n];
         // Merged values: (left slot, right slot) -> id, with the locals that name it.
         let mut results: Vec<((Slot, Slot), ValueId, Vec<usize>)> = Vec::new();
+        let mut by_pair: HashMap<(Slot, Slot), usize> = HashMap::new();
         for (i, out) in locals.iter_mut().enumerate() {
             let (a, b) = (slot_of(0, i), slot_of(1, i));
             if !matches!(a, Slot::Val(_)) && !matches!(b, Slot::Val(_)) {
                 *out = if a == b { a } else { Slot::Nothing };
                 continue;
             }
-            if let Some(r) = results.iter_mut().find(|r| r.0 == (a, b)) {
-                r.2.push(i);
-                *out = Slot::Val(r.1);
+            if let Some(&r) = by_pair.get(&(a, b)) {
+                let result: &mut ((Slot, Slot), ValueId, Vec<usize>) = &mut results[r];
+                result.2.push(i);
+                *out = Slot::Val(result.1);
                 continue;
             }
             let id = match (a, b) {
                 (Slot::Val(x), Slot::Val(y)) if x == y => x,
                 _ => values.id(ValueKey::Phi(block, LocalId::from(i))),
             };
+            by_pair.insert((a, b), results.len());
             results.push(((a, b), id, vec![i]));
             *out = Slot::Val(id);
         }
@@ -301,11 +318,12 @@ impl State {
         };
         let mut out: BTreeMap<ValueId, ValueState> = BTreeMap::new();
         let mut mismatches = Vec::new();
-        let mut roots: Vec<usize> = (0..m).map(|r| find(&mut parent, r)).collect();
-        roots.sort_unstable();
-        roots.dedup();
-        for root in roots {
-            let members: Vec<usize> = (0..m).filter(|&r| find(&mut parent, r) == root).collect();
+        let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for r in 0..m {
+            let root = find(&mut parent, r);
+            components.entry(root).or_default().push(r);
+        }
+        for members in components.into_values() {
             // Per side: the distinct values, their total, and whether each has one result.
             let mut total = [Some(0u32); 2];
             let mut determinate = [true; 2];
@@ -397,6 +415,53 @@ impl State {
             .iter()
             .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
             .copied()
+            .collect();
+        let mut state = State { locals, values: out, arenas, released };
+        state.collect_garbage();
+        (state, mismatches)
+    }
+}
+
+impl State {
+    /// The join when every local names the same value on both sides (the common case: a
+    /// branch that writes no reference-holding local): values merge one by one, and each
+    /// value's counts must agree.
+    fn join_same_names(&self, other: &State) -> (State, Vec<Mismatch>) {
+        let mut out = BTreeMap::new();
+        let mut mismatches = Vec::new();
+        for (v, x) in &self.values {
+            let Some(y) = other.values.get(v) else { continue };
+            if x == y {
+                out.insert(*v, x.clone());
+                continue;
+            }
+            let mut merged = merge(x, y);
+            if let (Count::Known(a), Count::Known(b)) = (x.count, y.count)
+                && a != b
+                && x.counts()
+                && y.counts()
+            {
+                let local = self.locals.iter().position(|s| *s == Slot::Val(*v)).unwrap_or(0);
+                mismatches.push(Mismatch { local: LocalId::from(local), left: a, right: b });
+                merged.count = Count::Top;
+            } else if x.count != y.count {
+                merged.count = Count::Top;
+            }
+            out.insert(*v, merged);
+        }
+        let arenas =
+            self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
+        let released = self
+            .released
+            .iter()
+            .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
+            .copied()
+            .collect();
+        let locals = self
+            .locals
+            .iter()
+            .zip(&other.locals)
+            .map(|(a, b)| if a == b { *a } else { Slot::Nothing })
             .collect();
         let mut state = State { locals, values: out, arenas, released };
         state.collect_garbage();
