@@ -89,6 +89,7 @@
 
 mod constants;
 mod input;
+mod liveness;
 mod report;
 mod state;
 mod transfer;

@@ -9,6 +9,7 @@
 
 use super::constants::ConstantPlaces;
 use super::input::{FnInput, Target, VOp};
+use super::liveness::Liveness;
 use super::report::{Rule, Severity};
 use super::state::{
     Count, Gone, Kind, Life, Origin, Place, Slot, State, ValueId, ValueKey, ValueState, Values,
@@ -52,6 +53,8 @@ pub(super) struct Transfer<'a> {
     pub(super) returned: (bool, bool),
     /// Fields and globals that only ever hold constant data.
     pub(super) constants: &'a ConstantPlaces,
+    /// Which locals are read again after an instruction (computed when first needed).
+    liveness: Option<Liveness>,
     /// The operation being applied, for findings.
     current_op: Option<(usize, When)>,
 }
@@ -86,6 +89,7 @@ impl<'a> Transfer<'a> {
             raws: Vec::new(),
             returned: (false, false),
             constants,
+            liveness: None,
             current_op: None,
         }
     }
@@ -869,6 +873,22 @@ impl<'a> Transfer<'a> {
                 let message = format!(
                     "`cow_in_place` of {}, whose array is constant data (static): it must be copied",
                     self.name(l)
+                );
+                return self.error(Rule::CowShared, at, message);
+            }
+            // Another name of the array that is read after the write would see it.
+            let function = self.function;
+            let liveness = self.liveness.get_or_insert_with(|| Liveness::new(function));
+            let alias = state.locals.iter().enumerate().find_map(|(i, slot)| {
+                let other = LocalId::from(i);
+                (*slot == Slot::Val(v) && other != l && liveness.live_after(function, at, other))
+                    .then_some(other)
+            });
+            if let Some(other) = alias {
+                let message = format!(
+                    "`cow_in_place` of {}, but {} names the same array and is read after the write: it would see it",
+                    self.name(l),
+                    self.name(other)
                 );
                 return self.error(Rule::CowShared, at, message);
             }
