@@ -214,3 +214,49 @@ fn every_rule_is_documented_in_the_rules_of_the_spec() {
         );
     }
 }
+
+/// `let xs = [2]; let ys = xs; xs[0] = 2; print(ys[0]);` with `xs` %0, `ys` %1: the copy
+/// is b0.4, the write b0.5 (`ys` is read after it), the scope's exit b0.8.
+fn aliased_array() -> Program {
+    let mut b = ProgramBuilder::new();
+    let main = b.declare_function("main", FunctionKind::Plain);
+    b.set_main(main);
+    let mut f = b.function(main);
+    let ints = Type::array(Type::Int);
+    let xs = f.local("xs", ints.clone());
+    let ys = f.local("ys", ints);
+    let zero = f.temp(Type::Int);
+    let two = f.temp(Type::Int);
+    let out = f.temp(Type::Int);
+    let outer = f.scope_enter(&[xs, ys]);
+    f.const_int(zero, 0).const_int(two, 2).new_array(xs, Type::Int, &[two]).copy(ys, xs);
+    f.store_elem(xs, zero, two).load_elem(out, ys, zero).print(out);
+    f.scope_exit(outer).ret(None);
+    b.finish()
+}
+
+#[test]
+fn an_array_written_in_place_while_another_name_reads_it_later_is_shared() {
+    let program = aliased_array();
+    assert_eq!(crate::validate(&program), Ok(()));
+    let write = at(0, 5);
+    let release = |ops: &mut Vec<Op>| ops.push(op(OpKind::Drop, 0, When::Before, at(0, 8)));
+    // `ys` shares the array (a `dup`): a copy-on-write check keeps `ys` intact.
+    let mut ops =
+        vec![op(OpKind::Dup, 1, When::After, at(0, 4)), op(OpKind::CowCheck, 0, When::Before, write)];
+    release(&mut ops);
+    ops.push(op(OpKind::Drop, 1, When::Before, at(0, 8)));
+    assert_eq!(errors(&verify_plan(&program, &plan(&program, ops))), vec![]);
+    // Written in place while `ys`, which reads it afterwards, names it.
+    let mut ops = vec![op(OpKind::CowInPlace, 0, When::Before, write)];
+    release(&mut ops);
+    let rules: Vec<_> =
+        errors(&verify_plan(&program, &plan(&program, ops))).into_iter().map(|e| e.0).collect();
+    assert_eq!(rules, vec!["verify-cow-shared"]);
+    // No copy-on-write operation at all.
+    let mut ops = Vec::new();
+    release(&mut ops);
+    let rules: Vec<_> =
+        errors(&verify_plan(&program, &plan(&program, ops))).into_iter().map(|e| e.0).collect();
+    assert_eq!(rules, vec!["verify-cow-missing"]);
+}
