@@ -352,3 +352,48 @@ fn unsound_mutants_are_rejected() {
 
 /// The smallest share of unsound mutants the verifier must reject.
 const MUTANT_CATCH_FLOOR: f64 = 0.95;
+
+/// Plans scrambled field by field (locals, fields, indices, instructions, scopes, counts,
+/// globals, allocation entries, parameter modes) give findings, never a panic.
+#[test]
+fn scrambled_plans_never_panic_the_verifier() {
+    let mut checked = 0;
+    for case in cases().iter().filter(|c| c.name.starts_with("test-data/programs/")) {
+        for seed in 0..8u32 {
+            let mut plan = case.inferred.clone();
+            for (f, fp) in plan.functions.iter_mut().enumerate() {
+                let salt = seed.wrapping_mul(31).wrapping_add(f as u32);
+                for (i, op) in fp.ops.iter_mut().enumerate() {
+                    let k = salt.wrapping_add(i as u32 * 7);
+                    match k % 8 {
+                        0 => op.local = Some(custody_ir::LocalId(k % 64)),
+                        1 => op.field = Some(k % 5),
+                        2 => op.index = Some(custody_ir::LocalId(k % 40)),
+                        3 => op.inst.index = op.inst.index.wrapping_add(k % 3),
+                        4 => op.inst.block = custody_ir::BlockId(k % 9),
+                        5 => op.count = Some(custody_ir::LocalId(k % 30)),
+                        6 => op.global = Some(custody_ir::GlobalId(k % 3)),
+                        _ => op.scope = Some(custody_ir::ScopeId(k % 6)),
+                    }
+                }
+                for (i, a) in fp.allocations.iter_mut().enumerate() {
+                    if (salt as usize + i) % 3 == 0 {
+                        a.inst.index = a.inst.index.wrapping_add(1);
+                    }
+                }
+                if salt % 4 == 0 {
+                    for p in &mut fp.params {
+                        p.index = p.index.wrapping_add(salt % 3);
+                    }
+                }
+            }
+            if seed % 3 == 0 {
+                plan.functions.reverse();
+                plan.functions.truncate(plan.functions.len().saturating_sub(1));
+            }
+            let _ = verify_plan(&case.program, &plan);
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} scrambled plans");
+}
