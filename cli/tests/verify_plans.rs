@@ -377,17 +377,17 @@ fn scrambled_plans_never_panic_the_verifier() {
                     }
                 }
                 for (i, a) in fp.allocations.iter_mut().enumerate() {
-                    if (salt as usize + i) % 3 == 0 {
+                    if (salt as usize + i).is_multiple_of(3) {
                         a.inst.index = a.inst.index.wrapping_add(1);
                     }
                 }
-                if salt % 4 == 0 {
+                if salt.is_multiple_of(4) {
                     for p in &mut fp.params {
                         p.index = p.index.wrapping_add(salt % 3);
                     }
                 }
             }
-            if seed % 3 == 0 {
+            if seed.is_multiple_of(3) {
                 plan.functions.reverse();
                 plan.functions.truncate(plan.functions.len().saturating_sub(1));
             }
