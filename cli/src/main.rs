@@ -3,7 +3,8 @@
 //! Every command reads its input through [`source::read_source`] (which turns a missing
 //! file or invalid UTF-8 into a one-line error and exit code 2), does its work through the
 //! library crates, and renders diagnostics with [`render`]. Exit codes follow
-//! `spec/plan-format.md`: 0 clean, 1 errors in the program, 2 bad usage or unreadable input.
+//! `spec/plan-format.md`: 0 clean, 1 errors in the program, 2 bad usage or unreadable input,
+//! 3 an unsound or rejected plan (`run`, `verify`, `plan --verify`), 4 a failed program (`run`).
 
 mod check;
 mod diagnostics_json;
@@ -14,6 +15,7 @@ mod plan_text;
 mod render;
 mod run_cmd;
 mod source;
+mod verify_cmd;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -83,6 +85,10 @@ enum Command {
         /// Write the plan to this file (whole or not at all) instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Also check each plan with the independent verifier (as `custody verify` does):
+        /// its findings go to standard error, and a rejected plan makes the exit status 3.
+        #[arg(long)]
+        verify: bool,
     },
     /// Explain why the allocation or parameter at a place escapes.
     ///
@@ -118,6 +124,10 @@ enum Command {
         /// `inferred` (custody's plan) or `naive` (everything reference counted).
         #[arg(long, value_enum, default_value_t = plan_cmd::PlanChoice::Inferred)]
         plan: plan_cmd::PlanChoice,
+        /// Run this plan (JSON, as `custody plan` writes it, possibly edited) instead of
+        /// computing one. It must be a plan of FILE's program.
+        #[arg(long, conflicts_with = "plan")]
+        plan_file: Option<PathBuf>,
         /// Seeds when spawned calls run.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -133,6 +143,32 @@ enum Command {
         /// Stop the program when live memory exceeds this many bytes (exit 4).
         #[arg(long, default_value_t = 1 << 30)]
         max_heap: u64,
+    },
+    /// Verify a memory plan: prove its operations consistent on every path.
+    ///
+    /// An independent checker (`custody_ir::verify`, sharing no code with the analysis)
+    /// interprets every function of the program abstractly over its control-flow graph and
+    /// proves that every owned reference is released or handed over exactly once on every
+    /// path, that nothing is used after its release, and the other rules of
+    /// spec/rules.md, "Plan verification". It checks FILE's inferred plan (or `--plan
+    /// naive`), or the plan of `--plan-file`. What it cannot prove locally is a note.
+    /// Exit status: 0 proven, 1 the program has errors, 2 bad usage or unreadable input
+    /// (a plan file that is not a custody plan), 3 the plan is rejected.
+    Verify {
+        /// The `.cdy` file (with `--ir`: an IR program in JSON).
+        file: PathBuf,
+        /// Verify this plan (JSON, as `custody plan` writes it) instead of computing one.
+        #[arg(long)]
+        plan_file: Option<PathBuf>,
+        /// Which plan to compute when no `--plan-file` is given.
+        #[arg(long, value_enum, default_value_t = plan_cmd::PlanChoice::Inferred, conflicts_with = "plan_file")]
+        plan: plan_cmd::PlanChoice,
+        /// FILE is an IR program in JSON (as `custody ir --format json` writes it).
+        #[arg(long)]
+        ir: bool,
+        /// `human` (rendered like rustc) or `json`.
+        #[arg(long, value_enum, default_value_t = verify_cmd::Format::Human)]
+        format: verify_cmd::Format,
     },
     /// Print the lowered IR of a file: every function as a control-flow graph.
     ///
@@ -162,12 +198,24 @@ fn main() -> ExitCode {
         Command::Check { files, ir: false, format } => check::run(&files, format),
         Command::Check { files, ir: true, format } => ir_cmd::check_ir(&files, format),
         Command::Ir { file, format } => ir_cmd::run(&file, format),
-        Command::Run { file, plan, seed, trace, stats_json, max_steps, max_heap } => {
-            run_cmd::run(&run_cmd::RunArgs { file, plan, seed, trace, stats_json, max_steps, max_heap })
+        Command::Run { file, plan, plan_file, seed, trace, stats_json, max_steps, max_heap } => {
+            run_cmd::run(&run_cmd::RunArgs {
+                file,
+                plan,
+                plan_file,
+                seed,
+                trace,
+                stats_json,
+                max_steps,
+                max_heap,
+            })
+        }
+        Command::Verify { file, plan_file, plan, ir, format } => {
+            verify_cmd::run(&verify_cmd::VerifyArgs { file, plan_file, plan, ir, format })
         }
         Command::Explain { file, line, col, format } => explain_cmd::run(&file, line, col, format),
-        Command::Plan { files, plan, format, output } => {
-            plan_cmd::run(&files, plan, format, output.as_deref())
+        Command::Plan { files, plan, format, output, verify } => {
+            plan_cmd::run(&files, plan, format, output.as_deref(), verify)
         }
     }
 }

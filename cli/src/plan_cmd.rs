@@ -34,11 +34,18 @@ pub(crate) enum Format {
     Text,
 }
 
-pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, format: Format, output: Option<&Path>) -> ExitCode {
+pub(crate) fn run(
+    files: &[PathBuf],
+    plan: PlanChoice,
+    format: Format,
+    output: Option<&Path>,
+    verify: bool,
+) -> ExitCode {
     let db = AnalysisDatabase::default();
     let mut plans = Vec::new();
     let mut text_out = String::new();
     let mut status = ExitCode::SUCCESS;
+    let mut rejected = false;
     for path in files {
         let text = match read_source(path) {
             Ok(text) => text,
@@ -67,10 +74,24 @@ pub(crate) fn run(files: &[PathBuf], plan: PlanChoice, format: Format, output: O
             PlanChoice::Naive => naive_plan(program, &name, &spans),
             PlanChoice::Inferred => inferred_plan(program, &name, &spans, &position).0,
         };
+        if verify {
+            let report = custody_ir::verify::verify_plan(program, &plan);
+            let renderer = render::Renderer::for_stderr();
+            let mut out = crate::verify_cmd::render_report(&report, Some((path.as_path(), &text)), renderer);
+            out.push_str(&crate::verify_cmd::summary(&name, &report));
+            eprintln!("{out}");
+            if !report.is_proven() && status == ExitCode::SUCCESS {
+                rejected = true;
+            }
+        }
         match format {
             Format::Json => plans.push(plan),
             Format::Text => text_out.push_str(&plan_text(&plan, program, &text)),
         }
+    }
+    // A file with errors (1) outranks a rejected plan (3), as in `custody run`.
+    if rejected && status == ExitCode::SUCCESS {
+        status = ExitCode::from(3);
     }
     if format == Format::Text {
         return finish(text_out, output, status);

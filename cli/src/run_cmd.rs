@@ -1,5 +1,9 @@
 //! `custody run`: execute a program under a memory plan on the checked heap.
 //!
+//! `--plan-file PLAN.json` runs a given plan (as `custody plan` wrote it, or edited by hand)
+//! instead of computing one; the interpreter reports whatever in it does not fit the
+//! program as `invalid-plan` violations.
+//!
 //! Exit codes (plan-format contract): 0 the run was clean; 2 the program does not compile
 //! (or cannot be read); 3 the plan was unsound (a use after free, a double free, a
 //! reference to a freed stack or arena object, a non-atomic count shared between threads,
@@ -24,6 +28,7 @@ use crate::plan_cmd::PlanChoice;
 pub(crate) struct RunArgs {
     pub(crate) file: PathBuf,
     pub(crate) plan: PlanChoice,
+    pub(crate) plan_file: Option<PathBuf>,
     pub(crate) seed: u64,
     pub(crate) trace: bool,
     pub(crate) stats_json: Option<PathBuf>,
@@ -56,9 +61,13 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         format!("{}:{}", pos.line, pos.col)
     };
     let spans = SpanMap::new(Some(&index));
-    let plan = match args.plan {
-        PlanChoice::Naive => naive_plan(program, &name, &spans),
-        PlanChoice::Inferred => inferred_plan(program, &name, &spans, &position).0,
+    let plan = match (&args.plan_file, args.plan) {
+        (Some(path), _) => match crate::verify_cmd::load_plan_file(path) {
+            Ok(plan) => plan,
+            Err(code) => return code,
+        },
+        (None, PlanChoice::Naive) => naive_plan(program, &name, &spans),
+        (None, PlanChoice::Inferred) => inferred_plan(program, &name, &spans, &position).0,
     };
     let options = RunOptions {
         seed: args.seed,

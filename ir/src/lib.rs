@@ -26,6 +26,7 @@ mod program;
 mod span;
 mod types;
 pub mod validate;
+pub mod verify;
 
 pub use builder::{FunctionBuilder, ProgramBuilder};
 pub use local_set::LocalSet;
