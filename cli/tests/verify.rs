@@ -25,7 +25,11 @@ fn text(bytes: &[u8]) -> String {
 
 /// A scratch file unique to this test process.
 fn scratch_file(name: &str, contents: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("custody-verify-test-{}", std::process::id()));
+    // One file per call: tests run in parallel in one process, and several write the same
+    // edited plan; sharing a path let one read it half written (exit 2 instead of 3).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("custody-verify-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
