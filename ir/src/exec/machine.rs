@@ -100,6 +100,8 @@ pub(super) enum Action {
     Destroy,
     /// Release: drop if counted, free if unique, nothing otherwise.
     Release,
+    /// `collect_cycles`: release, then collect the group if the object survives.
+    Collect,
 }
 
 /// The stages of destroying one object.

@@ -58,7 +58,7 @@ impl Machine<'_> {
                 };
                 match refs.as_slice() {
                     [] => {}
-                    [id] if n == 1 => self.apply(action, *id, span),
+                    [id] if n == 1 => self.apply(action, *id, span)?,
                     _ if n > 0 => {
                         self.push_task(Task::Each { refs, next: 0, repeat: n, done: 0, action, cause: span })
                     }
@@ -77,16 +77,39 @@ impl Machine<'_> {
                 if !matches!(op.target, Target::Local(_)) && !value.refs().is_empty() {
                     self.write_place(op.target, Value::Null)?;
                 }
-                for id in value.refs() {
-                    self.access(id)?;
-                    self.release_ref(id, span);
-                    if self.heap.get(id).is_some_and(|o| o.state == State::Live && o.rc > 0) {
-                        self.collect(id)?;
+                // One reference after the other, as `drop` does (a task each): releasing
+                // one may start a destruction, which runs before the next is released (a
+                // struct's fields in declaration order).
+                match value.refs().as_slice() {
+                    [] => Ok(()),
+                    [id] => self.apply(Action::Collect, *id, span),
+                    _ => {
+                        let refs = value.refs();
+                        let task = Task::Each {
+                            refs,
+                            next: 0,
+                            repeat: 1,
+                            done: 0,
+                            action: Action::Collect,
+                            cause: span,
+                        };
+                        self.push_task(task);
+                        Ok(())
                     }
                 }
-                Ok(())
             }
         }
+    }
+
+    /// `collect_cycles` of one reference: release it, then, if the object survives, run
+    /// the cycle collector on its group.
+    fn collect_release(&mut self, id: ObjId, cause: Span) -> Result<(), Stop> {
+        self.access(id)?;
+        self.release_ref(id, cause);
+        if self.heap.get(id).is_some_and(|o| o.state == State::Live && o.rc > 0) {
+            self.collect(id)?;
+        }
+        Ok(())
     }
 
     /// Releases each of `refs` once, as a task (a long list destroys one node per task).
@@ -180,13 +203,15 @@ impl Machine<'_> {
     // ---- counting and freeing -------------------------------------------------------------------
 
     /// Applies an action to one reference.
-    fn apply(&mut self, action: Action, id: ObjId, cause: Span) {
+    fn apply(&mut self, action: Action, id: ObjId, cause: Span) -> Result<(), Stop> {
         match action {
             Action::Drop => self.drop_ref(id, cause),
             Action::Free => self.free_ref(id, cause),
             Action::Destroy => self.destroy_ref(id, cause),
             Action::Release => self.release_ref(id, cause),
+            Action::Collect => return self.collect_release(id, cause),
         }
+        Ok(())
     }
 
     /// Records which thread touched a non-atomic counter.
@@ -397,8 +422,7 @@ impl Machine<'_> {
                     *done = 0;
                 }
                 let (action, cause) = (*action, *cause);
-                self.apply(action, id, cause);
-                Ok(())
+                self.apply(action, id, cause)
             }
             Task::Destroy { obj, stage, free, cause } => {
                 let (id, free, cause) = (*obj, *free, *cause);
