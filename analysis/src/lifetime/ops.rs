@@ -187,10 +187,12 @@ impl Transfer for FinalTransfer<'_, '_> {
                 }
             }
             kind => {
+                // A new assignment: a second definition, or any of a parameter (whose
+                // first value is the argument).
                 if let Some(d) = kind.dest()
                     && cx.owned(d)
                     && cx.observable(d)
-                    && self.defs.get(d.index()).is_some_and(|d| d.count > 1)
+                    && (self.defs.get(d.index()).is_some_and(|d| d.count > 1) || cx.f.params.contains(&d))
                 {
                     out.push(d);
                 }
