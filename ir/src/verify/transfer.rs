@@ -155,7 +155,18 @@ impl<'a> Transfer<'a> {
             }
             let own = !is_drop && self.input.modes.get(i).copied().flatten() != Some(Mode::Borrow);
             let v = self.values.id(ValueKey::Param(i as u32));
-            let mut s = ValueState::new(u32::from(own), self.type_kind(p));
+            // A closure body's parameters are `own` (spec/plan-format.md 3.5) and receive
+            // only what closure calls pass: a class no closure call passes never arrives,
+            // so the kind its other allocations share says nothing about them.
+            let kind = match (&self.function.kind, self.ty(p).map(Type::non_null)) {
+                (crate::FunctionKind::Closure { .. }, Some(Type::Class(c)))
+                    if !self.constants.closure_receives(*c) =>
+                {
+                    Kind::Counted
+                }
+                _ => self.type_kind(p),
+            };
+            let mut s = ValueState::new(u32::from(own), kind);
             s.backed = !own;
             s.observable = self.observable(p);
             state.values.insert(v, s);
@@ -465,9 +476,11 @@ impl<'a> Transfer<'a> {
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::NewStruct { dest, fields, .. } => {
+                // The struct value owns what its fields own: nothing if every field is
+                // stack, arena or static memory that no count or `destroy` is owed for.
                 let mut any = false;
                 for &f in fields {
-                    if state.value(f).is_some() {
+                    if state.value(f).is_some_and(|(_, s)| s.counts() || s.owes()) {
                         any = true;
                     }
                     self.consume(state, f, Consume::Store, at, "the new struct value stores");
