@@ -126,6 +126,10 @@ pub(super) struct ValueState {
     pub(super) origin: Origin,
     /// Fields taken out of it (`move` on a field).
     pub(super) taken: Vec<u32>,
+    /// For an object this function allocated: fields known to hold no reference (`null`,
+    /// constant data), stored so here and not exposed since (the object has not been
+    /// passed, stored, captured or returned, so no other code can have written them).
+    pub(super) constant_fields: Vec<u32>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
 }
@@ -143,6 +147,7 @@ impl ValueState {
             arena_scope: None,
             origin: Origin::None,
             taken: Vec::new(),
+            constant_fields: Vec::new(),
             observable: false,
         }
     }
@@ -495,6 +500,7 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
             m.taken.push(*f);
         }
     }
+    m.constant_fields.retain(|f| y.constant_fields.contains(f));
     m.observable = x.observable || y.observable;
     m
 }

@@ -435,6 +435,33 @@ impl<'a> Transfer<'a> {
             }
         }
         let immediate = |t: &Self, l: LocalId| !t.holds_refs(l);
+        // An object passed, stored, captured or returned may have its fields written by
+        // code the verifier does not follow: what it knew of them is forgotten.
+        let exposes = match kind {
+            I::LoadField { .. }
+            | I::StoreField { .. }
+            | I::Copy { .. }
+            | I::Len { .. }
+            | I::IsNull { .. }
+            | I::NullCheck { .. }
+            | I::Print { .. }
+            | I::Branch { .. }
+            | I::Free { .. }
+            | I::Unary { .. }
+            | I::Binary { .. } => Vec::new(),
+            _ => uses.clone(),
+        };
+        let exposes = match kind {
+            I::StoreField { value, .. } => vec![*value],
+            _ => exposes,
+        };
+        for l in exposes {
+            if let Slot::Val(v) = state.slot(l)
+                && let Some(s) = state.values.get_mut(&v)
+            {
+                s.constant_fields.clear();
+            }
+        }
         match kind {
             I::Const { dest, .. }
             | I::Unary { dest, .. }
@@ -460,10 +487,17 @@ impl<'a> Transfer<'a> {
                             && matches!(s.count, Count::Known(n) if n > 0)
                     })
                 });
+                let constant_fields: Vec<u32> = match kind {
+                    I::NewObject { .. } => (0..fields.len() as u32)
+                        .filter(|&i| state.slot(fields[i as usize]) == Slot::Nothing)
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
                 let mut s = self.allocation(state, at, *dest);
+                s.constant_fields = constant_fields;
                 if s.kind == Kind::Region && holds {
                     s.count = Count::Known(1);
                 }
@@ -494,7 +528,13 @@ impl<'a> Transfer<'a> {
                 }
             }
             I::LoadField { dest, object, field } => {
-                if immediate(self, *dest) || self.constants.field_is_constant(self.ty(*object), *field) {
+                // A field of a value without references (a struct value built of
+                // constants, `null`) holds none either.
+                if immediate(self, *dest)
+                    || self.constants.field_is_constant(self.ty(*object), *field)
+                    || state.slot(*object) == Slot::Nothing
+                    || state.value(*object).is_some_and(|(_, s)| s.constant_fields.contains(field))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
@@ -544,6 +584,17 @@ impl<'a> Transfer<'a> {
                 if let Some(place) = stored {
                     state.released.retain(|(p, _)| *p != place);
                 }
+                if let I::StoreField { object, field, value } = kind
+                    && let Slot::Val(o) = state.slot(*object)
+                {
+                    let nothing = state.slot(*value) == Slot::Nothing;
+                    if let Some(s) = state.values.get_mut(&o) {
+                        s.constant_fields.retain(|f| f != field);
+                        if nothing {
+                            s.constant_fields.push(*field);
+                        }
+                    }
+                }
                 // Writing a borrowed value back where it was loaded from (after writing
                 // through it) leaves the place's reference where it was.
                 let place = match kind {
@@ -586,6 +637,14 @@ impl<'a> Transfer<'a> {
                         }
                     }
                     self.consume(state, *value, Consume::Store, at, "the store hands over");
+                }
+                // A struct value that held no references holds the stored one now.
+                if let I::StoreField { object, .. } = kind
+                    && state.slot(*object) == Slot::Nothing
+                    && matches!(self.ty(*object).map(Type::non_null), Some(Type::Struct(_)))
+                    && state.value(*value).is_some_and(|(_, s)| s.counts() || s.owes())
+                {
+                    self.define(state, *object, at, ValueState::new(1, Kind::Unknown), "overwritten");
                 }
             }
             I::Pop { dest, array } => {
