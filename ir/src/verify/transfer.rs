@@ -581,6 +581,19 @@ impl<'a> Transfer<'a> {
                     I::StoreGlobal { global, .. } => Some(Place::Global(global.0)),
                     _ => None,
                 };
+                // Not released since it was loaded, nor by an operation of this store.
+                let released_here = self.input.ops_at(at, When::Before).iter().any(|op| {
+                    matches!(op.kind, OpKind::Drop | OpKind::Free | OpKind::Destroy | OpKind::CollectCycles)
+                        && match (op.target, kind) {
+                            (Target::Field(o, f), I::StoreField { object, field, .. }) => {
+                                f == *field && state.slot(o) == state.slot(*object)
+                            }
+                            (Target::Global(g), I::StoreGlobal { global, .. }) => g == *global,
+                            _ => false,
+                        }
+                });
+                let unreleased = !released_here
+                    && stored.is_none_or(|place| !state.released.iter().any(|(p, _)| *p == place));
                 if let Some(place) = stored {
                     state.released.retain(|(p, _)| *p != place);
                 }
@@ -604,8 +617,11 @@ impl<'a> Transfer<'a> {
                     I::StoreGlobal { global, .. } => Some(Origin::Global(global.0)),
                     _ => None,
                 };
+                // That holds too for a value the function took a reference of its own to
+                // (`dup`) while the place still holds it (nothing was stored there or
+                // released since): the place keeps its reference, the function its own.
                 let write_back = state.value(*value).is_some_and(|(_, s)| {
-                    s.count == Count::Known(0)
+                    (s.count == Count::Known(0) || (s.backed && unreleased && s.life == Life::Live))
                         && Some(s.origin) == place
                         && !matches!(s.origin, Origin::Field(None, _))
                 });
