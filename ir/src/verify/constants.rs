@@ -24,6 +24,9 @@ pub(super) struct ConstantPlaces {
     /// Classes of the values some closure call passes (a closure body's parameter of
     /// another class never receives a value).
     closure_args: HashSet<ClassId>,
+    /// Every closure body some `new_closure` creates, with its parameter count; `None`
+    /// when extern code exists (it may hand out closures whose bodies are not seen).
+    pub(super) closure_bodies: Option<Vec<(crate::FunctionId, usize)>>,
 }
 
 impl ConstantPlaces {
@@ -57,8 +60,13 @@ impl ConstantPlaces {
                 break;
             }
         }
+        let mut bodies = Vec::new();
         for function in &program.functions {
             for (_, inst) in function.insts() {
+                if let InstKind::NewClosure { function: body, .. } = &inst.kind {
+                    let arity = program.functions.get(body.index()).map_or(0, |b| b.params.len());
+                    bodies.push((*body, arity));
+                }
                 if let InstKind::Call { callee: Callee::Closure(_), args, .. }
                 | InstKind::Spawn { callee: Callee::Closure(_), args } = &inst.kind
                 {
@@ -70,6 +78,9 @@ impl ConstantPlaces {
                 }
             }
         }
+        bodies.sort();
+        bodies.dedup();
+        places.closure_bodies = program.externs.is_empty().then_some(bodies);
         places
     }
 

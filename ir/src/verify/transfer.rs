@@ -681,6 +681,19 @@ impl<'a> Transfer<'a> {
                     }
                     let convention = match callee {
                         Callee::Function(f) => self.conventions.get(f.index()).copied().flatten(),
+                        // A call through a closure value runs one of the program's closure
+                        // bodies of its arity: if none of them returns a counted value,
+                        // neither does the call.
+                        Callee::Closure(_)
+                            if self.constants.closure_bodies.as_ref().is_some_and(|bodies| {
+                                bodies.iter().filter(|(_, n)| *n == args.len()).all(|(b, _)| {
+                                    self.conventions.get(b.index()).copied().flatten()
+                                        == Some(ResultConvention::Nothing)
+                                })
+                            }) =>
+                        {
+                            Some(ResultConvention::Nothing)
+                        }
                         _ => Some(ResultConvention::Owned),
                     };
                     if convention == Some(ResultConvention::Nothing) {
