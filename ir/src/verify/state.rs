@@ -130,6 +130,9 @@ pub(super) struct ValueState {
     /// constant data), stored so here and not exposed since (the object has not been
     /// passed, stored, captured or returned, so no other code can have written them).
     pub(super) constant_fields: Vec<u32>,
+    /// Likewise: fields known to hold stack, arena or static memory (which no count
+    /// concerns), with its kind and arena scope.
+    pub(super) region_fields: Vec<(u32, Kind, Option<ScopeId>)>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
 }
@@ -148,6 +151,7 @@ impl ValueState {
             origin: Origin::None,
             taken: Vec::new(),
             constant_fields: Vec::new(),
+            region_fields: Vec::new(),
             observable: false,
         }
     }
@@ -501,6 +505,7 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
         }
     }
     m.constant_fields.retain(|f| y.constant_fields.contains(f));
+    m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
     m
 }

@@ -460,6 +460,7 @@ impl<'a> Transfer<'a> {
                 && let Some(s) = state.values.get_mut(&v)
             {
                 s.constant_fields.clear();
+                s.region_fields.clear();
             }
         }
         match kind {
@@ -493,11 +494,18 @@ impl<'a> Transfer<'a> {
                         .collect(),
                     _ => Vec::new(),
                 };
+                let region_fields: Vec<(u32, Kind, Option<crate::ScopeId>)> = match kind {
+                    I::NewObject { .. } => (0..fields.len() as u32)
+                        .filter_map(|i| region_of(state, fields[i as usize]).map(|(k, a)| (i, k, a)))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
                 let mut s = self.allocation(state, at, *dest);
                 s.constant_fields = constant_fields;
+                s.region_fields = region_fields;
                 if s.kind == Kind::Region && holds {
                     s.count = Count::Known(1);
                 }
@@ -539,6 +547,12 @@ impl<'a> Transfer<'a> {
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Field(parent, *field), *dest);
+                if let Some((_, ps)) = state.value(*object)
+                    && let Some(&(_, k, a)) = ps.region_fields.iter().find(|(f, _, _)| f == field)
+                {
+                    s.kind = k;
+                    s.arena_scope = a;
+                }
                 if let Some(p) = parent {
                     self.load_released(state, Place::Field(p, *field), &mut s);
                 }
@@ -601,10 +615,15 @@ impl<'a> Transfer<'a> {
                     && let Slot::Val(o) = state.slot(*object)
                 {
                     let nothing = state.slot(*value) == Slot::Nothing;
+                    let region = region_of(state, *value);
                     if let Some(s) = state.values.get_mut(&o) {
                         s.constant_fields.retain(|f| f != field);
                         if nothing {
                             s.constant_fields.push(*field);
+                        }
+                        s.region_fields.retain(|(f, _, _)| f != field);
+                        if let Some((k, a)) = region {
+                            s.region_fields.push((*field, k, a));
                         }
                     }
                 }
@@ -1259,6 +1278,13 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
 }
 
 /// What a value is owed: `the function still owns a reference to its value`.
+/// The kind and arena scope of the value in `local` if it is stack, arena or static memory
+/// that no count concerns.
+fn region_of(state: &State, local: LocalId) -> Option<(Kind, Option<crate::ScopeId>)> {
+    let (_, s) = state.value(local)?;
+    (matches!(s.kind, Kind::Region | Kind::Static) && s.life == Life::Live).then_some((s.kind, s.arena_scope))
+}
+
 fn owed(s: &ValueState) -> String {
     match (s.kind, s.count) {
         (Kind::Region, _) => {
