@@ -45,6 +45,11 @@ fn cases() -> Vec<Case> {
     let mut files = Vec::new();
     cdy_files(&root.join("test-data/programs"), &mut files);
     cdy_files(&root.join("spec/cases"), &mut files);
+    cases_of(files)
+}
+
+fn cases_of(files: Vec<PathBuf>) -> Vec<Case> {
+    let root = workspace_root();
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
@@ -150,6 +155,31 @@ fn every_repository_plan_is_accepted() {
                     failures.push(format!("{} ({which}):\n{}", case.name, errs.join("\n")));
                 }
                 None => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} plans rejected:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Programs of the type-directed generator (`analysis/tests/typed_programs.rs`) whose
+/// inferred plans the verifier once rejected though they run clean (they rely on fields
+/// that only hold constants, closure bodies' parameters, values stored back where they
+/// were loaded from, ...): both plans of each must be accepted and run clean. They are
+/// kept out of `test-data/programs/` (no goldens).
+#[test]
+fn generated_regressions_are_accepted() {
+    let mut files = Vec::new();
+    cdy_files(&workspace_root().join("test-data/verify/generated"), &mut files);
+    let cases = cases_of(files);
+    assert!(cases.len() >= 10, "only {} generated programs", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        for (which, plan) in [("inferred", &case.inferred), ("naive", &case.naive)] {
+            let (report_run, _) = run(&case.program, plan);
+            assert_eq!(report_run.exit_code(), 0, "{} ({which}) does not run clean", case.name);
+            let errs = errors(&verify_plan(&case.program, plan));
+            if !errs.is_empty() {
+                failures.push(format!("{} ({which}):\n{}", case.name, errs.join("\n")));
             }
         }
     }

@@ -77,8 +77,16 @@
 //! threads. An error, on the other hand, is a path on which the plan breaks one of the
 //! rules above. The converse gap: a plan that counts a value only other functions show to
 //! be constant data or arena memory (where counting does nothing) can be rejected though
-//! it runs clean; a flow-insensitive pass (`constants.rs`) recognises the common case of
-//! fields and globals that only ever hold constants.
+//! it runs clean. Some such facts are re-derived from the program alone: a flow-insensitive
+//! pass (`constants.rs`) finds the fields (of classes and structs) and globals that only
+//! ever hold constants (to a fixpoint: loads from such places are constants too), and the
+//! classes that closure calls pass (a closure body's parameter of another class never
+//! receives a value, and is treated as counted, as every closure argument is); the
+//! transfer functions remember, for an object the function allocated and has not exposed
+//! (passed, stored, captured, returned), which fields hold constants or stack, arena or
+//! static memory; a call through a closure value returns nothing counted when no closure
+//! body of its arity does; a `dup`'d value stored back into the place that still holds it
+//! hands nothing over.
 //!
 //! # Inputs
 //!

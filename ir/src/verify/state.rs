@@ -126,6 +126,13 @@ pub(super) struct ValueState {
     pub(super) origin: Origin,
     /// Fields taken out of it (`move` on a field).
     pub(super) taken: Vec<u32>,
+    /// For an object this function allocated: fields known to hold no reference (`null`,
+    /// constant data), stored so here and not exposed since (the object has not been
+    /// passed, stored, captured or returned, so no other code can have written them).
+    pub(super) constant_fields: Vec<u32>,
+    /// Likewise: fields known to hold stack, arena or static memory (which no count
+    /// concerns), with its kind and arena scope.
+    pub(super) region_fields: Vec<(u32, Kind, Option<ScopeId>)>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
 }
@@ -143,6 +150,8 @@ impl ValueState {
             arena_scope: None,
             origin: Origin::None,
             taken: Vec::new(),
+            constant_fields: Vec::new(),
+            region_fields: Vec::new(),
             observable: false,
         }
     }
@@ -495,6 +504,8 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
             m.taken.push(*f);
         }
     }
+    m.constant_fields.retain(|f| y.constant_fields.contains(f));
+    m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
     m
 }

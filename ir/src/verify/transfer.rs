@@ -155,7 +155,18 @@ impl<'a> Transfer<'a> {
             }
             let own = !is_drop && self.input.modes.get(i).copied().flatten() != Some(Mode::Borrow);
             let v = self.values.id(ValueKey::Param(i as u32));
-            let mut s = ValueState::new(u32::from(own), self.type_kind(p));
+            // A closure body's parameters are `own` (spec/plan-format.md 3.5) and receive
+            // only what closure calls pass: a class no closure call passes never arrives,
+            // so the kind its other allocations share says nothing about them.
+            let kind = match (&self.function.kind, self.ty(p).map(Type::non_null)) {
+                (crate::FunctionKind::Closure { .. }, Some(Type::Class(c)))
+                    if !self.constants.closure_receives(*c) =>
+                {
+                    Kind::Counted
+                }
+                _ => self.type_kind(p),
+            };
+            let mut s = ValueState::new(u32::from(own), kind);
             s.backed = !own;
             s.observable = self.observable(p);
             state.values.insert(v, s);
@@ -424,6 +435,34 @@ impl<'a> Transfer<'a> {
             }
         }
         let immediate = |t: &Self, l: LocalId| !t.holds_refs(l);
+        // An object passed, stored, captured or returned may have its fields written by
+        // code the verifier does not follow: what it knew of them is forgotten.
+        let exposes = match kind {
+            I::LoadField { .. }
+            | I::StoreField { .. }
+            | I::Copy { .. }
+            | I::Len { .. }
+            | I::IsNull { .. }
+            | I::NullCheck { .. }
+            | I::Print { .. }
+            | I::Branch { .. }
+            | I::Free { .. }
+            | I::Unary { .. }
+            | I::Binary { .. } => Vec::new(),
+            _ => uses.clone(),
+        };
+        let exposes = match kind {
+            I::StoreField { value, .. } => vec![*value],
+            _ => exposes,
+        };
+        for l in exposes {
+            if let Slot::Val(v) = state.slot(l)
+                && let Some(s) = state.values.get_mut(&v)
+            {
+                s.constant_fields.clear();
+                s.region_fields.clear();
+            }
+        }
         match kind {
             I::Const { dest, .. }
             | I::Unary { dest, .. }
@@ -449,10 +488,24 @@ impl<'a> Transfer<'a> {
                             && matches!(s.count, Count::Known(n) if n > 0)
                     })
                 });
+                let constant_fields: Vec<u32> = match kind {
+                    I::NewObject { .. } => (0..fields.len() as u32)
+                        .filter(|&i| state.slot(fields[i as usize]) == Slot::Nothing)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let region_fields: Vec<(u32, Kind, Option<crate::ScopeId>)> = match kind {
+                    I::NewObject { .. } => (0..fields.len() as u32)
+                        .filter_map(|i| region_of(state, fields[i as usize]).map(|(k, a)| (i, k, a)))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 for &f in fields {
                     self.consume(state, f, Consume::Store, at, "the new object stores");
                 }
                 let mut s = self.allocation(state, at, *dest);
+                s.constant_fields = constant_fields;
+                s.region_fields = region_fields;
                 if s.kind == Kind::Region && holds {
                     s.count = Count::Known(1);
                 }
@@ -465,9 +518,11 @@ impl<'a> Transfer<'a> {
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::NewStruct { dest, fields, .. } => {
+                // The struct value owns what its fields own: nothing if every field is
+                // stack, arena or static memory that no count or `destroy` is owed for.
                 let mut any = false;
                 for &f in fields {
-                    if state.value(f).is_some() {
+                    if state.value(f).is_some_and(|(_, s)| s.counts() || s.owes()) {
                         any = true;
                     }
                     self.consume(state, f, Consume::Store, at, "the new struct value stores");
@@ -481,11 +536,23 @@ impl<'a> Transfer<'a> {
                 }
             }
             I::LoadField { dest, object, field } => {
-                if immediate(self, *dest) || self.constants.field_is_constant(self.ty(*object), *field) {
+                // A field of a value without references (a struct value built of
+                // constants, `null`) holds none either.
+                if immediate(self, *dest)
+                    || self.constants.field_is_constant(self.ty(*object), *field)
+                    || state.slot(*object) == Slot::Nothing
+                    || state.value(*object).is_some_and(|(_, s)| s.constant_fields.contains(field))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Field(parent, *field), *dest);
+                if let Some((_, ps)) = state.value(*object)
+                    && let Some(&(_, k, a)) = ps.region_fields.iter().find(|(f, _, _)| f == field)
+                {
+                    s.kind = k;
+                    s.arena_scope = a;
+                }
                 if let Some(p) = parent {
                     self.load_released(state, Place::Field(p, *field), &mut s);
                 }
@@ -528,8 +595,37 @@ impl<'a> Transfer<'a> {
                     I::StoreGlobal { global, .. } => Some(Place::Global(global.0)),
                     _ => None,
                 };
+                // Not released since it was loaded, nor by an operation of this store.
+                let released_here = self.input.ops_at(at, When::Before).iter().any(|op| {
+                    matches!(op.kind, OpKind::Drop | OpKind::Free | OpKind::Destroy | OpKind::CollectCycles)
+                        && match (op.target, kind) {
+                            (Target::Field(o, f), I::StoreField { object, field, .. }) => {
+                                f == *field && state.slot(o) == state.slot(*object)
+                            }
+                            (Target::Global(g), I::StoreGlobal { global, .. }) => g == *global,
+                            _ => false,
+                        }
+                });
+                let unreleased = !released_here
+                    && stored.is_none_or(|place| !state.released.iter().any(|(p, _)| *p == place));
                 if let Some(place) = stored {
                     state.released.retain(|(p, _)| *p != place);
+                }
+                if let I::StoreField { object, field, value } = kind
+                    && let Slot::Val(o) = state.slot(*object)
+                {
+                    let nothing = state.slot(*value) == Slot::Nothing;
+                    let region = region_of(state, *value);
+                    if let Some(s) = state.values.get_mut(&o) {
+                        s.constant_fields.retain(|f| f != field);
+                        if nothing {
+                            s.constant_fields.push(*field);
+                        }
+                        s.region_fields.retain(|(f, _, _)| f != field);
+                        if let Some((k, a)) = region {
+                            s.region_fields.push((*field, k, a));
+                        }
+                    }
                 }
                 // Writing a borrowed value back where it was loaded from (after writing
                 // through it) leaves the place's reference where it was.
@@ -540,8 +636,11 @@ impl<'a> Transfer<'a> {
                     I::StoreGlobal { global, .. } => Some(Origin::Global(global.0)),
                     _ => None,
                 };
+                // That holds too for a value the function took a reference of its own to
+                // (`dup`) while the place still holds it (nothing was stored there or
+                // released since): the place keeps its reference, the function its own.
                 let write_back = state.value(*value).is_some_and(|(_, s)| {
-                    s.count == Count::Known(0)
+                    (s.count == Count::Known(0) || (s.backed && unreleased && s.life == Life::Live))
                         && Some(s.origin) == place
                         && !matches!(s.origin, Origin::Field(None, _))
                 });
@@ -574,6 +673,14 @@ impl<'a> Transfer<'a> {
                     }
                     self.consume(state, *value, Consume::Store, at, "the store hands over");
                 }
+                // A struct value that held no references holds the stored one now.
+                if let I::StoreField { object, .. } = kind
+                    && state.slot(*object) == Slot::Nothing
+                    && matches!(self.ty(*object).map(Type::non_null), Some(Type::Struct(_)))
+                    && state.value(*value).is_some_and(|(_, s)| s.counts() || s.owes())
+                {
+                    self.define(state, *object, at, ValueState::new(1, Kind::Unknown), "overwritten");
+                }
             }
             I::Pop { dest, array } => {
                 self.check_cow_before(state, *array, at);
@@ -593,6 +700,19 @@ impl<'a> Transfer<'a> {
                     }
                     let convention = match callee {
                         Callee::Function(f) => self.conventions.get(f.index()).copied().flatten(),
+                        // A call through a closure value runs one of the program's closure
+                        // bodies of its arity: if none of them returns a counted value,
+                        // neither does the call.
+                        Callee::Closure(_)
+                            if self.constants.closure_bodies.as_ref().is_some_and(|bodies| {
+                                bodies.iter().filter(|(_, n)| *n == args.len()).all(|(b, _)| {
+                                    self.conventions.get(b.index()).copied().flatten()
+                                        == Some(ResultConvention::Nothing)
+                                })
+                            }) =>
+                        {
+                            Some(ResultConvention::Nothing)
+                        }
                         _ => Some(ResultConvention::Owned),
                     };
                     if convention == Some(ResultConvention::Nothing) {
@@ -1158,6 +1278,13 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
 }
 
 /// What a value is owed: `the function still owns a reference to its value`.
+/// The kind and arena scope of the value in `local` if it is stack, arena or static memory
+/// that no count concerns.
+fn region_of(state: &State, local: LocalId) -> Option<(Kind, Option<crate::ScopeId>)> {
+    let (_, s) = state.value(local)?;
+    (matches!(s.kind, Kind::Region | Kind::Static) && s.life == Life::Live).then_some((s.kind, s.arena_scope))
+}
+
 fn owed(s: &ValueState) -> String {
     match (s.kind, s.count) {
         (Kind::Region, _) => {
