@@ -118,12 +118,14 @@ pub(crate) fn decide(
         e.0 |= site;
         e.1 &= ok;
     }
+    // Classes with an arena object among their objects (unknown code's and a thread's
+    // too: what they see may still have been placed in an arena), and those with nothing
+    // else (never unknown code's or a thread's, whose objects nobody here can list).
+    let arena_some: HashSet<Key> =
+        arena_class.iter().filter(|(_, (site, _))| *site).map(|(k, _)| *k).collect();
     for k in [unknown, thread] {
         arena_class.insert(classes.find(k), (false, false));
     }
-    // Classes with an arena object among their objects, and those with nothing else.
-    let arena_some: HashSet<Key> =
-        arena_class.iter().filter(|(_, (site, _))| *site).map(|(k, _)| *k).collect();
     let arena_only: HashMap<Key, bool> =
         arena_class.into_iter().map(|(k, (site, ok))| (k, site && ok)).collect();
     let mut arena_noop = Vec::with_capacity(ops.len());
