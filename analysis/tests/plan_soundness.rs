@@ -20,15 +20,20 @@
 //! shortening the list and lowering its numbers. `PLAN_SOUNDNESS_DUMP=DIR` writes every
 //! generated program to `DIR` (to check them by hand with `custody check`).
 
+mod harness;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
-use custody_ir::exec::{self, Outcome, RunOptions, RunReport, ViolationKind};
-use custody_ir::plan::MemoryPlan;
+use custody_ir::exec::{Outcome, ViolationKind};
 use custody_syntax::LineIndex;
+use harness::{describe, run_plan};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+
+/// The most steps a generated program may run (none loops for long).
+const MAX_STEPS: u64 = 5_000_000;
 
 /// The types of the generator's variables.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1514,30 +1519,6 @@ fn generate(choices: &[u32]) -> String {
     text
 }
 
-fn run_plan(
-    program: &custody_ir::Program,
-    plan: &MemoryPlan,
-    seed: u64,
-    position: &dyn Fn(custody_ir::Span) -> String,
-) -> (RunReport, Vec<u8>) {
-    let mut stdout = Vec::new();
-    let options =
-        RunOptions { seed, max_steps: 5_000_000, position: Some(position), ..RunOptions::default() };
-    let report = exec::run(program, plan, &options, &mut stdout, &mut std::io::sink());
-    (report, stdout)
-}
-
-fn describe(report: &RunReport) -> String {
-    let mut out = format!("{:?}", report.outcome);
-    for v in &report.violations {
-        out.push_str(&format!("\n  {}: {}", v.kind.as_str(), v.message));
-    }
-    if let Some(e) = &report.program_error {
-        out.push_str(&format!("\n  program error: {}", e.message));
-    }
-    out
-}
-
 /// Checks, lowers, plans and runs `text`: the property.
 fn plans_agree(text: &str) -> Result<(), TestCaseError> {
     if let Some(dir) = std::env::var_os("PLAN_SOUNDNESS_DUMP") {
@@ -1569,7 +1550,7 @@ fn plans_agree(text: &str) -> Result<(), TestCaseError> {
     // Threads start at seeded points: a few seeds when there are any.
     let seeds: &[u64] = if spawns { &[0, 1, 2] } else { &[0] };
     for &seed in seeds {
-        let (naive_report, naive_out) = run_plan(program, &naive, seed, &position);
+        let (naive_report, naive_out) = run_plan(program, &naive, seed, MAX_STEPS, &position);
         prop_assert!(
             !matches!(naive_report.outcome, Outcome::ProgramError(_)),
             "the generator made a program that fails at run time (seed {seed}):\n{text}\n{}",
@@ -1582,7 +1563,7 @@ fn plans_agree(text: &str) -> Result<(), TestCaseError> {
         if !naive_clean {
             continue;
         }
-        let (report, out) = run_plan(program, &inferred, seed, &position);
+        let (report, out) = run_plan(program, &inferred, seed, MAX_STEPS, &position);
         prop_assert!(
             report.outcome == Outcome::Completed && report.violations.is_empty(),
             "the inferred plan is unsound (seed {seed}):\n{text}\ninferred run: {}\nnaive run: {}",

@@ -95,15 +95,20 @@
 //! `TYPED_PROGRAMS_NO_CLOSURE_BORROW=1` no `borrow` closure parameters (with both, 15,000
 //! cases gave 224 failures: different outputs, leaked cycles and double frees).
 
+mod harness;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::naive::naive_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
-use custody_ir::exec::{self, Outcome, RunOptions, RunReport, ViolationKind};
-use custody_ir::plan::MemoryPlan;
+use custody_ir::exec::{Outcome, ViolationKind};
 use custody_syntax::LineIndex;
+use harness::{describe, run_plan};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+
+/// The most steps a generated program may run (none loops for long).
+const MAX_STEPS: u64 = 2_000_000;
 
 /// A type of the language.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -1548,32 +1553,6 @@ fn generate(choices: &[u32]) -> String {
     Gen::new(choices).program()
 }
 
-// ---- the harness (as in plan_soundness.rs) ----
-
-fn run_plan(
-    program: &custody_ir::Program,
-    plan: &MemoryPlan,
-    seed: u64,
-    position: &dyn Fn(custody_ir::Span) -> String,
-) -> (RunReport, Vec<u8>) {
-    let mut stdout = Vec::new();
-    let options =
-        RunOptions { seed, max_steps: 2_000_000, position: Some(position), ..RunOptions::default() };
-    let report = exec::run(program, plan, &options, &mut stdout, &mut std::io::sink());
-    (report, stdout)
-}
-
-fn describe(report: &RunReport) -> String {
-    let mut out = format!("{:?}", report.outcome);
-    for v in &report.violations {
-        out.push_str(&format!("\n  {}: {}", v.kind.as_str(), v.message));
-    }
-    if let Some(e) = &report.program_error {
-        out.push_str(&format!("\n  program error: {}", e.message));
-    }
-    out
-}
-
 /// What one generated program did.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -1628,7 +1607,7 @@ fn judge(text: &str, run: bool) -> Verdict {
     let seeds: &[u64] = if spawns { &[0, 1] } else { &[0] };
     let mut verdict = Verdict::Skipped;
     for &seed in seeds {
-        let (naive_report, naive_out) = run_plan(program, &naive, seed, &position);
+        let (naive_report, naive_out) = run_plan(program, &naive, seed, MAX_STEPS, &position);
         if matches!(naive_report.outcome, Outcome::ProgramError(_)) {
             return Verdict::Skipped;
         }
@@ -1638,7 +1617,7 @@ fn judge(text: &str, run: bool) -> Verdict {
         if !naive_clean {
             continue;
         }
-        let (report, out) = run_plan(program, &inferred, seed, &position);
+        let (report, out) = run_plan(program, &inferred, seed, MAX_STEPS, &position);
         if report.outcome != Outcome::Completed || !report.violations.is_empty() {
             return Verdict::Unsound(format!(
                 "the inferred plan is unsound (seed {seed}):\ninferred run: {}\nnaive run: {}",
