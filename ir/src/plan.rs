@@ -49,7 +49,7 @@
 //! release a value is to `drop` it if it is counted, `free` it if it is unique, and nothing
 //! otherwise (stack, arena, static and manual memory is freed by its own mechanism).
 
-use crate::program::{InstAddr, Mode};
+use crate::program::{Function, InstAddr, InstKind, Mode, Program};
 use crate::types::{GlobalId, LocalId, ScopeId};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -554,4 +554,78 @@ pub fn plan_schema() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// What an operation applies to, resolved against its function (spec/plan-format.md 4.1):
+/// the one reading of the plan format that the checked interpreter and the verifier share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpTarget {
+    /// The value in a local.
+    Local(LocalId),
+    /// A field of the object or struct in a local.
+    Field(LocalId, u32),
+    /// The element of the array in the first local at the index in the second.
+    Elem(LocalId, LocalId),
+    /// The value of a global.
+    Global(GlobalId),
+    /// An arena scope.
+    Scope(ScopeId),
+}
+
+/// What `op` applies to, checked against the program.
+pub(crate) fn resolve_target(
+    program: &Program,
+    function: &Function,
+    inst: &InstKind,
+    op: &Op,
+) -> Result<OpTarget, String> {
+    let what = format!("`{}` at {}", op.op.as_str(), op.inst);
+    if matches!(op.op, OpKind::ArenaEnter | OpKind::ArenaExit) {
+        let scope = op.scope.or(match inst {
+            InstKind::ScopeEnter { scope, .. } | InstKind::ScopeExit { scope } => Some(*scope),
+            _ => None,
+        });
+        return scope.map(OpTarget::Scope).ok_or_else(|| format!("{what} names no arena scope"));
+    }
+    if let Some(global) = op.global {
+        return if global.index() < program.globals.len() {
+            Ok(OpTarget::Global(global))
+        } else {
+            Err(format!("{what} names global #{}, which does not exist", global.0))
+        };
+    }
+    let local = match op.local {
+        Some(local) => local,
+        None => local_by_name(function, op.value.as_deref()).ok_or_else(|| match &op.value {
+            Some(name) => format!("{what} names `{name}`, which is not one local of `{}`", function.name),
+            None => format!("{what} names no local"),
+        })?,
+    };
+    if local.index() >= function.locals.len() {
+        return Err(format!("{what} names %{}, which does not exist", local.0));
+    }
+    if let Some(index) = op.index {
+        if index.index() >= function.locals.len() {
+            return Err(format!("{what} indexes by %{}, which does not exist", index.0));
+        }
+        return Ok(OpTarget::Elem(local, index));
+    }
+    Ok(match op.field {
+        Some(field) => OpTarget::Field(local, field),
+        None => OpTarget::Local(local),
+    })
+}
+
+/// The local a plan names by its source name: `%3`, or the only local called `name`.
+fn local_by_name(function: &Function, name: Option<&str>) -> Option<LocalId> {
+    let name = name?;
+    if let Some(number) = name.strip_prefix('%') {
+        return number.parse::<u32>().ok().map(LocalId);
+    }
+    let mut found = function.locals.iter().enumerate().filter(|(_, l)| l.name.as_deref() == Some(name));
+    let (first, _) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    Some(LocalId::from(first))
 }

@@ -3,24 +3,10 @@
 //! `verify-invalid-plan` finding instead of an index out of range.
 
 use super::report::Rule;
-use crate::plan::{MemoryPlan, Op, OpKind, Placement, When};
-use crate::{Function, GlobalId, InstAddr, LocalId, Mode, Program, ScopeId, Span};
+pub(super) use crate::plan::OpTarget as Target;
+use crate::plan::{MemoryPlan, Op, OpKind, Placement, When, resolve_target as resolve};
+use crate::{Function, InstAddr, LocalId, Mode, Program, ScopeId, Span};
 use std::collections::HashMap;
-
-/// What an operation applies to, resolved against the function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Target {
-    /// The value in a local.
-    Local(LocalId),
-    /// A field of the object or struct in a local.
-    Field(LocalId, u32),
-    /// An element of the array in a local, at the index in the second local.
-    Elem(LocalId, LocalId),
-    /// A global's value.
-    Global(GlobalId),
-    /// An arena scope.
-    Scope(ScopeId),
-}
 
 /// One operation of the plan, checked.
 #[derive(Debug, Clone)]
@@ -239,62 +225,4 @@ fn skeleton(function: &Function) -> FnInput {
         scope_locals: function.scope_locals(),
         ..FnInput::default()
     }
-}
-
-/// What `op` applies to, checked against the program (as the interpreter resolves it).
-fn resolve(
-    program: &Program,
-    function: &Function,
-    inst: &crate::InstKind,
-    op: &Op,
-) -> Result<Target, String> {
-    let what = format!("`{}` at {}", op.op.as_str(), op.inst);
-    if matches!(op.op, OpKind::ArenaEnter | OpKind::ArenaExit) {
-        let scope = op.scope.or(match inst {
-            crate::InstKind::ScopeEnter { scope, .. } | crate::InstKind::ScopeExit { scope } => Some(*scope),
-            _ => None,
-        });
-        return scope.map(Target::Scope).ok_or_else(|| format!("{what} names no arena scope"));
-    }
-    if let Some(global) = op.global {
-        return if global.index() < program.globals.len() {
-            Ok(Target::Global(global))
-        } else {
-            Err(format!("{what} names global #{}, which does not exist", global.0))
-        };
-    }
-    let local = match op.local {
-        Some(local) => local,
-        None => local_by_name(function, op.value.as_deref()).ok_or_else(|| match &op.value {
-            Some(name) => format!("{what} names `{name}`, which is not one local of `{}`", function.name),
-            None => format!("{what} names no local"),
-        })?,
-    };
-    if local.index() >= function.locals.len() {
-        return Err(format!("{what} names %{}, which does not exist", local.0));
-    }
-    if let Some(index) = op.index {
-        if index.index() >= function.locals.len() {
-            return Err(format!("{what} indexes by %{}, which does not exist", index.0));
-        }
-        return Ok(Target::Elem(local, index));
-    }
-    Ok(match op.field {
-        Some(field) => Target::Field(local, field),
-        None => Target::Local(local),
-    })
-}
-
-/// The local a plan names by its source name: `%3`, or the only local called `name`.
-fn local_by_name(function: &Function, name: Option<&str>) -> Option<LocalId> {
-    let name = name?;
-    if let Some(number) = name.strip_prefix('%') {
-        return number.parse::<u32>().ok().map(LocalId);
-    }
-    let mut found = function.locals.iter().enumerate().filter(|(_, l)| l.name.as_deref() == Some(name));
-    let (first, _) = found.next()?;
-    if found.next().is_some() {
-        return None;
-    }
-    Some(LocalId::from(first))
 }

@@ -6,6 +6,8 @@
 //! It shares no code with the analysis that produced the plan (the `ir` crate does not
 //! depend on `analysis`): it re-derives what it needs from the program and the plan alone,
 //! so a bug in the escape or lifetime analysis cannot hide itself by being repeated here.
+//! With the checked interpreter it shares only the reading of the format itself: what
+//! an operation applies to (`plan::resolve_target`, spec/plan-format.md 4.1).
 //!
 //! # How
 //!
