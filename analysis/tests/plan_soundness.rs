@@ -22,13 +22,8 @@
 
 mod harness;
 
-use custody_analysis::inferred::inferred_plan;
-use custody_analysis::naive::naive_plan;
-use custody_analysis::plan::SpanMap;
-use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
 use custody_ir::exec::{Outcome, ViolationKind};
-use custody_syntax::LineIndex;
-use harness::{describe, run_plan};
+use harness::{check_and_plan, describe, run_plan};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -1528,29 +1523,16 @@ fn plans_agree(text: &str) -> Result<(), TestCaseError> {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(std::path::Path::new(&dir).join(format!("gen_{:016x}.cdy", h.finish())), text);
     }
-    let name = "gen.cdy";
-    let db = AnalysisDatabase::default();
-    let file = SourceFile::new(&db, name.into(), text.to_string());
-    let errors: Vec<_> =
-        check_file(&db, file).iter().filter(|d| d.severity == Severity::Error).cloned().collect();
-    prop_assert!(errors.is_empty(), "the generator made an invalid program:\n{text}\n{errors:#?}");
-    let program = program_ir(&db, file);
-    let index = LineIndex::new(text);
-    let position = |span: custody_ir::Span| {
-        let pos = index.line_col(span.start.into());
-        format!("{}:{}", pos.line, pos.col)
-    };
-    let spans = SpanMap::new(Some(&index));
-    let naive = naive_plan(program, name, &spans);
-    let (inferred, _) = inferred_plan(program, name, &spans, &position);
-    let spawns = program
-        .functions
-        .iter()
-        .any(|f| f.insts().any(|(_, i)| matches!(i.kind, custody_ir::InstKind::Spawn { .. })));
+    let planned = check_and_plan(text).map_err(|errors| {
+        TestCaseError::fail(format!("the generator made an invalid program:\n{text}\n{errors}"))
+    })?;
+    let (program, naive, inferred, spawns) =
+        (&planned.program, &planned.naive, &planned.inferred, planned.spawns);
+    let position = |span: custody_ir::Span| planned.position(span);
     // Threads start at seeded points: a few seeds when there are any.
     let seeds: &[u64] = if spawns { &[0, 1, 2] } else { &[0] };
     for &seed in seeds {
-        let (naive_report, naive_out) = run_plan(program, &naive, seed, MAX_STEPS, &position);
+        let (naive_report, naive_out) = run_plan(program, naive, seed, MAX_STEPS, &position);
         prop_assert!(
             !matches!(naive_report.outcome, Outcome::ProgramError(_)),
             "the generator made a program that fails at run time (seed {seed}):\n{text}\n{}",
@@ -1563,7 +1545,7 @@ fn plans_agree(text: &str) -> Result<(), TestCaseError> {
         if !naive_clean {
             continue;
         }
-        let (report, out) = run_plan(program, &inferred, seed, MAX_STEPS, &position);
+        let (report, out) = run_plan(program, inferred, seed, MAX_STEPS, &position);
         prop_assert!(
             report.outcome == Outcome::Completed && report.violations.is_empty(),
             "the inferred plan is unsound (seed {seed}):\n{text}\ninferred run: {}\nnaive run: {}",

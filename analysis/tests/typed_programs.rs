@@ -97,13 +97,8 @@
 
 mod harness;
 
-use custody_analysis::inferred::inferred_plan;
-use custody_analysis::naive::naive_plan;
-use custody_analysis::plan::SpanMap;
-use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
 use custody_ir::exec::{Outcome, ViolationKind};
-use custody_syntax::LineIndex;
-use harness::{describe, run_plan};
+use harness::{check_and_plan, describe, run_plan};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -1580,34 +1575,20 @@ fn dump(text: &str) {
 /// Checks `text`; only that when `run` is false.
 fn judge(text: &str, run: bool) -> Verdict {
     dump(text);
-    let name = "gen.cdy";
-    let db = AnalysisDatabase::default();
-    let file = SourceFile::new(&db, name.into(), text.to_string());
-    let errors: Vec<_> =
-        check_file(&db, file).iter().filter(|d| d.severity == Severity::Error).cloned().collect();
-    if !errors.is_empty() {
-        return Verdict::Rejected(format!("{errors:#?}"));
-    }
+    let planned = match check_and_plan(text) {
+        Ok(planned) => planned,
+        Err(errors) => return Verdict::Rejected(errors),
+    };
     if !run {
         return Verdict::Fine;
     }
-    let program = program_ir(&db, file);
-    let index = LineIndex::new(text);
-    let position = |span: custody_ir::Span| {
-        let pos = index.line_col(span.start.into());
-        format!("{}:{}", pos.line, pos.col)
-    };
-    let spans = SpanMap::new(Some(&index));
-    let naive = naive_plan(program, name, &spans);
-    let (inferred, _) = inferred_plan(program, name, &spans, &position);
-    let spawns = program
-        .functions
-        .iter()
-        .any(|f| f.insts().any(|(_, i)| matches!(i.kind, custody_ir::InstKind::Spawn { .. })));
+    let (program, naive, inferred, spawns) =
+        (&planned.program, &planned.naive, &planned.inferred, planned.spawns);
+    let position = |span: custody_ir::Span| planned.position(span);
     let seeds: &[u64] = if spawns { &[0, 1] } else { &[0] };
     let mut verdict = Verdict::Skipped;
     for &seed in seeds {
-        let (naive_report, naive_out) = run_plan(program, &naive, seed, MAX_STEPS, &position);
+        let (naive_report, naive_out) = run_plan(program, naive, seed, MAX_STEPS, &position);
         if matches!(naive_report.outcome, Outcome::ProgramError(_)) {
             return Verdict::Skipped;
         }
@@ -1617,7 +1598,7 @@ fn judge(text: &str, run: bool) -> Verdict {
         if !naive_clean {
             continue;
         }
-        let (report, out) = run_plan(program, &inferred, seed, MAX_STEPS, &position);
+        let (report, out) = run_plan(program, inferred, seed, MAX_STEPS, &position);
         if report.outcome != Outcome::Completed || !report.violations.is_empty() {
             return Verdict::Unsound(format!(
                 "the inferred plan is unsound (seed {seed}):\ninferred run: {}\nnaive run: {}",

@@ -1,8 +1,61 @@
 //! What the generated-program property tests (`plan_soundness.rs`, `typed_programs.rs`)
-//! share: running a plan on the checked interpreter and describing the outcome.
+//! share: checking and planning a program both ways, running a plan on the checked
+//! interpreter and describing the outcome.
 
+use custody_analysis::inferred::inferred_plan;
+use custody_analysis::naive::naive_plan;
+use custody_analysis::plan::SpanMap;
+use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
 use custody_ir::exec::{self, RunOptions, RunReport};
 use custody_ir::plan::MemoryPlan;
+use custody_syntax::LineIndex;
+
+/// A program that checks clean, with both of its plans.
+pub(crate) struct Planned {
+    /// The lowered program.
+    pub(crate) program: custody_ir::Program,
+    /// Its naive plan.
+    pub(crate) naive: MemoryPlan,
+    /// Its inferred plan.
+    pub(crate) inferred: MemoryPlan,
+    /// Whether it spawns (threads start at seeded points: worth more than one seed).
+    pub(crate) spawns: bool,
+    index: LineIndex,
+}
+
+impl Planned {
+    /// `line:col` of a span, for run reports.
+    pub(crate) fn position(&self, span: custody_ir::Span) -> String {
+        let pos = self.index.line_col(span.start.into());
+        format!("{}:{}", pos.line, pos.col)
+    }
+}
+
+/// Checks `text` and plans it both ways; its errors (`{:#?}`) if it does not check clean.
+pub(crate) fn check_and_plan(text: &str) -> Result<Planned, String> {
+    let name = "gen.cdy";
+    let db = AnalysisDatabase::default();
+    let file = SourceFile::new(&db, name.into(), text.to_string());
+    let errors: Vec<_> =
+        check_file(&db, file).iter().filter(|d| d.severity == Severity::Error).cloned().collect();
+    if !errors.is_empty() {
+        return Err(format!("{errors:#?}"));
+    }
+    let program = program_ir(&db, file).clone();
+    let index = LineIndex::new(text);
+    let position = |span: custody_ir::Span| {
+        let pos = index.line_col(span.start.into());
+        format!("{}:{}", pos.line, pos.col)
+    };
+    let spans = SpanMap::new(Some(&index));
+    let naive = naive_plan(&program, name, &spans);
+    let (inferred, _) = inferred_plan(&program, name, &spans, &position);
+    let spawns = program
+        .functions
+        .iter()
+        .any(|f| f.insts().any(|(_, i)| matches!(i.kind, custody_ir::InstKind::Spawn { .. })));
+    Ok(Planned { program, naive, inferred, spawns, index })
+}
 
 /// Runs `program` under `plan` with at most `max_steps` steps; the report and what it
 /// printed.
