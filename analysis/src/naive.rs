@@ -26,43 +26,6 @@ use custody_ir as ir;
 use custody_ir::plan::*;
 use custody_ir::{InstAddr, InstKind, LocalId};
 
-/// Rule naive-move-part (`spec/language.md` 7.3): the temporaries whose reference moves into
-/// a new value: written once, and read once, as a field of a class or struct literal, an
-/// element of an array literal or a closure's capture. The new value holds them from then
-/// on, and the statement no longer does: they are neither counted there nor released at
-/// their scope's end (and, written once, they hold nothing to release when written).
-fn moved_into_new_values(f: &ir::Function) -> std::collections::HashSet<LocalId> {
-    let n = f.locals.len();
-    let (mut defs, mut reads) = (vec![0u32; n], vec![0u32; n]);
-    for (_, inst) in f.insts() {
-        if let Some(d) = inst.kind.dest().and_then(|d| defs.get_mut(d.index())) {
-            *d += 1;
-        }
-        for u in inst.kind.uses() {
-            if let Some(r) = reads.get_mut(u.index()) {
-                *r += 1;
-            }
-        }
-    }
-    let mut out = std::collections::HashSet::new();
-    for (_, inst) in f.insts() {
-        let parts = match &inst.kind {
-            InstKind::NewObject { fields: parts, .. }
-            | InstKind::NewStruct { fields: parts, .. }
-            | InstKind::NewArray { elems: parts, .. }
-            | InstKind::NewClosure { captures: parts, .. } => parts,
-            _ => continue,
-        };
-        for &p in parts {
-            let temp = f.get_local(p).is_some_and(|d| d.kind == ir::LocalKind::Temp);
-            if temp && defs.get(p.index()) == Some(&1) && reads.get(p.index()) == Some(&1) {
-                out.insert(p);
-            }
-        }
-    }
-    out
-}
-
 /// The naive plan of a program.
 pub fn naive_plan(program: &ir::Program, source: &str, spans: &SpanMap<'_>) -> MemoryPlan {
     let spawns =
@@ -127,7 +90,8 @@ fn function_plan(
     };
     let elem_holds =
         |array: LocalId| f.get_local(array).and_then(|l| l.ty.array_elem()).is_some_and(holds_references);
-    let moved_parts = moved_into_new_values(f);
+    // rule naive-move-part: the temporaries a literal takes move into it.
+    let moved_parts = crate::plan::literal_temporaries(f);
 
     for (at, inst) in f.insts() {
         let span = inst.span;

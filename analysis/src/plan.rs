@@ -129,9 +129,11 @@ pub fn holds_references(ty: &ir::Type) -> bool {
 /// Whether a value of `ty` may hold a reference, looking into struct fields (a struct of
 /// immediates holds none).
 pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
-    // Each struct type is looked into once (a struct may reach itself through arrays, but
-    // then it holds an array, a reference, and the walk stops there).
-    let mut seen_structs = vec![false; program.structs.len()];
+    // Each struct type is looked into once (a struct reaches itself only through an array,
+    // a reference, where the walk stops; but nested structs may share parts, and following
+    // every path would be exponential). This runs per operation: the structs met are few,
+    // so they are remembered in a short list rather than a set over all of the program's.
+    let mut seen: Vec<u32> = Vec::new();
     let mut work = vec![ty];
     while let Some(ty) = work.pop() {
         match ty.non_null() {
@@ -139,7 +141,8 @@ pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
                 // An unknown struct: conservatively, it may.
                 None => return true,
                 Some(def) => {
-                    if !std::mem::replace(&mut seen_structs[s.index()], true) {
+                    if !seen.contains(&s.0) {
+                        seen.push(s.0);
                         work.extend(def.fields.iter().map(|f| &f.ty));
                     }
                 }
@@ -195,4 +198,41 @@ pub fn stats(functions: &[FunctionPlan], rc_ops_naive: u32) -> PlanStats {
 /// counted (every `dup` and `drop` a plan emits is on a counted value or a no-op).
 pub fn count_rc_ops(f: &FunctionPlan) -> usize {
     f.ops.iter().filter(|op| matches!(op.op, OpKind::Dup | OpKind::Drop)).count()
+}
+
+/// The temporaries a literal takes (`spec/language.md` 7.3): written once, and read once,
+/// as a field of a class or struct literal, an element of an array literal or a closure's
+/// capture. The new value holds them from then on, and the statement no longer does. Both
+/// plans follow this one definition (rules naive-move-part, life-observable-handover):
+/// when they disagreed, destructors ran in another order under each.
+pub(crate) fn literal_temporaries(f: &ir::Function) -> std::collections::HashSet<ir::LocalId> {
+    let n = f.locals.len();
+    let (mut defs, mut reads) = (vec![0u32; n], vec![0u32; n]);
+    for (_, inst) in f.insts() {
+        if let Some(d) = inst.kind.dest().and_then(|d| defs.get_mut(d.index())) {
+            *d += 1;
+        }
+        for u in inst.kind.uses() {
+            if let Some(r) = reads.get_mut(u.index()) {
+                *r += 1;
+            }
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    for (_, inst) in f.insts() {
+        let parts = match &inst.kind {
+            ir::InstKind::NewObject { fields: parts, .. }
+            | ir::InstKind::NewStruct { fields: parts, .. }
+            | ir::InstKind::NewArray { elems: parts, .. }
+            | ir::InstKind::NewClosure { captures: parts, .. } => parts,
+            _ => continue,
+        };
+        for &p in parts {
+            let temp = f.get_local(p).is_some_and(|d| d.kind == ir::LocalKind::Temp);
+            if temp && defs.get(p.index()) == Some(&1) && reads.get(p.index()) == Some(&1) {
+                out.insert(p);
+            }
+        }
+    }
+    out
 }

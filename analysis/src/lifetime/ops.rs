@@ -243,22 +243,14 @@ fn observable_handovers(
             scope_of.insert(l, *scope);
         }
     }
-    let mut handed: Vec<LocalId> = Vec::new();
+    // A temporary a literal takes (spec/language.md 7.3, the one definition both plans
+    // follow).
+    let mut handed: Vec<LocalId> =
+        crate::plan::literal_temporaries(f).into_iter().filter(|&t| obs(t)).collect();
+    handed.sort_unstable();
     for (b, block) in f.blocks.iter().enumerate() {
         for (i, inst) in block.insts.iter().enumerate() {
             match &inst.kind {
-                InstKind::NewObject { fields: parts, .. }
-                | InstKind::NewStruct { fields: parts, .. }
-                | InstKind::NewArray { elems: parts, .. }
-                | InstKind::NewClosure { captures: parts, .. } => {
-                    for &p in parts {
-                        let once = parts.iter().filter(|q| **q == p).count() == 1;
-                        if once && is_temp(p) && obs(p) && reads[p.index()] == 1 && defs[p.index()].count == 1
-                        {
-                            handed.push(p);
-                        }
-                    }
-                }
                 InstKind::Return { value: Some(v) }
                     if is_temp(*v) && obs(*v) && reads[v.index()] == 1 && defs[v.index()].count == 1 =>
                 {
