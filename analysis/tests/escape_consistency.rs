@@ -19,32 +19,21 @@
 //!   explain, like the string returned through an unknown closure call that issue 15 found
 //!   `contained` (now `uncontained`, and not in the list).
 
+mod corpus;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, Severity, SourceFile, check_file, program_ir};
 use custody_ir::plan::{Control, Escape};
 use custody_syntax::LineIndex;
 use expect_test::expect_file;
-use std::path::{Path, PathBuf};
-
-fn files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
-    for dir in ["test-data/programs", "spec/cases/check", "spec/cases/escape", "spec/cases/lifetime"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
-        files
-            .extend(entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cdy")));
-    }
-    files.sort();
-    files
-}
 
 #[test]
 fn escape_verdicts_are_not_below_what_the_plan_relies_on() {
     let mut violations = Vec::new();
     let mut listed = String::new();
     let mut allocations = 0;
-    for path in files() {
+    for path in corpus::repository_programs() {
         let dir = path.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy().to_string();
         let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
         let text = std::fs::read_to_string(&path).unwrap();

@@ -3,13 +3,14 @@
 //! modes of programs that check clean (rule mode-own-honoured): a declared mode is the
 //! plan's mode, and an argument to an `own` parameter moves at its last use.
 
+mod corpus;
+
 use custody_analysis::inferred::inferred_plan;
 use custody_analysis::plan::SpanMap;
 use custody_analysis::{AnalysisDatabase, Diagnostic, SourceFile, check_file, program_ir};
 use custody_ir::Mode;
 use custody_ir::plan::{MemoryPlan, OpKind};
 use custody_syntax::LineIndex;
-use std::path::{Path, PathBuf};
 
 fn check(text: &str) -> Vec<Diagnostic> {
     let db = AnalysisDatabase::default();
@@ -113,18 +114,6 @@ fn main() {
     );
 }
 
-fn clean_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
-    for dir in ["test-data/programs", "spec/cases/check", "spec/cases/escape", "spec/cases/lifetime"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
-        files
-            .extend(entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cdy")));
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn declared_modes_are_the_plans_modes() {
     // rule mode-own-honoured (and the reason for rule mode-borrow-needs-own): on every
@@ -132,7 +121,7 @@ fn declared_modes_are_the_plans_modes() {
     // reference is the mode the plan gives it.
     let mut checked = 0;
     let mut failures = Vec::new();
-    for path in clean_files() {
+    for path in corpus::repository_programs() {
         let text = std::fs::read_to_string(&path).unwrap();
         if !check(&text).is_empty() {
             continue;
