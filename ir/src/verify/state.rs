@@ -415,16 +415,7 @@ impl State {
                 out.insert(*v, merge(x, y));
             }
         }
-        // Arenas: the longest common prefix (the verifier reports the disagreement).
-        let arenas: Vec<ScopeId> =
-            self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
-        // A place is released after the merge if it is on both paths.
-        let released = self
-            .released
-            .iter()
-            .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
-            .copied()
-            .collect();
+        let (arenas, released) = self.join_arenas_and_releases(other);
         let mut state = State { locals, values: out, arenas, released };
         state.collect_garbage();
         (state, mismatches)
@@ -432,6 +423,21 @@ impl State {
 }
 
 impl State {
+    /// What both joins share: the open arenas are the longest common prefix (the verifier
+    /// reports a disagreement), and a place is released after the join if it is on both
+    /// paths.
+    fn join_arenas_and_releases(&self, other: &State) -> (Vec<ScopeId>, Vec<(Place, InstAddr)>) {
+        let arenas =
+            self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
+        let released = self
+            .released
+            .iter()
+            .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
+            .copied()
+            .collect();
+        (arenas, released)
+    }
+
     /// The join when every local names the same value on both sides (the common case: a
     /// branch that writes no reference-holding local): values merge one by one, and each
     /// value's counts must agree.
@@ -458,14 +464,7 @@ impl State {
             }
             out.insert(*v, merged);
         }
-        let arenas =
-            self.arenas.iter().zip(&other.arenas).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
-        let released = self
-            .released
-            .iter()
-            .filter(|(p, _)| other.released.iter().any(|(q, _)| q == p))
-            .copied()
-            .collect();
+        let (arenas, released) = self.join_arenas_and_releases(other);
         let locals = self
             .locals
             .iter()
