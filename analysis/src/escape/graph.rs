@@ -154,6 +154,7 @@ pub enum Rule {
     Cow,
     StructCopy,
     Merge,
+    UnknownWrites,
 }
 
 impl Rule {
@@ -182,6 +183,7 @@ impl Rule {
             Rule::Cow => "esc-cow",
             Rule::StructCopy => "esc-struct-copy",
             Rule::Merge => "esc-merge",
+            Rule::UnknownWrites => "esc-unknown-writes",
         }
     }
 }

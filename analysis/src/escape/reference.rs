@@ -75,12 +75,7 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
                     // so far): start from their fields.
                     // Every field node of the graph counts, including those made while
                     // building it (an allocation's fields), not only those made here.
-                    let all_fields: Vec<(u32, u32)> = (0..g.nodes.len() as u32)
-                        .filter_map(|n| match g.nodes.item(n) {
-                            super::graph::Node::Field(owner, _) => Some((*owner, n)),
-                            _ => None,
-                        })
-                        .collect();
+                    let all_fields = field_nodes(g);
                     let mut seen: BTreeSet<u32> = BTreeSet::new();
                     for o in get(&pts, *from) {
                         for &(owner, node) in &all_fields {
@@ -121,6 +116,38 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
             }
             i += 1;
         }
+        // rule esc-unknown-writes: every field of an object unknown code can reach may hold
+        // `unknown`.
+        let all_fields = field_nodes(g);
+        let mut reached: BTreeSet<u32> = BTreeSet::new();
+        let mut stack: Vec<u32> = escapes
+            .iter()
+            .filter(|(_, sink)| *sink == super::graph::Sink::Unknown)
+            .flat_map(|(node, _)| get(&pts, *node))
+            .collect();
+        while let Some(o) = stack.pop() {
+            if !reached.insert(o) {
+                continue;
+            }
+            for &(owner, node) in &all_fields {
+                if owner == o {
+                    stack.extend(get(&pts, node));
+                }
+            }
+        }
+        let unknown = (!reached.is_empty()).then(|| g.obj(super::graph::Obj::Unknown));
+        for o in reached {
+            if Some(o) == unknown {
+                continue;
+            }
+            for &(owner, node) in &all_fields {
+                if owner == o
+                    && let Some(u) = unknown
+                {
+                    changed |= insert(&mut pts, node, u);
+                }
+            }
+        }
         if !changed {
             break;
         }
@@ -128,6 +155,16 @@ pub fn solve_reference(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solut
     let mut sol = Solution::from_parts(pts, fields, escapes, Default::default());
     sol.index_fields(g);
     sol
+}
+
+/// Every field node of the graph, with the object it belongs to.
+fn field_nodes(g: &FunctionGraph) -> Vec<(u32, u32)> {
+    (0..g.nodes.len() as u32)
+        .filter_map(|n| match g.nodes.item(n) {
+            super::graph::Node::Field(owner, _) => Some((*owner, n)),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Solution {

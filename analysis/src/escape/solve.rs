@@ -10,7 +10,7 @@
 //! Every fact `obj ∈ pts(node)` records the first constraint that produced it and the
 //! node it came from ([`Prov`]): the explanations are built from that.
 
-use super::graph::{Constraint, FunctionGraph, Node, Origin, Sel, Sink};
+use super::graph::{Constraint, FunctionGraph, Node, Obj, Origin, Sel, Sink};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 /// A node named by its meaning, for comparing solutions.
@@ -143,6 +143,10 @@ struct Solver<'a> {
     /// Closure objects already instantiated per call constraint.
     instantiated: HashMap<usize, BTreeSet<u32>>,
     indexed: usize,
+    /// Objects unknown code can see, whose every field it may overwrite (rule
+    /// esc-unknown-writes), and the `unknown` object's id once made.
+    unknown_written: HashSet<u32>,
+    unknown: Option<u32>,
 }
 
 /// Solves a function's constraints.
@@ -157,6 +161,8 @@ pub fn solve(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solution {
         delta: Vec::new(),
         instantiated: HashMap::new(),
         indexed: 0,
+        unknown_written: HashSet::new(),
+        unknown: None,
     };
     s.index_new_constraints();
     loop {
@@ -165,7 +171,7 @@ pub fn solve(g: &mut FunctionGraph, calls: &dyn ClosureCalls) -> Solution {
             s.process(node);
             s.index_new_constraints();
         }
-        if !s.reach_round() {
+        if !s.reach_round() && !s.unknown_writes_round() {
             break;
         }
     }
@@ -202,14 +208,59 @@ impl Solver<'_> {
         let (node, seed) = self.g.field(obj, sel);
         self.grow();
         let entry = self.sol.fields.entry(obj).or_default();
-        if !entry.iter().any(|&(s, n)| s == sel && n == node) {
+        let new = !entry.iter().any(|&(s, n)| s == sel && n == node);
+        if new {
             entry.push((sel, node));
         }
         if let Some(seed) = seed {
             let origin = Origin { rule: super::graph::Rule::ParamContent, at: origin.at };
             self.add(node, seed, Prov { origin, from: None });
         }
+        if new
+            && self.unknown_written.contains(&obj)
+            && let Some(u) = self.unknown
+        {
+            let origin = Origin { rule: super::graph::Rule::UnknownWrites, at: origin.at };
+            self.add(node, u, Prov { origin, from: None });
+        }
         node
+    }
+
+    /// rule esc-unknown-writes: code custody cannot see may write into every object it can
+    /// reach, anything it knows (`unknown`), so each field of such an object may hold
+    /// `unknown` from then on (a callee whose summary is widened may have linked the
+    /// object to itself). Whether this round added anything.
+    fn unknown_writes_round(&mut self) -> bool {
+        let sinks: Vec<u32> =
+            self.sol.escapes.iter().filter(|(_, sink)| *sink == Sink::Unknown).map(|&(n, _)| n).collect();
+        if sinks.is_empty() {
+            return false;
+        }
+        let mut sol = std::mem::take(&mut self.sol);
+        sol.index_fields(self.g);
+        sol.finish();
+        let roots: Vec<u32> = sinks.iter().flat_map(|&n| sol.pts(n).to_vec()).collect();
+        let reached = super::summary::reach_with_paths(self.g, &sol, &roots);
+        self.sol = sol;
+        let mut fresh: Vec<u32> = Vec::new();
+        for (obj, _) in reached {
+            if !matches!(self.g.objs.item(obj), Obj::Unknown) && self.unknown_written.insert(obj) {
+                fresh.push(obj);
+            }
+        }
+        if fresh.is_empty() {
+            return false;
+        }
+        let u = *self.unknown.get_or_insert_with(|| self.g.obj(Obj::Unknown));
+        for obj in fresh {
+            let fields: Vec<u32> =
+                self.sol.fields.get(&obj).map(|fs| fs.iter().map(|&(_, n)| n).collect()).unwrap_or_default();
+            for node in fields {
+                let origin = Origin { rule: super::graph::Rule::UnknownWrites, at: None };
+                self.add(node, u, Prov { origin, from: None });
+            }
+        }
+        true
     }
 
     fn copy_edge(&mut self, from: u32, to: u32, origin: Origin) {

@@ -28,6 +28,16 @@
 //!   loop and without a `drop` block to run, the group lives in an arena over the
 //!   function's body and is freed together when the function returns: no counting, no
 //!   collector (Dream's `circular_reference_example`).
+//! - rule cyc-group-copies: what an array write leaves in its local (the copy-on-write
+//!   object that alone receives the written value) is reachable from every array the
+//!   local may hold: written in place the array holds the value, copied the copy lives in
+//!   the same arena. So what is pushed onto a group's array is in the group.
+//! - rule cyc-group-classes: nor when another function may write into an array of the
+//!   group (an array write there on a local of the alias class of a group object): what
+//!   a callee writes lands in this arena's memory, which releases nothing it holds.
+//! - rule cyc-global-alias: a parameter's object, a call's result or unknown code's may be
+//!   a global's object or inside it (`g.m()`), so when finding cycles and groups a global
+//!   reaches each one its type can hold, and each reaches the globals its type can hold.
 //! - rule cyc-collect: otherwise the objects on the cycle are counted, and every release
 //!   of a value of their alias classes is `collect_cycles`, which drops the reference and,
 //!   if the object survives, runs the collector on its group; the store gets a `cycle`
@@ -39,6 +49,7 @@
 //! and `G` objects and fields costs `O(S * G)`; both are small in practice (objects are
 //! allocation sites, parameters' paths and call results, not run-time objects).
 
+use super::classes::{Classes, Key};
 use crate::escape::ProgramEscape;
 use crate::escape::graph::{Obj, Sel};
 use custody_ir as ir;
@@ -93,7 +104,13 @@ impl CycleFacts {
 }
 
 /// Finds the stores that may close cycles and decides how each cycle is freed.
-pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec<u32>>]) -> CycleFacts {
+pub(crate) fn analyze(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    objects: &[Vec<Vec<u32>>],
+    classes: &mut Classes,
+) -> CycleFacts {
+    let writers = array_writers(program, objects, classes);
     let observable = super::ownership::observable_classes(program);
     let any_drop = program.classes.iter().any(|c| c.drop.is_some());
     let mut facts = CycleFacts::default();
@@ -109,6 +126,9 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
         };
         let in_loop = super::blocks_in_loops(f);
         let objs = |l: LocalId| objects[fi].get(l.index()).map_or(&[][..], Vec::as_slice);
+        // rule cyc-group-copies: the buffers copy-on-write may leave in place of each array
+        // object (an array write's `Obj::Copy`, per array the written local may hold).
+        let copies_of = write_copies(f, fe, &objs);
         let edges = |o: u32| -> Vec<(Sel, u32)> {
             let mut out = Vec::new();
             for (sel, node) in fe.solution.fields_of(o) {
@@ -120,13 +140,21 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
         };
         // An object the group arena can take: an allocation of this function, contained,
         // made outside loops, of a type whose destruction nobody observes.
-        let groupable = |o: u32| -> Option<InstAddr> {
-            let Obj::Alloc(at) = fe.graph.objs.item(o) else { return None };
+        // A copy-on-write buffer of a group array lives where its original does (spec
+        // plan-format 4.7), so it only has to stay inside the function: it has no site.
+        let groupable = |o: u32| -> Option<Option<InstAddr>> {
+            let contained = fe.verdicts.escape(o) == Escape::Contained;
+            let at = match fe.graph.objs.item(o) {
+                Obj::Alloc(at) => at,
+                Obj::Copy(at) if copies_of.is_copy(o) => {
+                    return contained.then_some(None).filter(|_| !in_loop[at.block.index()]);
+                }
+                _ => return None,
+            };
             let inst = f.inst(*at)?;
             let ty = inst.kind.dest().and_then(|d| f.get_local(d)).map(|d| d.ty.clone())?;
             let observed = super::ownership::type_observable(program, &observable, any_drop, &ty, 0);
-            (fe.verdicts.escape(o) == Escape::Contained && !in_loop[at.block.index()] && !observed)
-                .then_some(*at)
+            (contained && !in_loop[at.block.index()] && !observed).then_some(Some(*at))
         };
         // The object graph once: its strongly connected components (the solution is flow-
         // insensitive, so it already holds every store's own edge: the value reaches the
@@ -142,20 +170,6 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 graph.add_edge(nodes[o as usize], nodes[p as usize], sel);
             }
             out_edges.push(e);
-        }
-        let mut component = vec![0usize; n];
-        let sccs = petgraph::algo::tarjan_scc(&graph);
-        for (c, members) in sccs.iter().enumerate() {
-            for node in members {
-                component[node.index()] = c;
-            }
-        }
-        // Components that are cycles: more than one object, or one with an edge to itself.
-        let mut closed: Vec<bool> = sccs.iter().map(|m| m.len() > 1).collect();
-        for (o, es) in out_edges.iter().enumerate() {
-            if es.iter().any(|&(_, p)| p as usize == o) {
-                closed[component[o]] = true;
-            }
         }
         let mut obj_ty: Vec<Option<ir::Type>> = vec![None; n];
         for (l, os) in objects[fi].iter().enumerate() {
@@ -178,9 +192,50 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 }
             }
         }
+        // rule cyc-global-alias: what the caller passed, or a call returned, may be a global's
+        // object or one inside it (`g.m()` makes `self` the global). Inside this function
+        // they are different abstract objects, so a cycle through the global and back
+        // through the parameter would go unseen: each such pair is joined where the types
+        // allow (for components and groups, never for naming fields).
+        let alias_edges = global_aliases(program, escape, fi, &obj_ty);
+        for (a, bs) in alias_edges.iter().enumerate() {
+            while graph.node_count() <= a {
+                graph.add_node(());
+            }
+            for &b in bs {
+                while graph.node_count() <= b as usize {
+                    graph.add_node(());
+                }
+                graph.add_edge(
+                    petgraph::graph::NodeIndex::new(a),
+                    petgraph::graph::NodeIndex::new(b as usize),
+                    Sel::Elem,
+                );
+            }
+        }
+        let mut component = vec![0usize; graph.node_count()];
+        let sccs: Vec<Vec<u32>> = petgraph::algo::tarjan_scc(&graph)
+            .into_iter()
+            .map(|m| m.into_iter().map(|node| node.index() as u32).collect())
+            .collect();
+        for (c, members) in sccs.iter().enumerate() {
+            for &node in members {
+                component[node as usize] = c;
+            }
+        }
+        // The objects of each component (a join node is none).
+        let sccs: Vec<Vec<u32>> =
+            sccs.into_iter().map(|m| m.into_iter().filter(|&o| (o as usize) < n).collect()).collect();
+        // Components that are cycles: more than one object, or one with an edge to itself.
+        let mut closed: Vec<bool> = sccs.iter().map(|m| m.len() > 1).collect();
+        for (o, es) in out_edges.iter().enumerate() {
+            if es.iter().any(|&(_, p)| p as usize == o) {
+                closed[component[o]] = true;
+            }
+        }
         // Per component hit by a store: (its fields, whether its group can live in an
         // arena, and the allocations of that group).
-        let mut decided: HashMap<usize, (Vec<String>, Option<Vec<InstAddr>>)> = HashMap::new();
+        let mut decided: HashMap<usize, (Vec<String>, Option<Group>)> = HashMap::new();
         // The stores: this function's own, and (rule cyc-call-store) each call whose callee
         // stores one argument (or part of it) into another's contents, per its summary.
         let mut stores: Vec<Store> = Vec::new();
@@ -213,8 +268,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             }
         }
         stores.dedup();
-        let mut grouped_components: HashSet<usize> = HashSet::new();
-        let mut collected_components: HashSet<usize> = HashSet::new();
+        let first_store = facts.stores.len();
         for (at, target, value, stored_field, in_callee) in stores {
             let via_call = in_callee.is_some();
             if objs(target).is_empty() || objs(value).is_empty() {
@@ -252,7 +306,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             let mut fields: Vec<String> = Vec::new();
             for &c in &hits {
                 let (cf, _) = decided.entry(c).or_insert_with(|| {
-                    let members: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+                    let members: Vec<u32> = sccs[c].clone();
                     let mut fields: Vec<String> = Vec::new();
                     for &m in &members {
                         for &(sel, p) in &out_edges[m as usize] {
@@ -275,16 +329,33 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                     fields.sort();
                     // rule cyc-group-arena: the members and everything they reach.
                     let mut closure: HashSet<u32> = members.iter().copied().collect();
+                    let mut joins: HashSet<u32> = HashSet::new();
                     let mut work = members.clone();
                     while let Some(o) = work.pop() {
-                        for &(_, p) in &out_edges[o as usize] {
-                            if closure.insert(p) {
+                        // rule cyc-group-copies: a write to a group array puts the value in
+                        // the array itself (in place) or in a copy in the same arena.
+                        let copies = copies_of.of(o).iter().copied();
+                        // rule cyc-global-alias, through the join nodes (`>= n`).
+                        let aliases = alias_edges.get(o as usize).into_iter().flatten().copied();
+                        let fields = out_edges.get(o as usize).into_iter().flatten().map(|&(_, p)| p);
+                        for p in fields.chain(copies).chain(aliases) {
+                            let new = if (p as usize) < n { closure.insert(p) } else { joins.insert(p) };
+                            if new {
                                 work.push(p);
                             }
                         }
                     }
-                    let sites: Option<Vec<InstAddr>> = closure.iter().map(|&o| groupable(o)).collect();
-                    (fields, sites)
+                    let group = closure
+                        .iter()
+                        .map(|&o| groupable(o))
+                        .collect::<Option<Vec<_>>>()
+                        .map(|sites| {
+                            let mut sites: Vec<InstAddr> = sites.into_iter().flatten().collect();
+                            sites.sort_unstable();
+                            Group { objects: closure, sites }
+                        })
+                        .filter(|g| !written_elsewhere(classes, &writers, fi, g));
+                    (fields, group)
                 });
                 for name in cf.iter() {
                     if !fields.contains(name) {
@@ -330,23 +401,12 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 }),
             };
             let weak = back.or_else(|| all_fields.get(1).cloned()).unwrap_or(stored_name);
-            // Each component's sites and members are added once, however many stores close it.
             for &c in &hits {
-                let members = members_of.entry(c).or_insert_with(|| {
-                    let mut m: Vec<u32> = sccs[c].iter().map(|node| node.index() as u32).collect();
+                members_of.entry(c).or_insert_with(|| {
+                    let mut m: Vec<u32> = sccs[c].clone();
                     m.sort_unstable();
                     m
                 });
-                if is_grouped
-                    && grouped_components.insert(c)
-                    && let Some((_, Some(sites))) = decided.get(&c)
-                {
-                    grouped.extend(sites.iter().copied());
-                }
-                // rule cyc-collect
-                if !is_grouped && collected_components.insert(c) {
-                    collected.extend(members.iter().copied());
-                }
             }
             facts.stores.push(ClosingStore {
                 function: fi,
@@ -357,46 +417,272 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
                 components: hits,
             });
         }
-        // A site the collector must see is counted, so it cannot also be in the arena.
-        grouped.retain(|at| fe.graph.objs.get(&Obj::Alloc(*at)).is_none_or(|o| !collected.contains(&o)));
+        let stores = &mut facts.stores[first_store..];
+        let (in_arena, counted) = settle_groups(stores, &decided, &members_of);
+        for (&c, (_, group)) in &decided {
+            if in_arena.contains(&c)
+                && let Some(group) = group
+            {
+                grouped.extend(group.sites.iter().copied());
+            }
+        }
+        // rule cyc-collect
+        for c in &counted {
+            collected.extend(members_of.get(c).into_iter().flatten().copied());
+        }
         facts.grouped.push(grouped);
         facts.collected.push(collected);
         facts.members.push(members_of);
     }
-    // A store whose group lost a member to the collector is collected after all. (Whether
-    // a target's objects are all grouped is asked once per target local.)
-    let mut target_grouped: HashMap<(usize, LocalId), bool> = HashMap::new();
-    let mut collected_components: HashSet<(usize, usize)> = HashSet::new();
-    for s in &mut facts.stores {
-        if s.grouped {
-            let f = &program.functions[s.function];
-            let fe = &escape.functions[s.function];
-            let Some(inst) = f.inst(s.at) else { continue };
-            let target = match &inst.kind {
-                InstKind::StoreField { object, .. } => *object,
-                InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } => *array,
+    facts
+}
+
+/// rule cyc-global-alias: the joins between a function's global objects and the objects
+/// from outside it (parameters' objects, unknown code's, the results of calls whose
+/// callee may return something from outside) that may be one of them, as directed adjacency lists over the object ids `0..n` and join nodes `n..`.
+/// A global reaches such an object of type `t` when the global's type can hold a `t`, and
+/// the object reaches the global when `t` can hold the global's type (it may be the
+/// global's own object); an untyped object both ways. The joins go through two nodes per
+/// type (one for each direction), so that they stay linear in the objects and globals
+/// rather than their product.
+fn global_aliases(
+    program: &ir::Program,
+    escape: &ProgramEscape,
+    fi: usize,
+    obj_ty: &[Option<ir::Type>],
+) -> Vec<Vec<u32>> {
+    let fe = &escape.functions[fi];
+    // A call's fresh result holds something from outside only where the callee's summary
+    // says its result may (`returns_outside`: then, at any depth, a global's or unknown
+    // code's object may be in it).
+    let may_be_outside = |o: u32| match fe.graph.objs.item(o) {
+        Obj::Param(..) | Obj::Unknown => true,
+        Obj::CallResult(at) => match program.functions.get(fi).and_then(|f| f.inst(*at)).map(|i| &i.kind) {
+            Some(InstKind::Call { callee: ir::Callee::Function(g), .. }) => {
+                escape.functions.get(g.index()).is_none_or(|ge| ge.summary.returns_outside)
+            }
+            _ => true,
+        },
+        _ => false,
+    };
+    let n = obj_ty.len();
+    let mut adj: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let globals: Vec<(u32, &ir::Type)> = (0..n as u32)
+        .filter_map(|o| match fe.graph.objs.item(o) {
+            Obj::Global(g) => program.globals.get(g.index()).map(|d| (o, &d.ty)),
+            _ => None,
+        })
+        .collect();
+    if globals.is_empty() {
+        return adj;
+    }
+    // Per type of outside object (`None`: untyped): the node the globals that can hold it
+    // point to, and the node that points to the globals it can hold.
+    let mut joins_of: HashMap<Option<&ir::Type>, (Option<u32>, Option<u32>)> = HashMap::new();
+    for o in 0..n as u32 {
+        if !may_be_outside(o) {
+            continue;
+        }
+        let ty = obj_ty[o as usize].as_ref();
+        let (into, out_of) = *joins_of.entry(ty).or_insert_with(|| {
+            let mut join = |holders: Vec<u32>, from_globals: bool| -> Option<u32> {
+                if holders.is_empty() {
+                    return None;
+                }
+                let j = adj.len() as u32;
+                adj.push(Vec::new());
+                for g in holders {
+                    if from_globals {
+                        adj[g as usize].push(j);
+                    } else {
+                        adj[j as usize].push(g);
+                    }
+                }
+                Some(j)
+            };
+            let holding: Vec<u32> = globals
+                .iter()
+                .filter(|(_, gty)| ty.is_none_or(|t| type_reaches(program, gty, t)))
+                .map(|&(g, _)| g)
+                .collect();
+            let held: Vec<u32> = globals
+                .iter()
+                .filter(|(_, gty)| ty.is_none_or(|t| type_reaches(program, t, gty)))
+                .map(|&(g, _)| g)
+                .collect();
+            (join(holding, true), join(held, false))
+        });
+        if let Some(j) = into {
+            adj[j as usize].push(o);
+        }
+        if let Some(j) = out_of {
+            adj[o as usize].push(j);
+        }
+    }
+    adj
+}
+
+/// Per alias class (its root): the functions with an array write (`a[i] = v`, `push`,
+/// `pop`) on a local that may hold an object of the class.
+fn array_writers(
+    program: &ir::Program,
+    objects: &[Vec<Vec<u32>>],
+    classes: &mut Classes,
+) -> HashMap<Key, Vec<usize>> {
+    let mut out: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (fi, f) in program.functions.iter().enumerate() {
+        let mut seen: HashSet<u32> = HashSet::new();
+        for (_, inst) in f.insts() {
+            let array = match &inst.kind {
+                InstKind::StoreElem { array, .. }
+                | InstKind::Push { array, .. }
+                | InstKind::Pop { array, .. } => *array,
                 _ => continue,
             };
-            let grouped_here = &facts.grouped[s.function];
-            let all_grouped =
-                *target_grouped.entry((s.function, target)).or_insert_with(|| {
-                    objects[s.function].get(target.index()).into_iter().flatten().all(
-                        |o| matches!(fe.graph.objs.item(*o), Obj::Alloc(at) if grouped_here.contains(at)),
-                    )
-                });
-            if !all_grouped {
-                s.grouped = false;
-                for &c in &s.components {
-                    if collected_components.insert((s.function, c))
-                        && let Some(members) = facts.members[s.function].get(&c)
-                    {
-                        facts.collected[s.function].extend(members.iter().copied());
+            for &o in objects.get(fi).and_then(|ls| ls.get(array.index())).into_iter().flatten() {
+                if !seen.insert(o) {
+                    continue;
+                }
+                for k in classes.object_classes(fi, o) {
+                    let writers = out.entry(k).or_default();
+                    if writers.last() != Some(&fi) {
+                        writers.push(fi);
                     }
                 }
             }
         }
     }
-    facts
+    out
+}
+
+/// rule cyc-group-classes: whether another function (a callee, a closure body) may write
+/// into an array of the group: an array write there on a local whose alias class is one
+/// of the group's objects'. The function's own points-to graph shows what its own code
+/// stores into the group (everything reachable from the members is in the group), but not
+/// what a callee writes into an array it is handed: copy-on-write makes that the callee's
+/// own value, yet the buffer written in place, or its copy, is this arena's memory, which
+/// never releases what it holds. The classes, which unify an argument with the callee's
+/// parameter (and a captured value with the closure body's), show it.
+fn written_elsewhere(
+    classes: &mut Classes,
+    writers: &HashMap<Key, Vec<usize>>,
+    fi: usize,
+    group: &Group,
+) -> bool {
+    for &o in &group.objects {
+        for k in classes.object_classes(fi, o) {
+            if writers.get(&k).is_some_and(|ws| ws.iter().any(|&w| w != fi)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// What an arena over a function's body would hold for one component (rule
+/// cyc-group-arena): the component's objects and everything they reach, and the
+/// allocation sites among them.
+struct Group {
+    objects: HashSet<u32>,
+    sites: Vec<InstAddr>,
+}
+
+/// Which of a function's components stay in the arena over its body, and which the
+/// collector frees, iterated until nothing changes (rule cyc-group-arena):
+/// - a store is grouped only if every component it may close can be;
+/// - a group that reaches a member of a collected component is collected too (its arena
+///   objects would hold a counted one, and an arena object releases nothing).
+///
+/// A store's target may also hold objects outside the group (a local over several
+/// definitions): those are not on the cycle (else they would be in the group), and they are
+/// `contained` (else the stored value would not be), so they only point into the arena
+/// while it lives.
+///
+/// Sets each store's `grouped` and returns (the grouped components, the collected ones).
+fn settle_groups(
+    stores: &mut [ClosingStore],
+    decided: &HashMap<usize, (Vec<String>, Option<Group>)>,
+    members_of: &HashMap<usize, Vec<u32>>,
+) -> (HashSet<usize>, HashSet<usize>) {
+    let group = |c: &usize| decided.get(c).and_then(|(_, g)| g.as_ref());
+    let mut in_arena: HashSet<usize> =
+        stores.iter().flat_map(|s| s.components.iter().copied()).filter(|c| group(c).is_some()).collect();
+    loop {
+        let mut out: HashSet<usize> = HashSet::new();
+        for s in stores.iter() {
+            if !s.components.iter().all(|c| in_arena.contains(c)) {
+                out.extend(s.components.iter().copied().filter(|c| in_arena.contains(c)));
+            }
+        }
+        let counted_members: HashSet<u32> = stores
+            .iter()
+            .flat_map(|s| s.components.iter())
+            .filter(|c| !in_arena.contains(c) || out.contains(c))
+            .flat_map(|c| members_of.get(c).into_iter().flatten().copied())
+            .collect();
+        for c in &in_arena {
+            if group(c).is_some_and(|g| g.objects.iter().any(|o| counted_members.contains(o))) {
+                out.insert(*c);
+            }
+        }
+        if out.is_empty() {
+            break;
+        }
+        in_arena.retain(|c| !out.contains(c));
+    }
+    let mut counted = HashSet::new();
+    for s in stores.iter_mut() {
+        s.grouped = s.components.iter().all(|c| in_arena.contains(c));
+        counted.extend(s.components.iter().copied().filter(|c| !in_arena.contains(c)));
+    }
+    (in_arena, counted)
+}
+
+/// The copy-on-write buffers of a function's array writes (`Obj::Copy`), by the array
+/// objects they may replace (rule cyc-group-copies).
+struct WriteCopies {
+    by_source: HashMap<u32, Vec<u32>>,
+    copies: HashSet<u32>,
+}
+
+impl WriteCopies {
+    /// The buffers a write may leave in place of array object `o`.
+    fn of(&self, o: u32) -> &[u32] {
+        self.by_source.get(&o).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `o` is an array write's buffer (not a struct copy's value).
+    fn is_copy(&self, o: u32) -> bool {
+        self.copies.contains(&o)
+    }
+}
+
+/// rule cyc-group-copies: for each array write (`a[i] = v`, `push`, `pop`), the buffer it
+/// leaves in `a` stands for every array `a` may hold before it: written in place, the
+/// array itself holds the value (the points-to graph gives it to the copy only, rule
+/// esc-cow), and copied, the copy lives where the array did.
+fn write_copies<'a>(
+    f: &ir::Function,
+    fe: &crate::escape::FunctionEscape,
+    objs: &dyn Fn(LocalId) -> &'a [u32],
+) -> WriteCopies {
+    let mut out = WriteCopies { by_source: HashMap::new(), copies: HashSet::new() };
+    for (at, inst) in f.insts() {
+        let array = match &inst.kind {
+            InstKind::StoreElem { array, .. }
+            | InstKind::Push { array, .. }
+            | InstKind::Pop { array, .. } => *array,
+            _ => continue,
+        };
+        let Some(copy) = fe.graph.objs.get(&Obj::Copy(at)) else { continue };
+        out.copies.insert(copy);
+        for &o in objs(array) {
+            if o != copy {
+                out.by_source.entry(o).or_default().push(copy);
+            }
+        }
+    }
+    out
 }
 
 /// A store that may close a cycle: where, into which local's object, which value, the

@@ -138,7 +138,8 @@ fn arena_ops(f: &ir::Function, spans: &SpanMap<'_>, inferred: &[ir::ScopeId]) ->
 /// cycle the collector has to free, at the store, as (span, message).
 pub fn cycle_warnings(program: &ir::Program, escape: &ProgramEscape) -> Vec<(ir::Span, String)> {
     let objects = all_local_objects(program, escape);
-    warnings_of(program, &cycles::analyze(program, escape, &objects))
+    let mut cls = classes::build(program, escape, &objects);
+    warnings_of(program, &cycles::analyze(program, escape, &objects, &mut cls))
 }
 
 /// The warnings of the cycles the collector frees, one per source span (one statement may
@@ -209,7 +210,7 @@ pub fn plan_lifetimes(
         .collect();
     let objects = all_local_objects(program, escape);
     let mut cls = classes::build(program, escape, &objects);
-    let cycle_facts = cycles::analyze(program, escape, &objects);
+    let cycle_facts = cycles::analyze(program, escape, &objects, &mut cls);
     let arena_facts = arenas::analyze(program, escape, &objects, &scope_locals, &cycle_facts, pos);
     let stage = Stage { program, escape, objects: &objects, ops: &planned };
     let sharing = sharing::decide(&stage, &mut cls, spawns, &cycle_facts, pos);
