@@ -101,7 +101,7 @@ fn class_cycles(program: &ir::Program) -> Vec<Vec<String>> {
         }
     }
     let mut component = vec![usize::MAX; n];
-    for (c, scc) in petgraph::algo::tarjan_scc(&graph).into_iter().enumerate() {
+    for (c, scc) in crate::scc::tarjan_scc(&graph).into_iter().enumerate() {
         for node in scc {
             component[graph[node]] = c;
         }

@@ -144,7 +144,7 @@ pub fn analyze(program: &ir::Program, escape: &ProgramEscape, objects: &[Vec<Vec
             out_edges.push(e);
         }
         let mut component = vec![0usize; n];
-        let sccs = petgraph::algo::tarjan_scc(&graph);
+        let sccs = crate::scc::tarjan_scc(&graph);
         for (c, members) in sccs.iter().enumerate() {
             for node in members {
                 component[node.index()] = c;
