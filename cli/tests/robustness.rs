@@ -230,7 +230,6 @@ fn plan_output_follows_symlinks_and_writes_through_devices() {
 // ---- 5. long operator chains ------------------------------------------------------------
 
 #[test]
-#[ignore = "issue 16, item 5: a flat chain still counts as nesting"]
 fn a_long_flat_operator_chain_is_not_nesting() {
     let n = 20_000 * scale();
     let text = format!("fn main() {{ let a = 1; let x = {}; print(x); }}\n", vec!["a"; n].join(" + "));
