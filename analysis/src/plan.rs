@@ -37,6 +37,32 @@ impl<'a> SpanMap<'a> {
     }
 }
 
+/// The plan of IR that failed validation: no functions, no types, and one `invalid-ir`
+/// error per problem the validator found, in its order.
+pub fn invalid_ir_plan(source: &str, spans: &SpanMap<'_>, errors: &[ir::ValidationError]) -> MemoryPlan {
+    MemoryPlan {
+        format: PLAN_FORMAT.to_string(),
+        version: PLAN_VERSION,
+        source: source.to_string(),
+        types: Vec::new(),
+        stats: stats(&[], 0),
+        functions: Vec::new(),
+        diagnostics: errors
+            .iter()
+            .map(|e| PlanDiagnostic {
+                severity: "error".to_string(),
+                code: INVALID_IR.to_string(),
+                message: e.to_string(),
+                span: spans.span(e.span),
+                related: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// The code of a plan diagnostic for IR that failed validation.
+pub const INVALID_IR: &str = "invalid-ir";
+
 /// The type table: every class and struct, with cycle facts and release order.
 pub fn type_table(program: &ir::Program) -> Vec<TypeInfo> {
     let cycles = class_cycles(program);
