@@ -132,6 +132,45 @@ fn a_ring_of_classes_does_not_overflow_the_stack() {
     run_expecting(&["run", path], &[0]);
 }
 
+/// Structs nested by value 17,500 deep: every walk of a struct's fields (does it hold
+/// references?) goes through all of them, and must stay linear (a search of a list of
+/// the structs met made it quadratic).
+#[test]
+fn a_chain_of_nested_structs_is_planned_and_run() {
+    let n = 17_500 * scale();
+    let mut text = String::with_capacity(n * 30);
+    for i in 0..n {
+        text.push_str(&format!("struct S{i} {{ a: S{} }}\n", i + 1));
+    }
+    text.push_str(&format!("struct S{n} {{ s: string }}\nfn f(x: S0) -> S0 {{ let y = x; return y; }}\n"));
+    text.push_str("fn main() { print(1); }\n");
+    let path = scratch_file("structs", "structs.cdy", text.as_bytes());
+    let path = path.to_str().unwrap();
+    for command in [&["check", path][..], &["plan", path], &["run", path]] {
+        run_expecting(command, &[0]);
+    }
+}
+
+/// Structs that hold the struct below twice, 40 levels: a value of the top one has 2^40
+/// paths, so any walk that follows every path hangs (the lifetime analysis's
+/// observability test did); each struct must be looked into once.
+#[test]
+fn doubling_structs_take_no_exponential_time() {
+    let n = 40;
+    let mut text = String::from("struct S0 { v: int, s: string }\n");
+    for i in 1..=n {
+        text.push_str(&format!("struct S{i} {{ a: S{0}, b: S{0} }}\n", i - 1));
+    }
+    text.push_str(&format!("fn f(x: S{n}) -> S{n} {{ let y = x; return y; }}\nfn main() {{ print(1); }}\n"));
+    let path = scratch_file("doubling", "doubling.cdy", text.as_bytes());
+    let path = path.to_str().unwrap();
+    for command in [&["check", path][..], &["plan", path], &["run", path]] {
+        let started = Instant::now();
+        run_expecting(command, &[0]);
+        assert!(started.elapsed() < Duration::from_secs(20), "{command:?}: {:?}", started.elapsed());
+    }
+}
+
 // ---- 3. many errors on one line ---------------------------------------------------------
 
 #[test]
