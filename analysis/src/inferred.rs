@@ -10,21 +10,26 @@ use crate::escape::graph::{Obj, Sel};
 use crate::escape::summary::FlowDst;
 use crate::escape::{FunctionEscape, ProgramEscape, analyze};
 use crate::lifetime::plan_lifetimes;
-use crate::naive::naive_plan;
-use crate::plan::{SpanMap, stats};
+use crate::naive::naive_plan_of_valid;
+use crate::plan::{SpanMap, invalid_ir_plan, stats};
 use custody_ir as ir;
 use custody_ir::plan::*;
 use std::collections::HashMap;
 
-/// The plan of a program, with the escape analysis's facts.
+/// The plan of a program, with the escape analysis's facts. IR that fails
+/// [`ir::validate`] is not analysed: the plan has no functions and the validator's errors
+/// as its diagnostics (code `invalid-ir`), and the escape analysis is empty.
 pub fn inferred_plan(
     program: &ir::Program,
     source: &str,
     spans: &SpanMap<'_>,
     pos: Position<'_>,
 ) -> (MemoryPlan, ProgramEscape) {
+    if let Err(errors) = ir::validate(program) {
+        return (invalid_ir_plan(source, spans, &errors), ProgramEscape { functions: Vec::new() });
+    }
     let escape = analyze(program);
-    let mut plan = naive_plan(program, source, spans);
+    let mut plan = naive_plan_of_valid(program, source, spans);
     for ((f, fp), fe) in program.functions.iter().zip(&mut plan.functions).zip(&escape.functions) {
         fill_function(program, f, fp, fe);
     }

@@ -29,6 +29,7 @@ pub mod modes;
 pub mod naive;
 pub mod plan;
 pub mod program;
+mod scc;
 
 pub use check::check_file;
 pub use db::{AnalysisDatabase, IrProgram, SourceFile, parse, validate_ir};

@@ -21,13 +21,25 @@
 //! reported `uncontained` with control `global` (the conservative answer), every parameter
 //! `own` (but a `drop` block's `self`, which is borrowed).
 
-use crate::plan::{SpanMap, allocation_kind, holds_references, local_name, stats, type_table};
+use crate::plan::{
+    SpanMap, allocation_kind, holds_references, invalid_ir_plan, local_name, stats, type_table,
+};
 use custody_ir as ir;
 use custody_ir::plan::*;
 use custody_ir::{InstAddr, InstKind, LocalId};
 
-/// The naive plan of a program.
+/// The naive plan of a program. IR that fails [`ir::validate`] gets no plan: the result
+/// has no functions and the validator's errors as its diagnostics (code `invalid-ir`), so
+/// IR from outside custody never makes this panic or yields a meaningless plan.
 pub fn naive_plan(program: &ir::Program, source: &str, spans: &SpanMap<'_>) -> MemoryPlan {
+    match ir::validate(program) {
+        Ok(()) => naive_plan_of_valid(program, source, spans),
+        Err(errors) => invalid_ir_plan(source, spans, &errors),
+    }
+}
+
+/// The naive plan of IR known to be valid.
+pub(crate) fn naive_plan_of_valid(program: &ir::Program, source: &str, spans: &SpanMap<'_>) -> MemoryPlan {
     let spawns =
         program.functions.iter().any(|f| f.insts().any(|(_, i)| matches!(i.kind, InstKind::Spawn { .. })));
     let placement = if spawns { Placement::HeapAtomicRc } else { Placement::HeapRc };

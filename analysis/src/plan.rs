@@ -37,6 +37,32 @@ impl<'a> SpanMap<'a> {
     }
 }
 
+/// The plan of IR that failed validation: no functions, no types, and one `invalid-ir`
+/// error per problem the validator found, in its order.
+pub fn invalid_ir_plan(source: &str, spans: &SpanMap<'_>, errors: &[ir::ValidationError]) -> MemoryPlan {
+    MemoryPlan {
+        format: PLAN_FORMAT.to_string(),
+        version: PLAN_VERSION,
+        source: source.to_string(),
+        types: Vec::new(),
+        stats: stats(&[], 0),
+        functions: Vec::new(),
+        diagnostics: errors
+            .iter()
+            .map(|e| PlanDiagnostic {
+                severity: "error".to_string(),
+                code: INVALID_IR.to_string(),
+                message: e.to_string(),
+                span: spans.span(e.span),
+                related: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// The code of a plan diagnostic for IR that failed validation.
+pub const INVALID_IR: &str = "invalid-ir";
+
 /// The type table: every class and struct, with cycle facts and release order.
 pub fn type_table(program: &ir::Program) -> Vec<TypeInfo> {
     let cycles = class_cycles(program);
@@ -101,7 +127,7 @@ fn class_cycles(program: &ir::Program) -> Vec<Vec<String>> {
         }
     }
     let mut component = vec![usize::MAX; n];
-    for (c, scc) in petgraph::algo::tarjan_scc(&graph).into_iter().enumerate() {
+    for (c, scc) in crate::scc::tarjan_scc(&graph).into_iter().enumerate() {
         for node in scc {
             component[graph[node]] = c;
         }
@@ -131,9 +157,11 @@ pub fn holds_references(ty: &ir::Type) -> bool {
 pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
     // Each struct type is looked into once (a struct reaches itself only through an array,
     // a reference, where the walk stops; but nested structs may share parts, and following
-    // every path would be exponential). This runs per operation: the structs met are few,
-    // so they are remembered in a short list rather than a set over all of the program's.
-    let mut seen: Vec<u32> = Vec::new();
+    // every path would be exponential). This runs per operation: the structs met are
+    // usually few, so they are remembered in a short list rather than a set over all of
+    // the program's; past a few dozen (a generated chain of 87,500 nested structs) in a
+    // hash set, or the list's searches would make the walk quadratic.
+    let mut seen = SeenStructs::default();
     let mut work = vec![ty];
     while let Some(ty) = work.pop() {
         match ty.non_null() {
@@ -141,8 +169,7 @@ pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
                 // An unknown struct: conservatively, it may.
                 None => return true,
                 Some(def) => {
-                    if !seen.contains(&s.0) {
-                        seen.push(s.0);
+                    if seen.first_visit(s.0) {
                         work.extend(def.fields.iter().map(|f| &f.ty));
                     }
                 }
@@ -152,6 +179,40 @@ pub fn type_holds_references(program: &ir::Program, ty: &ir::Type) -> bool {
         }
     }
     false
+}
+
+/// The structs a walk over types has met: a short list while they are few (the usual
+/// case, and cheap to make per operation), a hash set past a few dozen (a generated
+/// chain of 87,500 nested structs), so no walk is quadratic.
+#[derive(Default)]
+pub(crate) struct SeenStructs {
+    few: Vec<u32>,
+    many: Option<std::collections::HashSet<u32>>,
+}
+
+impl SeenStructs {
+    /// Whether struct `s` was met.
+    pub(crate) fn contains(&self, s: u32) -> bool {
+        match &self.many {
+            Some(set) => set.contains(&s),
+            None => self.few.contains(&s),
+        }
+    }
+
+    /// Records struct `s`; whether it was met for the first time.
+    pub(crate) fn first_visit(&mut self, s: u32) -> bool {
+        match &mut self.many {
+            Some(set) => set.insert(s),
+            None if self.few.contains(&s) => false,
+            None => {
+                self.few.push(s);
+                if self.few.len() > 32 {
+                    self.many = Some(self.few.drain(..).collect());
+                }
+                true
+            }
+        }
+    }
 }
 
 /// The name a plan shows for a local: its source name, or `%n` for a temporary.

@@ -10,6 +10,7 @@ mod check;
 mod diagnostics_json;
 mod explain_cmd;
 mod ir_cmd;
+mod output;
 mod plan_cmd;
 mod plan_text;
 mod render;

@@ -111,13 +111,12 @@ pub(crate) fn run(
     finish(json, output, status)
 }
 
-/// Writes the output (to a file whole or not at all, or to standard output).
+/// Writes the output (to a file, whole or not at all if it is a regular one, see
+/// [`crate::output`]; or to standard output).
 fn finish(out: String, output: Option<&Path>, status: ExitCode) -> ExitCode {
     match output {
         Some(path) => {
-            let tmp = path.with_extension("tmp-custody");
-            if let Err(err) = std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, path)) {
-                let _ = std::fs::remove_file(&tmp);
+            if let Err(err) = crate::output::write_output(path, out.as_bytes()) {
                 eprintln!("error: cannot write `{}`: {err}", path.display());
                 return ExitCode::from(2);
             }

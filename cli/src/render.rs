@@ -15,6 +15,30 @@ use custody_syntax::{LineIndex, TextRange};
 use std::io::IsTerminal;
 use std::path::Path;
 
+/// A line longer than this many bytes is shown through a window around the spans.
+const LONG_LINE: usize = 2048;
+/// How many bytes of a long line are kept on each side of the spans: more than any
+/// terminal shows.
+const WINDOW: u32 = 256;
+
+/// The offset, moved back to the start of the character it falls in.
+fn char_floor(text: &str, offset: custody_syntax::TextSize) -> custody_syntax::TextSize {
+    let mut o = usize::from(offset).min(text.len());
+    while !text.is_char_boundary(o) {
+        o -= 1;
+    }
+    custody_syntax::TextSize::from(o as u32)
+}
+
+/// The offset, moved forward to the end of the character it falls in.
+fn char_ceil(text: &str, offset: custody_syntax::TextSize) -> custody_syntax::TextSize {
+    let mut o = usize::from(offset).min(text.len());
+    while !text.is_char_boundary(o) {
+        o += 1;
+    }
+    custody_syntax::TextSize::from(o as u32)
+}
+
 /// A source file prepared for rendering: its display name, text and line index.
 pub(crate) struct SourceFile<'a> {
     name: String,
@@ -88,8 +112,30 @@ impl Renderer {
         let start_line = all.iter().map(|r| file.index.line_col(r.start()).line).min().unwrap_or(1);
         let end_line = all.iter().map(|r| file.index.line_col(r.end()).line).max().unwrap_or(1);
         let text_len = custody_syntax::TextSize::of(file.text);
-        let first = file.index.line_range(start_line).map_or(0.into(), |r| r.start());
-        let last = file.index.line_range(end_line).map_or(text_len, |r| r.end());
+        let mut first = file.index.line_range(start_line).map_or(0.into(), |r| r.start());
+        // A byte-order mark takes no column (spec/language.md, 1): not shown.
+        if first == 0.into() && file.text.starts_with(custody_syntax::lexer::BOM) {
+            first = custody_syntax::TextSize::of(custody_syntax::lexer::BOM);
+        }
+        let mut last = file.index.line_range(end_line).map_or(text_len, |r| r.end());
+        // annotate-snippets scans every line it is given, so a diagnostic on a very long
+        // line (thousands of errors on one generated line) would cost the whole line each:
+        // quadratic. It shows only a terminal's width around the span anyway, so a long
+        // one-line excerpt is cut to a window around the spans, at character boundaries,
+        // and the column of the location line is put back from the line index.
+        let mut relocated = None;
+        if start_line == end_line && usize::from(last - first) > LONG_LINE {
+            let lo = all.iter().map(|r| r.start()).min().unwrap_or(first);
+            let hi = all.iter().map(|r| r.end()).max().unwrap_or(last);
+            let window = custody_syntax::TextSize::from(WINDOW);
+            let window_start = char_floor(file.text, lo.max(first + window) - window).max(first);
+            let window_end = char_ceil(file.text, (hi + window).min(last)).min(last);
+            if window_start > first || window_end < last {
+                relocated = Some(file.index.line_col(range.start()));
+                first = window_start;
+                last = window_end;
+            }
+        }
         let excerpt = &file.text[TextRange::new(first, last)];
         let local = |r: TextRange| {
             let clamp = |o: custody_syntax::TextSize| usize::from(o.clamp(first, last) - first);
@@ -105,6 +151,14 @@ impl Renderer {
         }
         let report = &[level.primary_title(message).id(code).element(snippet)];
         let mut out = self.inner.render(report);
+        if let Some(pos) = relocated {
+            // annotate-snippets counted the column from the window's start: put the
+            // line's real column into the location line.
+            let shown = excerpt[..local(range).start].chars().count() + 1;
+            let wrong = format!("{}:{}:{shown}", file.name, pos.line);
+            let right = format!("{}:{}:{}", file.name, pos.line, pos.col);
+            out = out.replacen(&wrong, &right, 1);
+        }
         out.push('\n');
         out
     }

@@ -128,11 +128,8 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Writes the stats JSON to a temporary file beside `path`, then renames it into place,
-/// so a failed run never leaves a partial file.
+/// Writes the stats JSON whole or not at all (to a regular file; see [`crate::output`]).
 fn write_atomically(path: &Path, report: &exec::RunReport) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("tmp-custody");
-    std::fs::write(&tmp, json + "\n")?;
-    std::fs::rename(&tmp, path)
+    crate::output::write_output(path, (json + "\n").as_bytes())
 }

@@ -6,6 +6,7 @@
 //! rather than panic.
 
 use crate::{CustodyLanguage, SyntaxKind, SyntaxKind::*, SyntaxNode, SyntaxToken};
+use rowan::NodeOrToken;
 use rowan::ast::support;
 pub use rowan::ast::{AstChildren, AstNode, AstPtr, SyntaxNodePtr};
 
@@ -805,25 +806,59 @@ impl BinaryOp {
 }
 
 impl BinExpr {
-    /// The operator token.
+    /// The first operator token.
     pub fn op_token(&self) -> Option<SyntaxToken> {
         self.syntax
             .children_with_tokens()
             .filter_map(|el| el.into_token())
             .find(|t| BinaryOp::from_kind(t.kind()).is_some())
     }
-    /// The operator.
+    /// The first operator.
     pub fn op(&self) -> Option<BinaryOp> {
         BinaryOp::from_kind(self.op_token()?.kind())
     }
-    /// The left operand.
+    /// The left operand of the first operator: the first operand.
     pub fn lhs(&self) -> Option<Expr> {
         child_before(&self.syntax, |k| BinaryOp::from_kind(k).is_some())
     }
-    /// The right operand.
+    /// The right operand of the first operator.
     pub fn rhs(&self) -> Option<Expr> {
         child_after(&self.syntax, |k| BinaryOp::from_kind(k).is_some())
     }
+    /// Every operator with the operand after it, in order. A run of operators of one
+    /// precedence is one node (`a + b - c` has two steps), applied left to right:
+    /// `((a + b) - c)`. A step whose operand is missing (a syntax error) has `None`.
+    pub fn steps(&self) -> Vec<BinStep> {
+        let mut steps: Vec<BinStep> = Vec::new();
+        for el in self.syntax.children_with_tokens() {
+            match el {
+                NodeOrToken::Token(t) => {
+                    if let Some(op) = BinaryOp::from_kind(t.kind()) {
+                        steps.push(BinStep { op, op_token: t, rhs: None });
+                    }
+                }
+                NodeOrToken::Node(n) => {
+                    if let Some(step) = steps.last_mut()
+                        && step.rhs.is_none()
+                    {
+                        step.rhs = Expr::cast(n);
+                    }
+                }
+            }
+        }
+        steps
+    }
+}
+
+/// One operator of a [`BinExpr`] and its right operand.
+#[derive(Debug, Clone)]
+pub struct BinStep {
+    /// The operator.
+    pub op: BinaryOp,
+    /// Its token.
+    pub op_token: SyntaxToken,
+    /// The operand after it.
+    pub rhs: Option<Expr>,
 }
 
 impl CallExpr {

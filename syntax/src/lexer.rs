@@ -31,9 +31,19 @@ pub struct LexError {
     pub message: String,
 }
 
+/// The UTF-8 byte-order mark, skipped at the start of a file.
+pub const BOM: &str = "\u{feff}";
+
 /// Splits `text` into tokens. The lengths of the returned tokens add up to `text.len()`.
 pub fn lex(text: &str) -> (Vec<Token>, Vec<LexError>) {
     let mut lexer = Lexer { bytes: text.as_bytes(), text, pos: 0, tokens: Vec::new(), errors: Vec::new() };
+    // A byte-order mark that some editors put at the start of a UTF-8 file is whitespace
+    // (spec/language.md, 1): kept in the lossless tree, ignored by the grammar, and not
+    // counted as a column (see `LineIndex`).
+    if text.starts_with(BOM) {
+        lexer.pos = BOM.len();
+        lexer.tokens.push(Token { kind: WHITESPACE, len: TextSize::of(BOM) });
+    }
     while lexer.pos < lexer.bytes.len() {
         let start = lexer.pos;
         let kind = lexer.next_token();

@@ -114,7 +114,7 @@ fn pathological_nesting() {
         ("bare parentheses", format!("{}1{}", "(".repeat(n), ")".repeat(n))),
         ("unary minus", format!("fn main() {{ let x = {}1; }}", "-".repeat(n))),
         ("blocks", format!("fn main() {}{} fn other() {{}}", "{".repeat(n), "}".repeat(n))),
-        ("binary chain", format!("fn main() {{ let x = 1{}; }}", " + 1".repeat(n))),
+        ("nested binary", format!("fn main() {{ let x = {}1{}; }}", "(1 + ".repeat(n), ")".repeat(n))),
         ("field chain", format!("fn main() {{ let x = a{}; }}", ".b".repeat(n))),
         ("calls", format!("fn main() {{ f{}; }}", "()".repeat(n))),
         ("nullable type", format!("global g: int{} = 1;", "?".repeat(n))),
@@ -155,6 +155,42 @@ fn max_depth(parse: &Parse) -> usize {
         }
     }
     max
+}
+
+/// A run of operators of one precedence is one flat node, not nesting: a generated chain
+/// of 100,000 terms parses without error into a shallow tree (issue 16), and mixed
+/// precedences nest only as deep as the precedence levels.
+#[test]
+fn flat_binary_chains_are_not_nesting() {
+    let n = 100_000;
+    let cases = [
+        ("sum", format!("fn main() {{ let x = 1{}; }}", " + 1".repeat(n))),
+        (
+            "mixed",
+            format!(
+                "fn main() {{ let x = 1{} > 0 && true || false; }}",
+                " - 2 * 3 / 4 + 5 % 6".repeat(n / 5)
+            ),
+        ),
+        ("logic", format!("fn main() {{ let x = a{}; }}", " && b || c".repeat(n / 2))),
+    ];
+    for (what, text) in cases {
+        let parse = parse(&text);
+        assert_lossless(&text, &parse);
+        assert_eq!(parse.errors(), &[], "{what}");
+        let depth = max_depth(&parse);
+        assert!(depth < 20, "{what}: tree depth {depth}");
+    }
+    // The steps of a flat node, in order.
+    let parse = parse("fn main() { let x = a + b * c - d; }");
+    use rowan::ast::AstNode;
+    let bin = parse.syntax_node().descendants().find_map(crate::ast::BinExpr::cast).unwrap();
+    let steps: Vec<String> = bin
+        .steps()
+        .iter()
+        .map(|s| format!("{} {}", s.op.symbol(), s.rhs.as_ref().unwrap().syntax()))
+        .collect();
+    assert_eq!(steps, ["+ b * c", "- d"]);
 }
 
 /// Just below the limit, nesting is accepted without error.

@@ -236,7 +236,7 @@ fn analyze_with(program: &ir::Program, reference: bool) -> ProgramEscape {
     let mut summaries: Vec<Option<Summary>> = vec![None; n];
     let mut results: Vec<Option<FunctionEscape>> = (0..n).map(|_| None).collect();
     // Tarjan's algorithm yields components callees first.
-    for component in petgraph::algo::tarjan_scc(&calls) {
+    for component in crate::scc::tarjan_scc(&calls) {
         let members: Vec<usize> = component.iter().map(|&node| calls[node]).collect();
         for &m in &members {
             summaries[m] = Some(Summary {

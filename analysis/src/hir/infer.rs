@@ -1176,17 +1176,38 @@ impl Checker<'_> {
         Ty::Fn(params.into_iter().map(|(_, t)| t).collect(), ret.map(Box::new))
     }
 
+    /// A run of operators of one precedence, applied left to right: the type of each
+    /// prefix (`a + b`, then `a + b - c`, ...) is the left side of the next step. A loop,
+    /// not a recursion, so a chain of any length costs no stack.
     fn bin_expr(&mut self, it: &ast::BinExpr) -> Ty {
-        use ast::BinaryOp::*;
-        let (Some(op), Some(lhs)) = (it.op(), it.lhs()) else {
+        let Some(first) = it.lhs() else {
             return Ty::Unknown;
         };
-        let lt = self.infer_expr(&lhs, None);
-        let rt = match it.rhs() {
+        let steps = it.steps();
+        if steps.is_empty() {
+            return Ty::Unknown;
+        }
+        let start = range(it).start();
+        let mut lt = self.infer_expr(&first, None);
+        for step in steps {
+            let op = step.op;
             // `null` on the right takes the left side's type, and the other way round.
-            Some(rhs) => self.infer_expr(&rhs, if matches!(op, Eq | Ne) { Some(&lt) } else { None }),
-            None => return Ty::Unknown,
-        };
+            let Some(rhs) = step.rhs else {
+                return Ty::Unknown;
+            };
+            let rt = self.infer_expr(
+                &rhs,
+                if matches!(op, ast::BinaryOp::Eq | ast::BinaryOp::Ne) { Some(&lt) } else { None },
+            );
+            let at = TextRange::new(start, range(&rhs).end());
+            lt = self.bin_step(op, at, &lt, &rt);
+        }
+        lt
+    }
+
+    /// The type of `lt op rt` (reporting a mismatch at `at`, the prefix of the chain).
+    fn bin_step(&mut self, op: ast::BinaryOp, at: TextRange, lt: &Ty, rt: &Ty) -> Ty {
+        use ast::BinaryOp::*;
         if lt.is_unknown() || rt.is_unknown() {
             return match op {
                 Eq | Ne | Lt | Le | Gt | Ge | And | Or => Ty::Bool,
@@ -1218,7 +1239,7 @@ impl Checker<'_> {
                 (Ty::Bool, Ty::Bool) => Some(Ty::Bool),
                 _ => None,
             },
-            Eq | Ne => return self.equality(it, &lt, &rt),
+            Eq | Ne => return self.equality(op, at, lt, rt),
         };
         match result {
             Some(ty) => ty,
@@ -1231,10 +1252,10 @@ impl Checker<'_> {
                     And | Or => "two `bool`s",
                     Eq | Ne => "",
                 };
-                let (a, b) = (self.show(&lt), self.show(&rt));
+                let (a, b) = (self.show(lt), self.show(rt));
                 self.error(
                     codes::TYPE_MISMATCH,
-                    range(it),
+                    at,
                     format!("`{}` needs {wants}, found {a} and {b}", op.symbol()),
                 );
                 match op {
@@ -1245,8 +1266,8 @@ impl Checker<'_> {
         }
     }
 
-    fn equality(&mut self, it: &ast::BinExpr, lt: &Ty, rt: &Ty) -> Ty {
-        let op = it.op().map_or("==", |o| o.symbol());
+    fn equality(&mut self, op: ast::BinaryOp, at: TextRange, lt: &Ty, rt: &Ty) -> Ty {
+        let op = op.symbol();
         let comparable = match (lt, rt) {
             (Ty::Null, Ty::Null) => true,
             (Ty::Null, other) | (other, Ty::Null) => {
@@ -1254,7 +1275,7 @@ impl Checker<'_> {
                     let shown = self.show(other);
                     self.error(
                         codes::TYPE_MISMATCH,
-                        range(it),
+                        at,
                         format!(
                             "{shown} can never be `null`: only a nullable `T?` can be compared with `null`"
                         ),
@@ -1269,13 +1290,13 @@ impl Checker<'_> {
             let (a, b) = (self.show(lt), self.show(rt));
             self.error(
                 codes::TYPE_MISMATCH,
-                range(it),
+                at,
                 format!("`{op}` compares values of one type, found {a} and {b}"),
             );
         } else if matches!(lt.non_null(), Ty::Struct(_)) {
             self.error(
                 codes::TYPE_MISMATCH,
-                range(it),
+                at,
                 format!("structs cannot be compared with `{op}`: compare their fields"),
             );
         }

@@ -141,6 +141,8 @@ fn index_bodies(items: &[ItemEntry]) -> BTreeMap<(BodyPath, u32), (u32, TextRang
         match entry.kind {
             ItemKind::Fn => add(BodyPath::Fn(entry.name.clone()), i, &root),
             ItemKind::Global => add(BodyPath::GlobalInit(entry.name.clone()), i, &root),
+            // A class without a name has no slot in the item scope (a syntax error).
+            ItemKind::Class if entry.name.is_empty() => {}
             ItemKind::Class => {
                 let Some(list) = ast::ClassItem::cast(root).and_then(|c| c.member_list()) else { continue };
                 for m in list.methods() {

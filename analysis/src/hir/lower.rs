@@ -1233,82 +1233,148 @@ impl<'a> FnLower<'a> {
         d
     }
 
+    /// A run of operators of one precedence (`a + b - c`), applied left to right. Lowered
+    /// in a loop, step by step, exactly as the nested `((a + b) - c)` it means would be:
+    /// each prefix gets a temporary (the whole chain `dest`), and a chain of any length
+    /// costs no stack.
     fn binary(&mut self, it: &ast::BinExpr, dest: Option<LocalId>) -> LocalId {
         use ast::BinaryOp as B;
         let e = ast::Expr::BinExpr(it.clone());
-        let at = range(it);
-        let (Some(op), Some(lhs), Some(rhs)) = (it.op(), it.lhs(), it.rhs()) else {
+        let steps = it.steps();
+        let (Some(first), false) = (it.lhs(), steps.is_empty()) else {
             return self.dest(&e, dest);
         };
-        if matches!(op, B::And | B::Or) {
-            // a && b: if a { b } else { false };  a || b: if a { true } else { b }
-            let d = self.dest(&e, dest);
-            let l = self.expr_as(&lhs, &Ty::Bool, None);
-            let eval_rhs = self.new_block();
-            let short = self.new_block();
-            let join = self.new_block();
-            let (then_block, else_block) = if op == B::And { (eval_rhs, short) } else { (short, eval_rhs) };
-            self.emit(InstKind::Branch { cond: l, then_block, else_block }, range(&lhs));
-            self.switch_to(eval_rhs);
-            self.expr_as(&rhs, &Ty::Bool, Some(d));
-            self.jump(join, at);
-            self.switch_to(short);
-            self.emit(InstKind::Const { dest: d, value: Constant::Bool(op == B::Or) }, at);
-            self.jump(join, at);
-            self.switch_to(join);
-            return d;
-        }
-        let lt = self.infer.type_of(&lhs);
-        let rt = self.infer.type_of(&rhs);
-        if matches!(op, B::Eq | B::Ne) {
-            // `x == null`: a null test, not a comparison of references.
-            let null_side = if is_null_literal(&rhs) {
-                Some(&lhs)
-            } else if is_null_literal(&lhs) {
-                Some(&rhs)
-            } else {
-                None
-            };
-            if let Some(tested) = null_side {
-                let v = self.expr(tested, None);
-                let d = self.dest(&e, dest);
-                if op == B::Eq {
-                    self.emit(InstKind::IsNull { dest: d, value: v }, at);
-                } else {
-                    let t = self.temp(&Ty::Bool, at);
-                    self.emit(InstKind::IsNull { dest: t, value: v }, at);
-                    self.emit(InstKind::Unary { dest: d, op: ir::UnaryOp::Not, operand: t }, at);
-                }
-                return d;
-            }
-            let l = self.expr(&lhs, None);
-            let r = self.expr(&rhs, None);
-            let d = self.dest(&e, dest);
-            let op = if op == B::Eq { ir::BinaryOp::Eq } else { ir::BinaryOp::Ne };
-            self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
-            return d;
-        }
-        let l = self.expr_as(&lhs, lt.non_null(), None);
-        let r = self.expr_as(&rhs, rt.non_null(), None);
-        let d = self.dest(&e, dest);
-        if op == B::Add && matches!(lt.non_null(), Ty::String) {
-            self.emit(InstKind::Concat { dest: d, lhs: l, rhs: r }, at);
-            return d;
-        }
-        let op = match op {
-            B::Add => ir::BinaryOp::Add,
-            B::Sub => ir::BinaryOp::Sub,
-            B::Mul => ir::BinaryOp::Mul,
-            B::Div => ir::BinaryOp::Div,
-            B::Rem => ir::BinaryOp::Rem,
-            B::Lt => ir::BinaryOp::Lt,
-            B::Le => ir::BinaryOp::Le,
-            B::Gt => ir::BinaryOp::Gt,
-            B::Ge => ir::BinaryOp::Ge,
-            B::Eq | B::Ne | B::And | B::Or => ir::BinaryOp::Eq,
+        let Some(rhss) = steps.iter().map(|s| s.rhs.clone()).collect::<Option<Vec<ast::Expr>>>() else {
+            return self.dest(&e, dest);
         };
-        self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
-        d
+        let n = steps.len();
+        let start = range(it).start();
+        let prefix = |k: usize| TextRange::new(start, range(&rhss[k]).end());
+        if matches!(steps[0].op, B::And | B::Or) {
+            // a && b: if a { b } else { false };  a || b: if a { true } else { b }
+            // The nested form takes its destination before its left side: outermost first.
+            let mut dests = vec![None; n];
+            for k in (0..n).rev() {
+                dests[k] =
+                    Some(if k == n - 1 { self.dest(&e, dest) } else { self.temp(&Ty::Bool, prefix(k)) });
+            }
+            let mut l = self.expr_as(&first, &Ty::Bool, None);
+            let mut l_at = range(&first);
+            for (k, step) in steps.iter().enumerate() {
+                let (op, rhs, at) = (step.op, &rhss[k], prefix(k));
+                let d = dests[k].unwrap_or(l);
+                let eval_rhs = self.new_block();
+                let short = self.new_block();
+                let join = self.new_block();
+                let (then_block, else_block) =
+                    if op == B::And { (eval_rhs, short) } else { (short, eval_rhs) };
+                self.emit(InstKind::Branch { cond: l, then_block, else_block }, l_at);
+                self.switch_to(eval_rhs);
+                self.expr_as(rhs, &Ty::Bool, Some(d));
+                self.jump(join, at);
+                self.switch_to(short);
+                self.emit(InstKind::Const { dest: d, value: Constant::Bool(op == B::Or) }, at);
+                self.jump(join, at);
+                self.switch_to(join);
+                l = d;
+                l_at = at;
+            }
+            return l;
+        }
+        // The value of the prefix so far (`None`: the first operand, not lowered yet, since
+        // `null == x` never lowers its `null`) and its type.
+        let mut value: Option<LocalId> = None;
+        let mut lt = self.infer.type_of(&first);
+        for (k, step) in steps.iter().enumerate() {
+            let (op, rhs, at) = (step.op, &rhss[k], prefix(k));
+            let last = k == n - 1;
+            let result_ty = match op {
+                B::Add | B::Sub | B::Mul | B::Div | B::Rem => lt.non_null().clone(),
+                _ => Ty::Bool,
+            };
+            let rt = self.infer.type_of(rhs);
+            let d = if matches!(op, B::Eq | B::Ne) {
+                // `x == null`: a null test, not a comparison of references.
+                let first_is_null = value.is_none() && is_null_literal(&first);
+                let tested = if is_null_literal(rhs) {
+                    Some(None)
+                } else if first_is_null {
+                    Some(Some(rhs))
+                } else {
+                    None
+                };
+                if let Some(tested) = tested {
+                    let v = match tested {
+                        Some(rhs) => self.expr(rhs, None),
+                        None => self.prefix_value(value, &first, None),
+                    };
+                    let d = self.step_dest(&e, dest, last, &result_ty, at);
+                    if op == B::Eq {
+                        self.emit(InstKind::IsNull { dest: d, value: v }, at);
+                    } else {
+                        let t = self.temp(&Ty::Bool, at);
+                        self.emit(InstKind::IsNull { dest: t, value: v }, at);
+                        self.emit(InstKind::Unary { dest: d, op: ir::UnaryOp::Not, operand: t }, at);
+                    }
+                    d
+                } else {
+                    let l = self.prefix_value(value, &first, None);
+                    let r = self.expr(rhs, None);
+                    let d = self.step_dest(&e, dest, last, &result_ty, at);
+                    let op = if op == B::Eq { ir::BinaryOp::Eq } else { ir::BinaryOp::Ne };
+                    self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
+                    d
+                }
+            } else {
+                let l = self.prefix_value(value, &first, Some(lt.non_null()));
+                let r = self.expr_as(rhs, rt.non_null(), None);
+                let d = self.step_dest(&e, dest, last, &result_ty, at);
+                if op == B::Add && matches!(lt.non_null(), Ty::String) {
+                    self.emit(InstKind::Concat { dest: d, lhs: l, rhs: r }, at);
+                } else {
+                    let op = match op {
+                        B::Add => ir::BinaryOp::Add,
+                        B::Sub => ir::BinaryOp::Sub,
+                        B::Mul => ir::BinaryOp::Mul,
+                        B::Div => ir::BinaryOp::Div,
+                        B::Rem => ir::BinaryOp::Rem,
+                        B::Lt => ir::BinaryOp::Lt,
+                        B::Le => ir::BinaryOp::Le,
+                        B::Gt => ir::BinaryOp::Gt,
+                        B::Ge => ir::BinaryOp::Ge,
+                        B::Eq | B::Ne | B::And | B::Or => ir::BinaryOp::Eq,
+                    };
+                    self.emit(InstKind::Binary { dest: d, op, lhs: l, rhs: r }, at);
+                }
+                d
+            };
+            value = Some(d);
+            lt = result_ty;
+        }
+        value.unwrap_or_else(|| self.dest(&e, dest))
+    }
+
+    /// The left side of a chain's step: the prefix's value, or the first operand lowered
+    /// now (checked against `null` when `want` is not nullable, as any operand is).
+    fn prefix_value(&mut self, value: Option<LocalId>, first: &ast::Expr, want: Option<&Ty>) -> LocalId {
+        match (value, want) {
+            (Some(v), _) => v,
+            (None, Some(want)) => self.expr_as(first, want, None),
+            (None, None) => self.expr(first, None),
+        }
+    }
+
+    /// Where a chain's step puts its value: the chain's destination for the last step, a
+    /// new temporary of the prefix's type otherwise.
+    fn step_dest(
+        &mut self,
+        e: &ast::Expr,
+        dest: Option<LocalId>,
+        last: bool,
+        ty: &Ty,
+        at: TextRange,
+    ) -> LocalId {
+        if last { self.dest(e, dest) } else { self.temp(ty, at) }
     }
 
     /// Arguments, each checked for `null` where its parameter is not nullable.

@@ -435,6 +435,11 @@ fn build(tree: &super::item_tree::ItemTree) -> ItemScopeResult {
     };
     let mut globals_pending = Vec::new();
     for entry in &tree.items {
+        // A class or struct without a name (a syntax error, reported by the parser) got no
+        // slot in pass 1, so it gets none here either: the slots of the others must match.
+        if entry.name.is_empty() && matches!(entry.kind, ItemKind::Class | ItemKind::Struct) {
+            continue;
+        }
         let root = entry.syntax();
         let offset = entry.offset;
         let mut report = |d: Diagnostic| diagnostics.push(d.shifted(offset));

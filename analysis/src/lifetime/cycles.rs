@@ -214,7 +214,7 @@ pub(crate) fn analyze(
             }
         }
         let mut component = vec![0usize; graph.node_count()];
-        let sccs: Vec<Vec<u32>> = petgraph::algo::tarjan_scc(&graph)
+        let sccs: Vec<Vec<u32>> = crate::scc::tarjan_scc(&graph)
             .into_iter()
             .map(|m| m.into_iter().map(|node| node.index() as u32).collect())
             .collect();

@@ -266,7 +266,7 @@ pub(crate) fn blocks_in_loops(f: &ir::Function) -> Vec<bool> {
         }
     }
     let mut out = self_loop;
-    for scc in petgraph::algo::tarjan_scc(&g) {
+    for scc in crate::scc::tarjan_scc(&g) {
         if scc.len() > 1 {
             for node in scc {
                 out[node.index()] = true;

@@ -81,29 +81,71 @@ pub(crate) fn observable_locals(program: &ir::Program) -> Vec<Vec<bool>> {
         .collect()
 }
 
-/// Whether a value of `ty` may reach an object with a `drop` block.
+/// Whether a value of `ty` may reach an object with a `drop` block. A depth-first walk
+/// over the struct graph without recursion, which looks into each struct once (issue 16:
+/// following every path through structs that hold a struct twice, `struct S2 { a: S1,
+/// b: S1 }`, was exponential, 2^N for N levels). As before, a struct that reaches itself
+/// (through an array or a `?`) or a nest deeper than 32 structs is taken to be observable
+/// when any class has a `drop` block. `_depth` is kept for the callers.
 pub(crate) fn type_observable(
     program: &ir::Program,
     classes: &[bool],
     any_drop: bool,
     ty: &ir::Type,
-    depth: u32,
+    _depth: u32,
 ) -> bool {
-    if depth > 32 {
-        return any_drop;
-    }
-    match ty {
-        ir::Type::Class(c) => classes.get(c.index()).copied().unwrap_or(true),
-        ir::Type::Array(e) | ir::Type::Nullable(e) => {
-            type_observable(program, classes, any_drop, e, depth + 1)
+    /// A type's answer without looking into structs, or the struct it is (under `[]`, `?`).
+    fn leaf(classes: &[bool], any_drop: bool, mut ty: &ir::Type) -> Result<bool, u32> {
+        loop {
+            return match ty {
+                ir::Type::Array(e) | ir::Type::Nullable(e) => {
+                    ty = e;
+                    continue;
+                }
+                ir::Type::Class(c) => Ok(classes.get(c.index()).copied().unwrap_or(true)),
+                ir::Type::Struct(s) => Err(s.0),
+                // A closure's environment may hold anything.
+                ir::Type::Closure(_) => Ok(any_drop),
+                _ => Ok(false),
+            };
         }
-        ir::Type::Struct(s) => program.structs.get(s.index()).is_some_and(|d| {
-            d.fields.iter().any(|f| type_observable(program, classes, any_drop, &f.ty, depth + 1))
-        }),
-        // A closure's environment may hold anything.
-        ir::Type::Closure(_) => any_drop,
-        _ => false,
     }
+    let root = match leaf(classes, any_drop, ty) {
+        Ok(answer) => return answer,
+        Err(s) => s,
+    };
+    if program.structs.get(root as usize).is_none() {
+        return false;
+    }
+    // The path of structs being looked into, each with its next field; the structs done
+    // (all false: a true answer ends the walk).
+    let mut path: Vec<(u32, usize)> = vec![(root, 0)];
+    let mut done = crate::plan::SeenStructs::default();
+    while let Some(&mut (s, ref mut next)) = path.last_mut() {
+        let fields = &program.structs[s as usize].fields;
+        let Some(field) = fields.get(*next) else {
+            path.pop();
+            done.first_visit(s);
+            continue;
+        };
+        *next += 1;
+        match leaf(classes, any_drop, &field.ty) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(inner) if program.structs.get(inner as usize).is_none() => {}
+            Err(inner) if path.len() >= 32 || path.iter().any(|&(p, _)| p == inner) => {
+                if any_drop {
+                    return true;
+                }
+            }
+            Err(inner) => {
+                if !done.contains(inner) {
+                    path.push((inner, 0));
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Which functions never release memory their callers can see (rule own-pure-call), and

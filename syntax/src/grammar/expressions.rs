@@ -75,13 +75,25 @@ fn expr_bp(p: &mut Parser<'_>, min_bp: u8, r: Restrictions) -> Option<CompletedM
             p.skip_balanced(EXPR_STOP);
             break;
         }
+        // A run of operators of one precedence (`a + b - c + ...`) is one flat node with
+        // all its operands: left-associative in meaning, but not nesting, so a generated
+        // chain of 100,000 terms is neither "nested too deeply" nor a deep tree that every
+        // later pass would recurse down.
         let m = lhs.precede(p);
-        p.bump_any();
-        if !p.at_ts(EXPR_FIRST) {
-            let found = p.describe_current();
-            p.err_recover(format!("expected an expression after the operator, found {found}"), EXPR_RECOVERY);
-        } else {
-            expr_bp(p, bp, r);
+        loop {
+            p.bump_any();
+            if !p.at_ts(EXPR_FIRST) {
+                let found = p.describe_current();
+                p.err_recover(
+                    format!("expected an expression after the operator, found {found}"),
+                    EXPR_RECOVERY,
+                );
+            } else {
+                expr_bp(p, bp, r);
+            }
+            if infix_binding_power(p.current()) != Some(bp) {
+                break;
+            }
         }
         lhs = m.complete(p, BIN_EXPR);
     }
