@@ -135,6 +135,11 @@ pub(super) struct ValueState {
     pub(super) region_fields: Vec<(u32, Kind, Option<ScopeId>)>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
+    /// For an array this function allocated empty: it still holds no element (nothing was
+    /// pushed or stored through any of its names, it was not exposed to other code, and
+    /// no copy-on-write may have left it in a local that was written since). Loading an
+    /// element of it stops the program (rule verify-fact-empty).
+    pub(super) empty: bool,
 }
 
 impl ValueState {
@@ -153,6 +158,7 @@ impl ValueState {
             constant_fields: Vec::new(),
             region_fields: Vec::new(),
             observable: false,
+            empty: false,
         }
     }
 
@@ -320,9 +326,16 @@ impl State {
                 }
             }
         }
+        // Static data is like no value at all here: a release of it does nothing, so a
+        // local that holds it on one side and a counted value on the other may be
+        // released on both (as a local that holds nothing on one side).
+        let is_static = |side: usize, slot: Slot| matches!(slot, Slot::Val(v) if sides[side].values.get(&v).is_some_and(|s| s.kind == Kind::Static));
         let count_of = |side: usize, slot: Slot| -> Option<Count> {
             let Slot::Val(v) = slot else { return None };
             let s = sides[side].values.get(&v)?;
+            if s.kind == Kind::Static {
+                return None;
+            }
             Some(if s.counts() { s.count } else { Count::Known(0) })
         };
         let mut out: BTreeMap<ValueId, ValueState> = BTreeMap::new();
@@ -345,6 +358,10 @@ impl State {
                         one_sided = true;
                         continue;
                     };
+                    if is_static(side, slot) {
+                        one_sided = true;
+                        continue;
+                    }
                     if seen.contains(&v) {
                         determinate[side] = false;
                         continue;
@@ -506,5 +523,6 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
     m.constant_fields.retain(|f| y.constant_fields.contains(f));
     m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
+    m.empty = x.empty && y.empty;
     m
 }
