@@ -83,8 +83,9 @@
 //! from the plan: a whole-program points-to analysis (`points_to.rs`) says which locals
 //! can only hold constant data (`verify-fact-constant`) or memory of one placement
 //! (`verify-fact-placement`), following values through fields, elements, globals,
-//! parameters, results (a function returning a parameter unchanged returns, per call,
-//! what that call passes: `verify-fact-returned-parameter`) and closure calls; an element
+//! parameters, results (a function returning a parameter, or what it reaches through
+//! fields and elements, returns per call what that call's argument reaches:
+//! `verify-fact-returned-parameter`) and closure calls; an element
 //! loaded from an array the function made empty and has not filled ends the path
 //! (`verify-fact-empty`); what a field holds at one point of a run is still not derived.
 //! Older, narrower passes remain: a flow-insensitive

@@ -15,7 +15,11 @@
 //!   no operation on it is owed or does anything;
 //! - rule `verify-fact-placement`: a local whose every possible allocation site is placed
 //!   in one kind of memory (stack or arena, static, heap) has that kind, whatever the
-//!   local's type says (counting ignores stack, arena and static memory).
+//!   local's type says (counting ignores stack, arena and static memory);
+//! - rule `verify-fact-returned-parameter`: a function whose every `return` returns a
+//!   parameter or what it reaches through fields and elements (`return o.i.s`) returns,
+//!   at each call, what that call's argument reaches that way, not everything it returns
+//!   to any caller (a string every caller passes as a literal comes back a literal).
 //!
 //! The abstract values are string literals (one value: constant data) and allocation
 //! sites (objects, arrays, strings, closures, and struct values, which are inline but
@@ -71,8 +75,9 @@ pub(super) struct PointsTo {
     placements: HashMap<Site, Kind>,
     /// Struct-value sites.
     structs: BTreeSet<Site>,
-    /// Per function: the parameters its `return`s return unchanged, if they all do.
-    returned_params: Vec<Option<Vec<usize>>>,
+    /// Per function: what its `return`s return, as paths from its parameters, if they
+    /// all return such a path.
+    returned_paths: Vec<Option<Vec<ParamPath>>>,
 }
 
 impl PointsTo {
@@ -105,7 +110,7 @@ impl PointsTo {
                 }
             }
         }
-        pt.returned_params = program.functions.iter().map(returned_params).collect();
+        pt.returned_paths = program.functions.iter().map(returned_paths).collect();
         // Every object of a class, for its `drop` block's `self`.
         let mut by_class: HashMap<u32, Vec<Site>> = HashMap::new();
         for (f, function) in program.functions.iter().enumerate() {
@@ -251,17 +256,22 @@ impl PointsTo {
                     for (&a, &p) in args.iter().zip(&callee.params) {
                         changed |= self.flow(local(a), Loc::Local(body.0, p));
                     }
-                    // A function that returns some of its parameters unchanged returns, at
-                    // this call, what this call passes them.
+                    // A function that returns a parameter, or what it reaches through
+                    // fields and elements, returns at this call what this call's argument
+                    // reaches that way (rule verify-fact-returned-parameter).
                     let Some(d) = dest else { continue };
-                    let returned: Vec<Loc> = match self.returned_params.get(body.index()).cloned().flatten() {
-                        Some(params) => {
-                            params.iter().filter_map(|&i| args.get(i)).map(|&a| local(a)).collect()
+                    match self.returned_paths.get(body.index()).cloned().flatten() {
+                        Some(paths) => {
+                            for (i, steps) in paths {
+                                let Some(&a) = args.get(i) else { continue };
+                                let values = self.follow(local(a), &steps);
+                                let set = self.sets.entry(local(d)).or_default();
+                                let before = set.len();
+                                set.extend(values);
+                                changed |= set.len() != before;
+                            }
                         }
-                        None => vec![Loc::Result(body.0)],
-                    };
-                    for from in returned {
-                        changed |= self.flow(from, local(d));
+                        None => changed |= self.flow(Loc::Result(body.0), local(d)),
                     }
                 }
             }
@@ -269,6 +279,25 @@ impl PointsTo {
             _ => {}
         }
         changed
+    }
+
+    /// What `start` holds, then what those values hold at each step (a field, or the
+    /// elements).
+    fn follow(&self, start: Loc, steps: &[Step]) -> BTreeSet<Abstract> {
+        let mut values = self.sets.get(&start).cloned().unwrap_or_default();
+        for step in steps {
+            let mut next = BTreeSet::new();
+            for value in &values {
+                let Abstract::Site(site) = value else { continue };
+                let loc = match step {
+                    Step::Field(f) => Loc::Field(*site, *f),
+                    Step::Elem => Loc::Elem(*site),
+                };
+                next.extend(self.sets.get(&loc).into_iter().flatten().copied());
+            }
+            values = next;
+        }
+        values
     }
 
     /// Rule verify-fact-constant: whether local `local` of function `f` can only hold
@@ -329,10 +358,20 @@ impl PointsTo {
     }
 }
 
-/// The parameters the `return`s of `function` return unchanged, when every `return`
-/// returns one: the parameter's local (never written in the body), or locals only ever
-/// written copies of such locals.
-fn returned_params(function: &crate::Function) -> Option<Vec<usize>> {
+/// One step from a value to what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Field(u32),
+    Elem,
+}
+
+/// A parameter (by position) and the steps from it to a value.
+type ParamPath = (usize, Vec<Step>);
+
+/// What the `return`s of `function` return, as paths from its parameters (a parameter's
+/// local, never written in the body; locals only ever written copies of, or loads of a
+/// field or an element from, such paths), when every `return` returns such a path.
+fn returned_paths(function: &crate::Function) -> Option<Vec<ParamPath>> {
     let mut writers: HashMap<LocalId, Vec<&InstKind>> = HashMap::new();
     let mut returns = Vec::new();
     for (_, inst) in function.insts() {
@@ -345,36 +384,49 @@ fn returned_params(function: &crate::Function) -> Option<Vec<usize>> {
     }
     let mut found = Vec::new();
     for value in returns {
-        params_copied_into(function, &writers, value?, 0, &mut found)?;
+        paths_to(function, &writers, value?, &mut Vec::new(), &mut found, 0)?;
     }
     (!found.is_empty()).then_some(found)
 }
 
-/// Adds to `found` the parameters `local` can hold an unchanged copy of; `None` if it can
-/// hold anything else.
-fn params_copied_into(
+/// Adds to `found` the parameter paths `local` can hold, with `suffix` (the steps taken
+/// from it, innermost last) appended; `None` if it can hold anything else.
+fn paths_to(
     function: &crate::Function,
     writers: &HashMap<LocalId, Vec<&InstKind>>,
     local: LocalId,
+    suffix: &mut Vec<Step>,
+    found: &mut Vec<ParamPath>,
     depth: u32,
-    found: &mut Vec<usize>,
 ) -> Option<()> {
     let written = writers.get(&local).map_or(&[][..], Vec::as_slice);
     if let Some(i) = function.params.iter().position(|&p| p == local) {
         if !written.is_empty() {
             return None;
         }
-        if !found.contains(&i) {
-            found.push(i);
+        let path = (i, suffix.iter().rev().copied().collect());
+        if !found.contains(&path) {
+            found.push(path);
         }
         return Some(());
     }
-    if written.is_empty() || depth > 16 {
+    // Bounded: copies may go round in a loop.
+    if written.is_empty() || suffix.len() > 8 || found.len() > 16 || depth > 32 {
         return None;
     }
     for kind in written {
-        let InstKind::Copy { src, .. } = kind else { return None };
-        params_copied_into(function, writers, *src, depth + 1, found)?;
+        let (from, step) = match kind {
+            InstKind::Copy { src, .. } => (*src, None),
+            InstKind::LoadField { object, field, .. } => (*object, Some(Step::Field(*field))),
+            InstKind::LoadElem { array, .. } => (*array, Some(Step::Elem)),
+            _ => return None,
+        };
+        suffix.extend(step);
+        let result = paths_to(function, writers, from, suffix, found, depth + 1);
+        if step.is_some() {
+            suffix.pop();
+        }
+        result?;
     }
     Some(())
 }

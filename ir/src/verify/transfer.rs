@@ -182,7 +182,7 @@ impl<'a> Transfer<'a> {
                 }
                 _ => self.type_kind(p),
             };
-            let mut s = ValueState::new(u32::from(own), kind);
+            let mut s = received(u32::from(own), kind, self.observable(p));
             s.backed = !own;
             s.observable = self.observable(p);
             state.values.insert(v, s);
@@ -544,6 +544,11 @@ impl<'a> Transfer<'a> {
                 // The struct value owns what its fields own: nothing if every field is
                 // stack, arena or static memory that no count or `destroy` is owed for.
                 let mut any = false;
+                // Fields made of constant data hold no reference for as long as this
+                // value (a copy: no other code writes its fields) is not stored into.
+                let constant_fields: Vec<u32> = (0..fields.len() as u32)
+                    .filter(|&i| state.slot(fields[i as usize]) == Slot::Nothing)
+                    .collect();
                 for &f in fields {
                     if state.value(f).is_some_and(|(_, s)| s.counts() || s.owes()) {
                         any = true;
@@ -553,6 +558,7 @@ impl<'a> Transfer<'a> {
                 if any {
                     let mut s = ValueState::new(1, Kind::Unknown);
                     s.observable = false;
+                    s.constant_fields = constant_fields;
                     self.define(state, *dest, at, s, "overwritten");
                 } else {
                     self.write(state, *dest, Slot::Nothing, at, "overwritten");
@@ -642,8 +648,13 @@ impl<'a> Transfer<'a> {
                 if let I::StoreField { object, field, value } = kind
                     && let Slot::Val(o) = state.slot(*object)
                 {
-                    let nothing = state.slot(*value) == Slot::Nothing;
-                    let region = region_of(state, *value);
+                    // A store into a struct value writes the copy in this local only, while
+                    // the verifier's value may stand for several copies (after `copy`):
+                    // what it stores is learnt only for objects, which are shared.
+                    let object_is_class =
+                        matches!(self.ty(*object).map(Type::non_null), Some(Type::Class(_)));
+                    let nothing = object_is_class && state.slot(*value) == Slot::Nothing;
+                    let region = region_of(state, *value).filter(|_| object_is_class);
                     if let Some(s) = state.values.get_mut(&o) {
                         s.constant_fields.retain(|f| f != field);
                         if nothing {
@@ -718,7 +729,7 @@ impl<'a> Transfer<'a> {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 // The array's reference to the element moves to `dest`.
-                let mut s = ValueState::new(1, self.placement_of(*dest));
+                let mut s = received(1, self.placement_of(*dest), self.observable(*dest));
                 s.observable = self.observable(*dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
@@ -754,7 +765,7 @@ impl<'a> Transfer<'a> {
                             s.backed = true;
                             s
                         }
-                        _ => ValueState::new(1, self.placement_of(*dest)),
+                        _ => received(1, self.placement_of(*dest), self.observable(*dest)),
                     };
                     s.observable = self.observable(*dest);
                     self.define(state, *dest, at, s, "overwritten");
@@ -1368,6 +1379,18 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
         }
         t => t.value_kind() != ValueKind::Immediate,
     }
+}
+
+/// A value the function receives `count` references to (an `own` parameter, a popped
+/// element, a call's owned result): a stack or arena object among them is owed the
+/// `destroy` that runs its `drop` block, if its class has one (whoever hands such an
+/// object over hands that obligation with it).
+fn received(count: u32, kind: Kind, observable: bool) -> ValueState {
+    let mut s = ValueState::new(count, kind);
+    if kind == Kind::Region {
+        s.count = Count::Known(u32::from(count > 0 && observable));
+    }
+    s
 }
 
 /// Whether a value taken out of a place (a field moved out, or swapped out by a store)
