@@ -43,9 +43,12 @@ use std::collections::{BTreeSet, HashMap};
 /// An allocation site: the function and the instruction.
 type Site = (u32, InstAddr);
 
+/// A set of abstract values: what a place can hold.
+pub(super) type AbstractSet = BTreeSet<Abstract>;
+
 /// What a local, a field, an element or a global can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Abstract {
+pub(super) enum Abstract {
     /// A string literal.
     Constant,
     /// An object, array, string, closure or struct value made at this site.
@@ -283,19 +286,14 @@ impl PointsTo {
 
     /// What `start` holds, then what those values hold at each step (a field, or the
     /// elements).
-    fn follow(&self, start: Loc, steps: &[Step]) -> BTreeSet<Abstract> {
+    fn follow(&self, start: Loc, steps: &[Step]) -> AbstractSet {
         let mut values = self.sets.get(&start).cloned().unwrap_or_default();
         for step in steps {
-            let mut next = BTreeSet::new();
-            for value in &values {
-                let Abstract::Site(site) = value else { continue };
-                let loc = match step {
-                    Step::Field(f) => Loc::Field(*site, *f),
-                    Step::Elem => Loc::Elem(*site),
-                };
-                next.extend(self.sets.get(&loc).into_iter().flatten().copied());
-            }
-            values = next;
+            let field = match step {
+                Step::Field(f) => Some(*f),
+                Step::Elem => None,
+            };
+            values = self.through(&values, field);
         }
         values
     }
@@ -303,11 +301,16 @@ impl PointsTo {
     /// Rule verify-fact-constant: whether local `local` of function `f` can only hold
     /// constant data (nothing any operation counts).
     pub(super) fn holds_constants_only(&self, f: FunctionId, local: LocalId) -> bool {
-        self.sound && self.constant_loc(Loc::Local(f.0, local), &mut Vec::new())
+        self.sound && self.sets.get(&Loc::Local(f.0, local)).is_none_or(|set| self.is_constant(set))
     }
 
-    fn constant_loc(&self, loc: Loc, seen: &mut Vec<Site>) -> bool {
-        self.sets.get(&loc).into_iter().flatten().all(|a| match a {
+    /// Whether every value of `set` is constant data (an empty set: nothing).
+    pub(super) fn is_constant(&self, set: &AbstractSet) -> bool {
+        self.sound && self.constant_set(set, &mut Vec::new())
+    }
+
+    fn constant_set(&self, set: &AbstractSet, seen: &mut Vec<Site>) -> bool {
+        set.iter().all(|a| match a {
             Abstract::Constant => true,
             // A struct value holds what its fields hold.
             Abstract::Site(s) if self.structs.contains(s) => {
@@ -315,12 +318,39 @@ impl PointsTo {
                     return false;
                 }
                 seen.push(*s);
-                let fields: Vec<Loc> =
-                    self.sets.keys().filter(|l| matches!(l, Loc::Field(o, _) if o == s)).copied().collect();
-                fields.into_iter().all(|l| self.constant_loc(l, seen))
+                let fields: Vec<&AbstractSet> = self
+                    .sets
+                    .iter()
+                    .filter(|(l, _)| matches!(l, Loc::Field(o, _) if o == s))
+                    .map(|(_, set)| set)
+                    .collect();
+                fields.into_iter().all(|set| self.constant_set(set, seen))
             }
             Abstract::Site(_) => false,
         })
+    }
+
+    /// The abstract value of the allocation site at `at` in function `f`.
+    pub(super) fn site(f: FunctionId, at: InstAddr) -> Abstract {
+        Abstract::Site((f.0, at))
+    }
+
+    /// What the values of `set` hold in field `field` (`None`: in their elements).
+    pub(super) fn through(&self, set: &AbstractSet, field: Option<u32>) -> AbstractSet {
+        let step = match field {
+            Some(f) => Step::Field(f),
+            None => Step::Elem,
+        };
+        let mut out = AbstractSet::new();
+        for value in set {
+            let Abstract::Site(site) = value else { continue };
+            let loc = match step {
+                Step::Field(f) => Loc::Field(*site, f),
+                Step::Elem => Loc::Elem(*site),
+            };
+            out.extend(self.sets.get(&loc).into_iter().flatten().copied());
+        }
+        out
     }
 
     /// Rule verify-fact-placement: the one placement kind of every site local `local` of
@@ -328,10 +358,14 @@ impl PointsTo {
     /// counted memory or struct values, or when nothing is known. (Not which arena: a
     /// site's scope is that of the frame that ran it, which may be another.)
     pub(super) fn placement(&self, f: FunctionId, local: LocalId) -> Option<Kind> {
+        self.placement_of_set(self.sets.get(&Loc::Local(f.0, local))?)
+    }
+
+    /// The one placement kind of every site of `set` (as [`PointsTo::placement`]).
+    pub(super) fn placement_of_set(&self, set: &AbstractSet) -> Option<Kind> {
         if !self.sound {
             return None;
         }
-        let set = self.sets.get(&Loc::Local(f.0, local))?;
         let mut out: Option<Kind> = None;
         let mut constants = false;
         for a in set {

@@ -9,6 +9,7 @@
 //! writes again while its previous value is still named, the previous one is renamed
 //! ("shadowed") first.
 
+use super::points_to::AbstractSet;
 use crate::{BlockId, InstAddr, LocalId, ScopeId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -135,6 +136,11 @@ pub(super) struct ValueState {
     pub(super) region_fields: Vec<(u32, Kind, Option<ScopeId>)>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
+    /// What the value can be, by the whole-program points-to sets, when known more
+    /// precisely than by the sets of the locals that name it: the site of an allocation,
+    /// what the sites of the value it was loaded from hold in that field or element
+    /// (`None`: the sets of its locals apply).
+    pub(super) sites: Option<std::rc::Rc<AbstractSet>>,
     /// For an array this function allocated empty: it still holds no element (nothing was
     /// pushed or stored through any of its names, it was not exposed to other code, and
     /// no copy-on-write may have left it in a local that was written since). Loading an
@@ -158,6 +164,7 @@ impl ValueState {
             constant_fields: Vec::new(),
             region_fields: Vec::new(),
             observable: false,
+            sites: None,
             empty: false,
         }
     }
@@ -524,5 +531,10 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
     m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
     m.empty = x.empty && y.empty;
+    m.sites = match (&x.sites, &y.sites) {
+        (Some(a), Some(b)) if a == b => Some(a.clone()),
+        (Some(a), Some(b)) => Some(std::rc::Rc::new(a.union(b).copied().collect())),
+        _ => None,
+    };
     m
 }

@@ -10,12 +10,14 @@
 use super::constants::ConstantPlaces;
 use super::input::{FnInput, Target, VOp};
 use super::liveness::Liveness;
+use super::points_to::{AbstractSet, PointsTo};
 use super::report::{Rule, Severity};
 use super::state::{
     Count, Gone, Kind, Life, Origin, Place, Slot, State, ValueId, ValueKey, ValueState, Values,
 };
 use crate::plan::{OpKind, Placement, When};
 use crate::{Callee, Function, FunctionId, InstAddr, InstKind, LocalId, Mode, Program, Type, ValueKind};
+use std::rc::Rc;
 
 /// A finding before it is given its function and path.
 #[derive(Debug, Clone)]
@@ -420,12 +422,31 @@ impl<'a> Transfer<'a> {
         let mut s = ValueState::new(1, kind);
         s.arena_scope = arena_scope;
         s.observable = self.observable(dest);
+        s.sites = Some(Rc::new([PointsTo::site(self.id, at)].into()));
         // A stack or arena object is owed a `destroy` if it has a `drop` block (and, see
         // the allocating instructions, if it takes heap references the function owned).
         if kind == Kind::Region {
             s.count = Count::Known(u32::from(s.observable));
         }
         s
+    }
+
+    /// Rules verify-fact-constant and verify-fact-placement, for the value this function
+    /// holds: what a field (or, with `None`, an element) of the value in `container` can
+    /// hold, when the sites of that value are known more precisely than those of every
+    /// value its local ever holds (a local written twice holds one of them at a time).
+    fn loaded_sites(&self, state: &State, container: LocalId, field: Option<u32>) -> Option<Rc<AbstractSet>> {
+        let (_, s) = state.value(container)?;
+        let sites = s.sites.as_deref()?;
+        Some(Rc::new(self.constants.points_to.through(sites, field)))
+    }
+
+    /// A loaded value's placement from what it can be, if that is more precise.
+    fn narrow(&self, s: &mut ValueState, precise: Option<Rc<AbstractSet>>) {
+        if let Some(kind) = precise.as_deref().and_then(|p| self.constants.points_to.placement_of_set(p)) {
+            s.kind = kind;
+        }
+        s.sites = precise;
     }
 
     /// A value loaded from a place: borrowed from it.
@@ -559,23 +580,27 @@ impl<'a> Transfer<'a> {
                     let mut s = ValueState::new(1, Kind::Unknown);
                     s.observable = false;
                     s.constant_fields = constant_fields;
+                    s.sites = Some(Rc::new([PointsTo::site(self.id, at)].into()));
                     self.define(state, *dest, at, s, "overwritten");
                 } else {
                     self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
             }
             I::LoadField { dest, object, field } => {
+                let precise = self.loaded_sites(state, *object, Some(*field));
                 // A field of a value without references (a struct value built of
                 // constants, `null`) holds none either.
                 if immediate(self, *dest)
                     || self.constants.field_is_constant(self.ty(*object), *field)
                     || state.slot(*object) == Slot::Nothing
                     || state.value(*object).is_some_and(|(_, s)| s.constant_fields.contains(field))
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
                 {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Field(parent, *field), *dest);
+                self.narrow(&mut s, precise);
                 if let Some((_, ps)) = state.value(*object)
                     && let Some(&(_, k, a)) = ps.region_fields.iter().find(|(f, _, _)| f == field)
                 {
@@ -588,11 +613,15 @@ impl<'a> Transfer<'a> {
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::LoadElem { dest, array, .. } => {
-                if immediate(self, *dest) {
+                let precise = self.loaded_sites(state, *array, None);
+                if immediate(self, *dest)
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*array).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Elem(parent), *dest);
+                self.narrow(&mut s, precise);
                 if let (Some(p), I::LoadElem { index, .. }) = (parent, kind) {
                     self.load_released(state, Place::Elem(p, *index), &mut s);
                 }
@@ -725,11 +754,19 @@ impl<'a> Transfer<'a> {
             }
             I::Pop { dest, array } => {
                 self.check_cow_before(state, *array, at);
-                if immediate(self, *dest) {
+                let precise = self.loaded_sites(state, *array, None);
+                if immediate(self, *dest)
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 // The array's reference to the element moves to `dest`.
-                let mut s = received(1, self.placement_of(*dest), self.observable(*dest));
+                let kind = precise
+                    .as_deref()
+                    .and_then(|p| self.constants.points_to.placement_of_set(p))
+                    .unwrap_or_else(|| self.placement_of(*dest));
+                let mut s = received(1, kind, self.observable(*dest));
+                s.sites = precise;
                 s.observable = self.observable(*dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
@@ -1407,6 +1444,8 @@ fn owes_when_taken(s: &ValueState) -> bool {
 fn name_copy(state: &mut State, l: LocalId, original: (ValueId, bool), copy: ValueId, mut fresh: ValueState) {
     if let Some(old) = state.values.get_mut(&original.0) {
         fresh.empty = old.empty;
+        // A copy of an array is made at its site (`points_to.rs`).
+        fresh.sites = old.sites.clone();
         if !original.1 {
             old.empty = false;
         }
