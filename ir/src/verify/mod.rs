@@ -26,7 +26,11 @@
 //! function's locals and live values, so a function with thousands of simultaneously
 //! live references and thousands of branches costs their product (3,000 `if`s over 3,000
 //! live objects in one function: about 5 s and 1.2 GB in a release build; every program
-//! of the repository: milliseconds). Entry states are kept only for merge points.
+//! of the repository: milliseconds). Entry states are kept only for merge points. The
+//! whole-program points-to analysis (`points_to.rs`) costs what its sets hold, bounded
+//! (500,000 values, beyond which it gives no facts): a chain of 1,000 functions each
+//! returning the previous one's result takes about 7 s in a debug build, 4 s without
+//! the facts.
 //!
 //! Ownership follows the execution model: a fresh allocation starts with one reference,
 //! an `own` parameter arrives with one, a borrowed one with none; `dup` adds one (on a

@@ -31,8 +31,10 @@
 //! class. The sets grow until nothing changes. A copy-on-write copy stays its site's
 //! object (same contents; a static array's copy is heap memory, so static arrays get no
 //! placement fact). Code the verifier cannot see (extern functions) could store anything
-//! anywhere: a program with externs gets no facts at all, as does one whose sets do not
-//! settle within [`MAX_PASSES`] passes.
+//! anywhere: a program with externs gets no facts at all. The constraints are solved with
+//! a worklist: each value crosses each inclusion once (loads, stores and closure calls
+//! add inclusions as the sets of the locals they go through grow), so the cost is that of
+//! the values that actually flow, not of passes over the program.
 
 use super::input::FnInput;
 use super::state::Kind;
@@ -63,10 +65,13 @@ enum Loc {
     Elem(Site),
     Global(u32),
     Result(u32),
+    /// An intermediate of a returned path at a call (`verify-fact-returned-parameter`).
+    Temp(u32),
 }
 
-/// How many passes over the program the sets may take to settle.
-const MAX_PASSES: usize = 200;
+/// How many values all the sets together may hold before the verifier gives up on the
+/// facts (and checks without them): far more than any program of the repository needs.
+const MAX_SET_ENTRIES: usize = 500_000;
 
 /// The points-to sets of a program, and what they say about each local.
 #[derive(Debug, Default)]
@@ -114,6 +119,7 @@ impl PointsTo {
             }
         }
         pt.returned_paths = program.functions.iter().map(returned_paths).collect();
+        let mut solver = Solver::new(program, &pt.returned_paths);
         // Every object of a class, for its `drop` block's `self`.
         let mut by_class: HashMap<u32, Vec<Site>> = HashMap::new();
         for (f, function) in program.functions.iter().enumerate() {
@@ -127,175 +133,28 @@ impl PointsTo {
             if let FunctionKind::Drop { class } = function.kind
                 && let Some(&this) = function.params.first()
             {
-                let set = pt.sets.entry(Loc::Local(f as u32, this)).or_default();
+                let node = solver.node(Loc::Local(f as u32, this));
                 for &site in by_class.get(&class.0).into_iter().flatten() {
-                    set.insert(Abstract::Site(site));
+                    solver.add(node, Abstract::Site(site));
                 }
             }
         }
-        for _ in 0..MAX_PASSES {
-            let mut changed = false;
-            for (f, function) in program.functions.iter().enumerate() {
-                for (at, inst) in function.insts() {
-                    changed |= pt.apply(program, f as u32, at, &inst.kind);
-                }
-            }
-            if !changed {
-                pt.sound = true;
-                break;
+        for (f, function) in program.functions.iter().enumerate() {
+            for (at, inst) in function.insts() {
+                solver.constrain(f as u32, at, &inst.kind);
             }
         }
+        solver.solve();
+        if solver.budget == 0 {
+            return pt;
+        }
+        for (loc, set) in solver.locs.into_iter().zip(solver.sets) {
+            if !set.is_empty() {
+                pt.sets.insert(loc, set);
+            }
+        }
+        pt.sound = true;
         pt
-    }
-
-    /// Adds `from`'s set to `to`'s; whether `to` grew.
-    fn flow(&mut self, from: Loc, to: Loc) -> bool {
-        let Some(values) = self.sets.get(&from).filter(|s| !s.is_empty()).cloned() else { return false };
-        let set = self.sets.entry(to).or_default();
-        let before = set.len();
-        set.extend(values);
-        set.len() != before
-    }
-
-    fn add(&mut self, to: Loc, value: Abstract) -> bool {
-        self.sets.entry(to).or_default().insert(value)
-    }
-
-    /// The sites a local may hold.
-    fn sites(&self, f: u32, local: LocalId) -> Vec<Site> {
-        self.sets
-            .get(&Loc::Local(f, local))
-            .into_iter()
-            .flatten()
-            .filter_map(|a| match a {
-                Abstract::Site(s) => Some(*s),
-                Abstract::Constant => None,
-            })
-            .collect()
-    }
-
-    /// The inclusions one instruction adds; whether a set grew.
-    fn apply(&mut self, program: &Program, f: u32, at: InstAddr, kind: &InstKind) -> bool {
-        use InstKind as I;
-        let local = |l: LocalId| Loc::Local(f, l);
-        let here = (f, at);
-        let mut changed = false;
-        match kind {
-            I::Const { dest, value: Constant::Str(_) } => {
-                changed |= self.add(local(*dest), Abstract::Constant)
-            }
-            I::Copy { dest, src } => changed |= self.flow(local(*src), local(*dest)),
-            I::NewObject { dest, fields, .. } | I::NewStruct { dest, fields, .. } => {
-                changed |= self.add(local(*dest), Abstract::Site(here));
-                for (i, &v) in fields.iter().enumerate() {
-                    changed |= self.flow(local(v), Loc::Field(here, i as u32));
-                }
-            }
-            I::NewArray { dest, elems, .. } => {
-                changed |= self.add(local(*dest), Abstract::Site(here));
-                for &v in elems {
-                    changed |= self.flow(local(v), Loc::Elem(here));
-                }
-            }
-            I::NewArrayRepeat { dest, value, .. } => {
-                changed |= self.add(local(*dest), Abstract::Site(here));
-                changed |= self.flow(local(*value), Loc::Elem(here));
-            }
-            I::Concat { dest, .. } | I::ToString { dest, .. } => {
-                changed |= self.add(local(*dest), Abstract::Site(here));
-            }
-            I::NewClosure { dest, function, captures } => {
-                changed |= self.add(local(*dest), Abstract::Site(here));
-                if let Some(body) = program.functions.get(function.index()) {
-                    for (&v, &c) in captures.iter().zip(&body.captures) {
-                        changed |= self.flow(local(v), Loc::Local(function.0, c));
-                    }
-                }
-            }
-            I::LoadField { dest, object, field } => {
-                for s in self.sites(f, *object) {
-                    changed |= self.flow(Loc::Field(s, *field), local(*dest));
-                }
-            }
-            I::StoreField { object, field, value } => {
-                for s in self.sites(f, *object) {
-                    changed |= self.flow(local(*value), Loc::Field(s, *field));
-                }
-            }
-            I::LoadElem { dest, array, .. } | I::Pop { dest, array } => {
-                for s in self.sites(f, *array) {
-                    changed |= self.flow(Loc::Elem(s), local(*dest));
-                }
-            }
-            I::StoreElem { array, value, .. } | I::Push { array, value } => {
-                for s in self.sites(f, *array) {
-                    changed |= self.flow(local(*value), Loc::Elem(s));
-                }
-            }
-            I::LoadGlobal { dest, global } => changed |= self.flow(Loc::Global(global.0), local(*dest)),
-            I::StoreGlobal { global, value } => changed |= self.flow(local(*value), Loc::Global(global.0)),
-            I::Call { callee, args, .. } | I::Spawn { callee, args } => {
-                let dest = match kind {
-                    I::Call { dest, .. } => *dest,
-                    _ => None,
-                };
-                let bodies: Vec<FunctionId> = match callee {
-                    Callee::Function(g) => vec![*g],
-                    Callee::Closure(c) => self
-                        .sites(f, *c)
-                        .into_iter()
-                        .filter_map(|(sf, sat)| {
-                            let inst = program.functions.get(sf as usize)?.inst(sat)?;
-                            match &inst.kind {
-                                I::NewClosure { function, .. } => Some(*function),
-                                _ => None,
-                            }
-                        })
-                        .collect(),
-                    Callee::Extern(_) => Vec::new(),
-                };
-                for body in bodies {
-                    let Some(callee) = program.functions.get(body.index()) else { continue };
-                    for (&a, &p) in args.iter().zip(&callee.params) {
-                        changed |= self.flow(local(a), Loc::Local(body.0, p));
-                    }
-                    // A function that returns a parameter, or what it reaches through
-                    // fields and elements, returns at this call what this call's argument
-                    // reaches that way (rule verify-fact-returned-parameter).
-                    let Some(d) = dest else { continue };
-                    match self.returned_paths.get(body.index()).cloned().flatten() {
-                        Some(paths) => {
-                            for (i, steps) in paths {
-                                let Some(&a) = args.get(i) else { continue };
-                                let values = self.follow(local(a), &steps);
-                                let set = self.sets.entry(local(d)).or_default();
-                                let before = set.len();
-                                set.extend(values);
-                                changed |= set.len() != before;
-                            }
-                        }
-                        None => changed |= self.flow(Loc::Result(body.0), local(d)),
-                    }
-                }
-            }
-            I::Return { value: Some(v) } => changed |= self.flow(local(*v), Loc::Result(f)),
-            _ => {}
-        }
-        changed
-    }
-
-    /// What `start` holds, then what those values hold at each step (a field, or the
-    /// elements).
-    fn follow(&self, start: Loc, steps: &[Step]) -> AbstractSet {
-        let mut values = self.sets.get(&start).cloned().unwrap_or_default();
-        for step in steps {
-            let field = match step {
-                Step::Field(f) => Some(*f),
-                Step::Elem => None,
-            };
-            values = self.through(&values, field);
-        }
-        values
     }
 
     /// Rule verify-fact-constant: whether local `local` of function `f` can only hold
@@ -463,4 +322,291 @@ fn paths_to(
         result?;
     }
     Some(())
+}
+
+/// A constraint that depends on the sites a node holds.
+#[derive(Debug, Clone)]
+enum Use {
+    /// `dest ⊇ site.step` for each site of the node.
+    Load { step: Step, dest: usize },
+    /// `site.step ⊇ value` for each site of the node.
+    Store { step: Step, value: usize },
+    /// A call through the closure in the node: for each closure site, its body's
+    /// parameters receive the arguments and `dest` its result.
+    Call { args: Vec<usize>, dest: Option<usize> },
+}
+
+/// The inclusion constraints of a program over its places, solved with a worklist: a
+/// node's new values (`pending`) travel its edges once, and reach the constraints that
+/// depend on its sites.
+struct Solver<'a> {
+    program: &'a Program,
+    returned_paths: &'a [Option<Vec<ParamPath>>],
+    index: HashMap<Loc, usize>,
+    locs: Vec<Loc>,
+    sets: Vec<AbstractSet>,
+    pending: Vec<AbstractSet>,
+    edges: Vec<Vec<usize>>,
+    edge_set: std::collections::HashSet<(usize, usize)>,
+    uses: Vec<Vec<Use>>,
+    queued: Vec<bool>,
+    work: std::collections::VecDeque<usize>,
+    temps: u32,
+    /// How many more values the sets may take in all; at 0 the solver stops and the
+    /// sets are incomplete (no facts): the cost of a program whose sets grow with the
+    /// square of its size stays bounded.
+    budget: usize,
+}
+
+impl<'a> Solver<'a> {
+    fn new(program: &'a Program, returned_paths: &'a [Option<Vec<ParamPath>>]) -> Solver<'a> {
+        Solver {
+            program,
+            returned_paths,
+            index: HashMap::new(),
+            locs: Vec::new(),
+            sets: Vec::new(),
+            pending: Vec::new(),
+            edges: Vec::new(),
+            edge_set: Default::default(),
+            uses: Vec::new(),
+            queued: Vec::new(),
+            work: Default::default(),
+            temps: 0,
+            budget: MAX_SET_ENTRIES,
+        }
+    }
+
+    fn node(&mut self, loc: Loc) -> usize {
+        if let Some(&n) = self.index.get(&loc) {
+            return n;
+        }
+        let n = self.locs.len();
+        self.index.insert(loc, n);
+        self.locs.push(loc);
+        self.sets.push(AbstractSet::new());
+        self.pending.push(AbstractSet::new());
+        self.edges.push(Vec::new());
+        self.uses.push(Vec::new());
+        self.queued.push(false);
+        n
+    }
+
+    fn temp(&mut self) -> usize {
+        self.temps += 1;
+        self.node(Loc::Temp(self.temps))
+    }
+
+    fn add(&mut self, n: usize, value: Abstract) {
+        if self.budget == 0 {
+            return;
+        }
+        if self.sets[n].insert(value) {
+            self.budget -= 1;
+            self.pending[n].insert(value);
+            if !self.queued[n] {
+                self.queued[n] = true;
+                self.work.push_back(n);
+            }
+        }
+    }
+
+    /// `to ⊇ from`, from now on.
+    fn edge(&mut self, from: usize, to: usize) {
+        if from == to || !self.edge_set.insert((from, to)) {
+            return;
+        }
+        self.edges[from].push(to);
+        for value in self.sets[from].clone() {
+            self.add(to, value);
+        }
+    }
+
+    /// A constraint on the sites of `n`, applied to those it has and to those to come.
+    fn add_use(&mut self, n: usize, u: Use) {
+        self.uses[n].push(u.clone());
+        for value in self.sets[n].clone() {
+            self.apply_use(&u, value);
+        }
+    }
+
+    fn place(site: Site, step: Step) -> Loc {
+        match step {
+            Step::Field(f) => Loc::Field(site, f),
+            Step::Elem => Loc::Elem(site),
+        }
+    }
+
+    fn apply_use(&mut self, u: &Use, value: Abstract) {
+        let Abstract::Site(site) = value else { return };
+        match u {
+            Use::Load { step, dest } => {
+                let from = self.node(Self::place(site, *step));
+                self.edge(from, *dest);
+            }
+            Use::Store { step, value } => {
+                let to = self.node(Self::place(site, *step));
+                self.edge(*value, to);
+            }
+            Use::Call { args, dest } => {
+                let body = self.program.functions.get(site.0 as usize).and_then(|f| f.inst(site.1)).and_then(
+                    |inst| match &inst.kind {
+                        InstKind::NewClosure { function, .. } => Some(*function),
+                        _ => None,
+                    },
+                );
+                if let Some(body) = body {
+                    self.call(body, args, *dest);
+                }
+            }
+        }
+    }
+
+    /// A call of `body` with `args`, its result into `dest`.
+    fn call(&mut self, body: FunctionId, args: &[usize], dest: Option<usize>) {
+        let Some(callee) = self.program.functions.get(body.index()) else { return };
+        let params = callee.params.clone();
+        for (&a, p) in args.iter().zip(params) {
+            let to = self.node(Loc::Local(body.0, p));
+            self.edge(a, to);
+        }
+        let Some(dest) = dest else { return };
+        // A function that returns a parameter, or what it reaches through fields and
+        // elements, returns at this call what this call's argument reaches that way
+        // (rule verify-fact-returned-parameter).
+        match self.returned_paths.get(body.index()).cloned().flatten() {
+            Some(paths) => {
+                for (i, steps) in paths {
+                    let Some(&start) = args.get(i) else { continue };
+                    let mut current = start;
+                    for step in steps {
+                        let next = self.temp();
+                        self.add_use(current, Use::Load { step, dest: next });
+                        current = next;
+                    }
+                    self.edge(current, dest);
+                }
+            }
+            None => {
+                let result = self.node(Loc::Result(body.0));
+                self.edge(result, dest);
+            }
+        }
+    }
+
+    /// The constraints of one instruction.
+    fn constrain(&mut self, f: u32, at: InstAddr, kind: &InstKind) {
+        use InstKind as I;
+        let here = Abstract::Site((f, at));
+        let local = |s: &mut Self, l: LocalId| s.node(Loc::Local(f, l));
+        match kind {
+            I::Const { dest, value: Constant::Str(_) } => {
+                let d = local(self, *dest);
+                self.add(d, Abstract::Constant);
+            }
+            I::Copy { dest, src } => {
+                let (s, d) = (local(self, *src), local(self, *dest));
+                self.edge(s, d);
+            }
+            I::NewObject { dest, fields, .. } | I::NewStruct { dest, fields, .. } => {
+                let d = local(self, *dest);
+                self.add(d, here);
+                for (i, &v) in fields.iter().enumerate() {
+                    let (from, to) = (local(self, v), self.node(Loc::Field((f, at), i as u32)));
+                    self.edge(from, to);
+                }
+            }
+            I::NewArray { dest, elems, .. } => {
+                let d = local(self, *dest);
+                self.add(d, here);
+                for &v in elems {
+                    let (from, to) = (local(self, v), self.node(Loc::Elem((f, at))));
+                    self.edge(from, to);
+                }
+            }
+            I::NewArrayRepeat { dest, value, .. } => {
+                let d = local(self, *dest);
+                self.add(d, here);
+                let (from, to) = (local(self, *value), self.node(Loc::Elem((f, at))));
+                self.edge(from, to);
+            }
+            I::Concat { dest, .. } | I::ToString { dest, .. } => {
+                let d = local(self, *dest);
+                self.add(d, here);
+            }
+            I::NewClosure { dest, function, captures } => {
+                let d = local(self, *dest);
+                self.add(d, here);
+                let body_captures = self.program.functions.get(function.index()).map(|b| b.captures.clone());
+                for (&v, c) in captures.iter().zip(body_captures.unwrap_or_default()) {
+                    let (from, to) = (local(self, v), self.node(Loc::Local(function.0, c)));
+                    self.edge(from, to);
+                }
+            }
+            I::LoadField { dest, object, field } => {
+                let (o, d) = (local(self, *object), local(self, *dest));
+                self.add_use(o, Use::Load { step: Step::Field(*field), dest: d });
+            }
+            I::StoreField { object, field, value } => {
+                let (o, v) = (local(self, *object), local(self, *value));
+                self.add_use(o, Use::Store { step: Step::Field(*field), value: v });
+            }
+            I::LoadElem { dest, array, .. } | I::Pop { dest, array } => {
+                let (a, d) = (local(self, *array), local(self, *dest));
+                self.add_use(a, Use::Load { step: Step::Elem, dest: d });
+            }
+            I::StoreElem { array, value, .. } | I::Push { array, value } => {
+                let (a, v) = (local(self, *array), local(self, *value));
+                self.add_use(a, Use::Store { step: Step::Elem, value: v });
+            }
+            I::LoadGlobal { dest, global } => {
+                let (g, d) = (self.node(Loc::Global(global.0)), local(self, *dest));
+                self.edge(g, d);
+            }
+            I::StoreGlobal { global, value } => {
+                let (v, g) = (local(self, *value), self.node(Loc::Global(global.0)));
+                self.edge(v, g);
+            }
+            I::Call { callee, args, .. } | I::Spawn { callee, args } => {
+                let dest = match kind {
+                    I::Call { dest: Some(d), .. } => Some(local(self, *d)),
+                    _ => None,
+                };
+                let args: Vec<usize> = args.iter().map(|&a| local(self, a)).collect();
+                match callee {
+                    Callee::Function(g) => self.call(*g, &args, dest),
+                    Callee::Closure(c) => {
+                        let c = local(self, *c);
+                        self.add_use(c, Use::Call { args, dest });
+                    }
+                    Callee::Extern(_) => {}
+                }
+            }
+            I::Return { value: Some(v) } => {
+                let (v, r) = (local(self, *v), self.node(Loc::Result(f)));
+                self.edge(v, r);
+            }
+            _ => {}
+        }
+    }
+
+    /// Propagates until nothing grows.
+    fn solve(&mut self) {
+        while let Some(n) = self.work.pop_front() {
+            self.queued[n] = false;
+            let delta = std::mem::take(&mut self.pending[n]);
+            for i in 0..self.edges[n].len() {
+                let to = self.edges[n][i];
+                for &value in &delta {
+                    self.add(to, value);
+                }
+            }
+            for i in 0..self.uses[n].len() {
+                let u = self.uses[n][i].clone();
+                for &value in &delta {
+                    self.apply_use(&u, value);
+                }
+            }
+        }
+    }
 }
