@@ -107,7 +107,7 @@ pub(crate) fn fixed_choices(case: u64, salt: u64, min: usize, spread: u64) -> Ve
 /// (an element popped from an array that is empty at that point but not provably so
 /// locally, a list walked while its nodes are all arena memory, a global's old value
 /// released at its last read before the store that overwrites it) and is then rejected
-/// though it runs clean: when this was written, 4 of 4,000 type-directed programs
+/// though it runs clean: when this was written, 3 of 4,000 type-directed programs
 /// (cases 300 to 4,299) and 1 of 1,000 of `plan_soundness`'s, 1 of the 556 fixed ones CI
 /// verifies.
 pub(crate) const MAX_UNVERIFIED_PER_MILLE: u64 = 10;

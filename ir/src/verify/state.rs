@@ -146,6 +146,10 @@ pub(super) struct ValueState {
     /// no copy-on-write may have left it in a local that was written since). Loading an
     /// element of it stops the program (rule verify-fact-empty).
     pub(super) empty: bool,
+    /// For an object this function allocated: fields that hold an array known empty (as
+    /// `empty`; forgotten by any write through an array and any value handed to other
+    /// code, which may reach the array through an alias).
+    pub(super) empty_fields: Vec<u32>,
 }
 
 impl ValueState {
@@ -166,6 +170,7 @@ impl ValueState {
             observable: false,
             sites: None,
             empty: false,
+            empty_fields: Vec::new(),
         }
     }
 
@@ -531,6 +536,7 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
     m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
     m.empty = x.empty && y.empty;
+    m.empty_fields.retain(|f| y.empty_fields.contains(f));
     m.sites = match (&x.sites, &y.sites) {
         (Some(a), Some(b)) if a == b => Some(a.clone()),
         (Some(a), Some(b)) => Some(std::rc::Rc::new(a.union(b).copied().collect())),

@@ -497,6 +497,24 @@ impl<'a> Transfer<'a> {
             I::StoreField { value, .. } => vec![*value],
             _ => exposes,
         };
+        // Rule verify-fact-empty, for fields: the empty arrays a new object is made with
+        // (read before the instruction exposes them), and what may fill an array held in
+        // some object's field: any write through an array, or any value handed to other
+        // code (which may reach an array of a field through an alias). Either forgets
+        // every object's empty fields.
+        let empty_fields: Vec<u32> = match kind {
+            I::NewObject { fields, .. } => (0..fields.len() as u32)
+                .filter(|&i| state.value(fields[i as usize]).is_some_and(|(_, s)| s.empty))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let fills = matches!(kind, I::Push { .. } | I::StoreElem { .. })
+            || exposes.iter().any(|&l| matches!(state.slot(l), Slot::Val(_)));
+        if fills {
+            for s in state.values.values_mut() {
+                s.empty_fields.clear();
+            }
+        }
         for l in exposes {
             if let Slot::Val(v) = state.slot(l)
                 && let Some(s) = state.values.get_mut(&v)
@@ -549,6 +567,7 @@ impl<'a> Transfer<'a> {
                 let mut s = self.allocation(state, at, *dest);
                 s.constant_fields = constant_fields;
                 s.region_fields = region_fields;
+                s.empty_fields = empty_fields;
                 s.empty = matches!(kind, I::NewArray { elems, .. } if elems.is_empty());
                 if s.kind == Kind::Region && holds {
                     s.count = Count::Known(1);
@@ -601,6 +620,7 @@ impl<'a> Transfer<'a> {
                 let parent = state.value(*object).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Field(parent, *field), *dest);
                 self.narrow(&mut s, precise);
+                s.empty = state.value(*object).is_some_and(|(_, o)| o.empty_fields.contains(field));
                 if let Some((_, ps)) = state.value(*object)
                     && let Some(&(_, k, a)) = ps.region_fields.iter().find(|(f, _, _)| f == field)
                 {
@@ -684,7 +704,12 @@ impl<'a> Transfer<'a> {
                         matches!(self.ty(*object).map(Type::non_null), Some(Type::Class(_)));
                     let nothing = object_is_class && state.slot(*value) == Slot::Nothing;
                     let region = region_of(state, *value).filter(|_| object_is_class);
+                    let stored_empty = state.value(*value).is_some_and(|(_, v)| v.empty);
                     if let Some(s) = state.values.get_mut(&o) {
+                        s.empty_fields.retain(|f| f != field);
+                        if stored_empty && object_is_class {
+                            s.empty_fields.push(*field);
+                        }
                         s.constant_fields.retain(|f| f != field);
                         if nothing {
                             s.constant_fields.push(*field);
