@@ -34,7 +34,8 @@
 //! anywhere: a program with externs gets no facts at all. The constraints are solved with
 //! a worklist: each value crosses each inclusion once (loads, stores and closure calls
 //! add inclusions as the sets of the locals they go through grow), so the cost is that of
-//! the values that actually flow, not of passes over the program.
+//! the values that actually flow, not of passes over the program; past
+//! [`MAX_SET_ENTRIES`] values in all, the verifier gives up the facts rather than the time.
 
 use super::input::FnInput;
 use super::state::Kind;
