@@ -23,7 +23,7 @@
 mod harness;
 
 use custody_ir::exec::{Outcome, ViolationKind};
-use harness::{check_and_plan, describe, run_plan};
+use harness::{assert_plans_verified, check_and_plan, describe, run_plan};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -1588,6 +1588,22 @@ proptest! {
         let text = generate(&choices);
         plans_agree(&text)?;
     }
+}
+
+/// Both plans of generated programs are proven by the plan verifier (`custody_ir::verify`),
+/// but for at most [`harness::MAX_UNVERIFIED_PER_MILLE`]: 256 fixed programs (choice lists
+/// from a fixed seed), `PLAN_SOUNDNESS_VERIFY_CASES=N` for more,
+/// `PLAN_SOUNDNESS_FAILURES=DIR` to keep the rejected ones.
+#[test]
+fn generated_plans_are_verified() {
+    let cases = std::env::var("PLAN_SOUNDNESS_VERIFY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let failures = std::env::var_os("PLAN_SOUNDNESS_FAILURES");
+    assert_plans_verified("plan_soundness", 0..cases, |case| generate(&fixed_choices(case)), failures);
+}
+
+/// A deterministic choice list of up to 400 numbers for case `case`.
+fn fixed_choices(case: u64) -> Vec<u32> {
+    harness::fixed_choices(case, 0x706c_616e, 0, 400)
 }
 
 /// Rule sum-widen: a parameter with more flows than a summary keeps (here 30 fields of one

@@ -183,12 +183,12 @@ fn plan_verify_plans_and_verifies_in_one_step() {
         verified `test-data/verify/branch_release.cdy`: 2 functions, 9 operations: proven
     "#]]
     .assert_eq(&text(&out.stderr));
-    // A plan the verifier cannot prove (tests/verify_plans.rs lists why): still written,
+    // A plan the verifier cannot prove (the file's comment says why): still written,
     // exit 3.
-    let out = custody(&["plan", "--verify", "test-data/programs/strings_and_floats.cdy"]);
+    let out = custody(&["plan", "--verify", "test-data/verify/unproven_early_global_release.cdy"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stdout).contains("\"format\": \"custody-plan\""));
-    assert!(text(&out.stderr).contains("error[verify-leak]"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("error[verify-release-unowned]"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub(super) struct ConstantPlaces {
     /// For each class whose allocation sites all have placements of one kind: that kind
     /// (a value of the class, wherever it comes from, is then of that kind).
     pub(super) class_kinds: std::collections::HashMap<ClassId, super::state::Kind>,
+    /// What each local can hold, over the whole program (`points_to.rs`).
+    pub(super) points_to: super::points_to::PointsTo,
     /// (class or struct, field) pairs that can hold a reference.
     fields: HashSet<(Record, u32)>,
     /// Globals that can hold a reference.

@@ -139,6 +139,20 @@ impl Finding {
     pub fn path_text(&self) -> String {
         self.path.iter().map(|b| format!("b{b}")).collect::<Vec<_>>().join(" -> ")
     }
+
+    /// The finding on one line, for test output and logs: `verify-leak in `main` at b2.6
+    /// (drop x after b2.6): message; path b0 -> b2`.
+    pub fn one_line(&self) -> String {
+        format!(
+            "{} in `{}` at {} ({}): {}; path {}",
+            self.rule.0.name(),
+            self.function,
+            self.inst.map_or_else(String::new, |i| i.to_string()),
+            self.op.clone().unwrap_or_default(),
+            self.message,
+            self.path_text()
+        )
+    }
 }
 
 /// Everything the verifier found about one plan.

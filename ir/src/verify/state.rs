@@ -9,6 +9,7 @@
 //! writes again while its previous value is still named, the previous one is renamed
 //! ("shadowed") first.
 
+use super::points_to::AbstractSet;
 use crate::{BlockId, InstAddr, LocalId, ScopeId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -135,6 +136,20 @@ pub(super) struct ValueState {
     pub(super) region_fields: Vec<(u32, Kind, Option<ScopeId>)>,
     /// Its class has a `drop` block.
     pub(super) observable: bool,
+    /// What the value can be, by the whole-program points-to sets, when known more
+    /// precisely than by the sets of the locals that name it: the site of an allocation,
+    /// what the sites of the value it was loaded from hold in that field or element
+    /// (`None`: the sets of its locals apply).
+    pub(super) sites: Option<std::rc::Rc<AbstractSet>>,
+    /// For an array this function allocated empty: it still holds no element (nothing was
+    /// pushed or stored through any of its names, it was not exposed to other code, and
+    /// no copy-on-write may have left it in a local that was written since). Loading an
+    /// element of it stops the program (rule verify-fact-empty).
+    pub(super) empty: bool,
+    /// For an object this function allocated: fields that hold an array known empty (as
+    /// `empty`; forgotten by any write through an array and any value handed to other
+    /// code, which may reach the array through an alias).
+    pub(super) empty_fields: Vec<u32>,
 }
 
 impl ValueState {
@@ -153,6 +168,9 @@ impl ValueState {
             constant_fields: Vec::new(),
             region_fields: Vec::new(),
             observable: false,
+            sites: None,
+            empty: false,
+            empty_fields: Vec::new(),
         }
     }
 
@@ -320,9 +338,16 @@ impl State {
                 }
             }
         }
+        // Static data is like no value at all here: a release of it does nothing, so a
+        // local that holds it on one side and a counted value on the other may be
+        // released on both (as a local that holds nothing on one side).
+        let is_static = |side: usize, slot: Slot| matches!(slot, Slot::Val(v) if sides[side].values.get(&v).is_some_and(|s| s.kind == Kind::Static));
         let count_of = |side: usize, slot: Slot| -> Option<Count> {
             let Slot::Val(v) = slot else { return None };
             let s = sides[side].values.get(&v)?;
+            if s.kind == Kind::Static {
+                return None;
+            }
             Some(if s.counts() { s.count } else { Count::Known(0) })
         };
         let mut out: BTreeMap<ValueId, ValueState> = BTreeMap::new();
@@ -345,6 +370,10 @@ impl State {
                         one_sided = true;
                         continue;
                     };
+                    if is_static(side, slot) {
+                        one_sided = true;
+                        continue;
+                    }
                     if seen.contains(&v) {
                         determinate[side] = false;
                         continue;
@@ -506,5 +535,12 @@ fn merge(x: &ValueState, y: &ValueState) -> ValueState {
     m.constant_fields.retain(|f| y.constant_fields.contains(f));
     m.region_fields.retain(|f| y.region_fields.contains(f));
     m.observable = x.observable || y.observable;
+    m.empty = x.empty && y.empty;
+    m.empty_fields.retain(|f| y.empty_fields.contains(f));
+    m.sites = match (&x.sites, &y.sites) {
+        (Some(a), Some(b)) if a == b => Some(a.clone()),
+        (Some(a), Some(b)) => Some(std::rc::Rc::new(a.union(b).copied().collect())),
+        _ => None,
+    };
     m
 }

@@ -10,12 +10,14 @@
 use super::constants::ConstantPlaces;
 use super::input::{FnInput, Target, VOp};
 use super::liveness::Liveness;
+use super::points_to::{AbstractSet, PointsTo};
 use super::report::{Rule, Severity};
 use super::state::{
     Count, Gone, Kind, Life, Origin, Place, Slot, State, ValueId, ValueKey, ValueState, Values,
 };
 use crate::plan::{OpKind, Placement, When};
-use crate::{Callee, Function, InstAddr, InstKind, LocalId, Mode, Program, Type, ValueKind};
+use crate::{Callee, Function, FunctionId, InstAddr, InstKind, LocalId, Mode, Program, Type, ValueKind};
+use std::rc::Rc;
 
 /// A finding before it is given its function and path.
 #[derive(Debug, Clone)]
@@ -41,7 +43,9 @@ pub(super) enum ResultConvention {
 /// Everything the transfer functions of one function need.
 pub(super) struct Transfer<'a> {
     pub(super) program: &'a Program,
+    /// The function verified, and its id.
     pub(super) function: &'a Function,
+    id: FunctionId,
     pub(super) input: &'a FnInput,
     /// Every function's plan (for callees' parameter modes).
     pub(super) inputs: &'a [FnInput],
@@ -57,6 +61,9 @@ pub(super) struct Transfer<'a> {
     liveness: Option<Liveness>,
     /// The operation being applied, for findings.
     current_op: Option<(usize, When)>,
+    /// Set by an instruction that stops the program on every run that reaches it (an
+    /// element loaded or popped from an array known empty): the path ends there.
+    pub(super) path_ends: bool,
 }
 
 /// Why a reference leaves the function's hands.
@@ -73,7 +80,7 @@ enum Consume {
 impl<'a> Transfer<'a> {
     pub(super) fn new(
         program: &'a Program,
-        function: &'a Function,
+        id: FunctionId,
         input: &'a FnInput,
         inputs: &'a [FnInput],
         conventions: &'a [Option<ResultConvention>],
@@ -81,7 +88,8 @@ impl<'a> Transfer<'a> {
     ) -> Transfer<'a> {
         Transfer {
             program,
-            function,
+            function: &program.functions[id.index()],
+            id,
             input,
             inputs,
             conventions,
@@ -91,6 +99,7 @@ impl<'a> Transfer<'a> {
             constants,
             liveness: None,
             current_op: None,
+            path_ends: false,
         }
     }
 
@@ -118,9 +127,17 @@ impl<'a> Transfer<'a> {
         self.function.get_local(local).map(|d| &d.ty)
     }
 
-    /// Whether values of this local's type can hold references.
+    /// Whether values of this local's type can hold references, and the program can put
+    /// one there (rule verify-fact-constant: not if it only ever holds constant data).
     fn holds_refs(&self, local: LocalId) -> bool {
         self.ty(local).is_some_and(|t| type_holds_refs(self.program, t, 0))
+            && !self.constants.points_to.holds_constants_only(self.id, local)
+    }
+
+    /// What is known of the placement of a local's values: from the sites it can hold
+    /// (rule verify-fact-placement), else from its type.
+    fn placement_of(&self, local: LocalId) -> Kind {
+        self.constants.points_to.placement(self.id, local).unwrap_or_else(|| self.type_kind(local))
     }
 
     /// What the program's allocations say about the placement of a local's values.
@@ -159,6 +176,7 @@ impl<'a> Transfer<'a> {
             // only what closure calls pass: a class no closure call passes never arrives,
             // so the kind its other allocations share says nothing about them.
             let kind = match (&self.function.kind, self.ty(p).map(Type::non_null)) {
+                _ if self.constants.points_to.placement(self.id, p).is_some() => self.placement_of(p),
                 (crate::FunctionKind::Closure { .. }, Some(Type::Class(c)))
                     if !self.constants.closure_receives(*c) =>
                 {
@@ -166,7 +184,7 @@ impl<'a> Transfer<'a> {
                 }
                 _ => self.type_kind(p),
             };
-            let mut s = ValueState::new(u32::from(own), kind);
+            let mut s = received(u32::from(own), kind, self.observable(p));
             s.backed = !own;
             s.observable = self.observable(p);
             state.values.insert(v, s);
@@ -179,7 +197,7 @@ impl<'a> Transfer<'a> {
                 continue;
             }
             let v = self.values.id(ValueKey::Capture(i as u32));
-            let mut s = ValueState::new(0, self.type_kind(c));
+            let mut s = ValueState::new(0, self.placement_of(c));
             s.backed = true;
             state.values.insert(v, s);
             if let Some(slot) = state.locals.get_mut(c.index()) {
@@ -404,6 +422,7 @@ impl<'a> Transfer<'a> {
         let mut s = ValueState::new(1, kind);
         s.arena_scope = arena_scope;
         s.observable = self.observable(dest);
+        s.sites = Some(Rc::new([PointsTo::site(self.id, at)].into()));
         // A stack or arena object is owed a `destroy` if it has a `drop` block (and, see
         // the allocating instructions, if it takes heap references the function owned).
         if kind == Kind::Region {
@@ -412,9 +431,27 @@ impl<'a> Transfer<'a> {
         s
     }
 
+    /// Rules verify-fact-constant and verify-fact-placement, for the value this function
+    /// holds: what a field (or, with `None`, an element) of the value in `container` can
+    /// hold, when the sites of that value are known more precisely than those of every
+    /// value its local ever holds (a local written twice holds one of them at a time).
+    fn loaded_sites(&self, state: &State, container: LocalId, field: Option<u32>) -> Option<Rc<AbstractSet>> {
+        let (_, s) = state.value(container)?;
+        let sites = s.sites.as_deref()?;
+        Some(Rc::new(self.constants.points_to.through(sites, field)))
+    }
+
+    /// A loaded value's placement from what it can be, if that is more precise.
+    fn narrow(&self, s: &mut ValueState, precise: Option<Rc<AbstractSet>>) {
+        if let Some(kind) = precise.as_deref().and_then(|p| self.constants.points_to.placement_of_set(p)) {
+            s.kind = kind;
+        }
+        s.sites = precise;
+    }
+
     /// A value loaded from a place: borrowed from it.
     fn loaded(&self, origin: Origin, dest: LocalId) -> ValueState {
-        let mut s = ValueState::new(0, self.type_kind(dest));
+        let mut s = ValueState::new(0, self.placement_of(dest));
         s.backed = true;
         s.origin = origin;
         s.observable = self.observable(dest);
@@ -433,6 +470,11 @@ impl<'a> Transfer<'a> {
             if !matches!(kind, I::Free { .. }) {
                 self.use_local(state, l, at, "the instruction reads");
             }
+        }
+        if let I::LoadElem { array, .. } | I::Pop { array, .. } = kind
+            && self.known_empty(state, *array)
+        {
+            return;
         }
         let immediate = |t: &Self, l: LocalId| !t.holds_refs(l);
         // An object passed, stored, captured or returned may have its fields written by
@@ -455,12 +497,31 @@ impl<'a> Transfer<'a> {
             I::StoreField { value, .. } => vec![*value],
             _ => exposes,
         };
+        // Rule verify-fact-empty, for fields: the empty arrays a new object is made with
+        // (read before the instruction exposes them), and what may fill an array held in
+        // some object's field: any write through an array, or any value handed to other
+        // code (which may reach an array of a field through an alias). Either forgets
+        // every object's empty fields.
+        let empty_fields: Vec<u32> = match kind {
+            I::NewObject { fields, .. } => (0..fields.len() as u32)
+                .filter(|&i| state.value(fields[i as usize]).is_some_and(|(_, s)| s.empty))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let fills = matches!(kind, I::Push { .. } | I::StoreElem { .. })
+            || exposes.iter().any(|&l| matches!(state.slot(l), Slot::Val(_)));
+        if fills {
+            for s in state.values.values_mut() {
+                s.empty_fields.clear();
+            }
+        }
         for l in exposes {
             if let Slot::Val(v) = state.slot(l)
                 && let Some(s) = state.values.get_mut(&v)
             {
                 s.constant_fields.clear();
                 s.region_fields.clear();
+                s.empty = false;
             }
         }
         match kind {
@@ -506,6 +567,8 @@ impl<'a> Transfer<'a> {
                 let mut s = self.allocation(state, at, *dest);
                 s.constant_fields = constant_fields;
                 s.region_fields = region_fields;
+                s.empty_fields = empty_fields;
+                s.empty = matches!(kind, I::NewArray { elems, .. } if elems.is_empty());
                 if s.kind == Kind::Region && holds {
                     s.count = Count::Known(1);
                 }
@@ -521,6 +584,11 @@ impl<'a> Transfer<'a> {
                 // The struct value owns what its fields own: nothing if every field is
                 // stack, arena or static memory that no count or `destroy` is owed for.
                 let mut any = false;
+                // Fields made of constant data hold no reference for as long as this
+                // value (a copy: no other code writes its fields) is not stored into.
+                let constant_fields: Vec<u32> = (0..fields.len() as u32)
+                    .filter(|&i| state.slot(fields[i as usize]) == Slot::Nothing)
+                    .collect();
                 for &f in fields {
                     if state.value(f).is_some_and(|(_, s)| s.counts() || s.owes()) {
                         any = true;
@@ -530,23 +598,29 @@ impl<'a> Transfer<'a> {
                 if any {
                     let mut s = ValueState::new(1, Kind::Unknown);
                     s.observable = false;
+                    s.constant_fields = constant_fields;
+                    s.sites = Some(Rc::new([PointsTo::site(self.id, at)].into()));
                     self.define(state, *dest, at, s, "overwritten");
                 } else {
                     self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
             }
             I::LoadField { dest, object, field } => {
+                let precise = self.loaded_sites(state, *object, Some(*field));
                 // A field of a value without references (a struct value built of
                 // constants, `null`) holds none either.
                 if immediate(self, *dest)
                     || self.constants.field_is_constant(self.ty(*object), *field)
                     || state.slot(*object) == Slot::Nothing
                     || state.value(*object).is_some_and(|(_, s)| s.constant_fields.contains(field))
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
                 {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*object).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Field(parent, *field), *dest);
+                self.narrow(&mut s, precise);
+                s.empty = state.value(*object).is_some_and(|(_, o)| o.empty_fields.contains(field));
                 if let Some((_, ps)) = state.value(*object)
                     && let Some(&(_, k, a)) = ps.region_fields.iter().find(|(f, _, _)| f == field)
                 {
@@ -559,11 +633,15 @@ impl<'a> Transfer<'a> {
                 self.define(state, *dest, at, s, "overwritten");
             }
             I::LoadElem { dest, array, .. } => {
-                if immediate(self, *dest) {
+                let precise = self.loaded_sites(state, *array, None);
+                if immediate(self, *dest)
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 let parent = state.value(*array).map(|(v, _)| v);
                 let mut s = self.loaded(Origin::Elem(parent), *dest);
+                self.narrow(&mut s, precise);
                 if let (Some(p), I::LoadElem { index, .. }) = (parent, kind) {
                     self.load_released(state, Place::Elem(p, *index), &mut s);
                 }
@@ -583,6 +661,11 @@ impl<'a> Transfer<'a> {
             | I::StoreGlobal { value, .. } => {
                 if let I::StoreElem { array, .. } | I::Push { array, .. } = kind {
                     self.check_cow_before(state, *array, at);
+                    if let Slot::Val(a) = state.slot(*array)
+                        && let Some(s) = state.values.get_mut(&a)
+                    {
+                        s.empty = false;
+                    }
                 }
                 // The store overwrites the stale pointer of a released place.
                 let stored = match kind {
@@ -614,9 +697,19 @@ impl<'a> Transfer<'a> {
                 if let I::StoreField { object, field, value } = kind
                     && let Slot::Val(o) = state.slot(*object)
                 {
-                    let nothing = state.slot(*value) == Slot::Nothing;
-                    let region = region_of(state, *value);
+                    // A store into a struct value writes the copy in this local only, while
+                    // the verifier's value may stand for several copies (after `copy`):
+                    // what it stores is learnt only for objects, which are shared.
+                    let object_is_class =
+                        matches!(self.ty(*object).map(Type::non_null), Some(Type::Class(_)));
+                    let nothing = object_is_class && state.slot(*value) == Slot::Nothing;
+                    let region = region_of(state, *value).filter(|_| object_is_class);
+                    let stored_empty = state.value(*value).is_some_and(|(_, v)| v.empty);
                     if let Some(s) = state.values.get_mut(&o) {
+                        s.empty_fields.retain(|f| f != field);
+                        if stored_empty && object_is_class {
+                            s.empty_fields.push(*field);
+                        }
                         s.constant_fields.retain(|f| f != field);
                         if nothing {
                             s.constant_fields.push(*field);
@@ -666,7 +759,9 @@ impl<'a> Transfer<'a> {
                             .collect();
                         for v in swapped {
                             if let Some(s) = state.values.get_mut(&v) {
-                                s.count = Count::Known(1);
+                                if owes_when_taken(s) {
+                                    s.count = Count::Known(1);
+                                }
                                 s.backed = false;
                             }
                         }
@@ -684,11 +779,19 @@ impl<'a> Transfer<'a> {
             }
             I::Pop { dest, array } => {
                 self.check_cow_before(state, *array, at);
-                if immediate(self, *dest) {
+                let precise = self.loaded_sites(state, *array, None);
+                if immediate(self, *dest)
+                    || precise.as_deref().is_some_and(|p| self.constants.points_to.is_constant(p))
+                {
                     return self.write(state, *dest, Slot::Nothing, at, "overwritten");
                 }
                 // The array's reference to the element moves to `dest`.
-                let mut s = ValueState::new(1, self.type_kind(*dest));
+                let kind = precise
+                    .as_deref()
+                    .and_then(|p| self.constants.points_to.placement_of_set(p))
+                    .unwrap_or_else(|| self.placement_of(*dest));
+                let mut s = received(1, kind, self.observable(*dest));
+                s.sites = precise;
                 s.observable = self.observable(*dest);
                 self.define(state, *dest, at, s, "overwritten");
             }
@@ -720,11 +823,11 @@ impl<'a> Transfer<'a> {
                     }
                     let mut s = match convention {
                         Some(ResultConvention::Borrowed | ResultConvention::Nothing) => {
-                            let mut s = ValueState::new(0, self.type_kind(*dest));
+                            let mut s = ValueState::new(0, self.placement_of(*dest));
                             s.backed = true;
                             s
                         }
-                        _ => ValueState::new(1, self.type_kind(*dest)),
+                        _ => received(1, self.placement_of(*dest), self.observable(*dest)),
                     };
                     s.observable = self.observable(*dest);
                     self.define(state, *dest, at, s, "overwritten");
@@ -767,6 +870,14 @@ impl<'a> Transfer<'a> {
                 }
             }
         }
+    }
+
+    /// Rule verify-fact-empty: an element loaded or popped from an array known to hold
+    /// none stops the program (index out of bounds), so no run goes on along this path.
+    fn known_empty(&mut self, state: &State, array: LocalId) -> bool {
+        let empty = state.value(array).is_some_and(|(_, s)| s.empty && s.life == Life::Live);
+        self.path_ends |= empty;
+        empty
     }
 
     /// A write through an array that may be shared (counted, or of unknown placement) or
@@ -988,6 +1099,21 @@ impl<'a> Transfer<'a> {
 
     fn cow(&mut self, state: &mut State, op: &VOp, l: LocalId, v: ValueId, s: &ValueState, at: InstAddr) {
         self.use_local(state, l, at, &format!("`{}` of", op.kind.as_str()));
+        // Rule verify-fact-empty: where the local is given a fresh copy below, the copy
+        // is as empty as the array was; unless the operation surely copies (`cow_copy`;
+        // a `cow_check` of constant data, or of a counted array the function itself holds
+        // two references to), the local may still name the old array at run time, and
+        // what is written through the local lands in it: the old array is not known
+        // empty any more.
+        let copies = match op.kind {
+            OpKind::CowCopy => true,
+            OpKind::CowCheck => {
+                s.kind == Kind::Static
+                    || (s.kind == Kind::Counted && matches!(s.count, Count::Known(n) if n >= 2))
+            }
+            _ => false,
+        };
+        let original = (v, copies);
         if op.kind == OpKind::CowInPlace {
             if s.kind == Kind::Static {
                 let message = format!(
@@ -1027,6 +1153,17 @@ impl<'a> Transfer<'a> {
         // A copy replaces the local's array with a fresh one the local owns; the old one
         // loses the reference the local held (if it was shared, or the same array when
         // no copy was needed: either way it stays alive for its other names).
+        // Rule verify-cow-region-copy: `cow_copy` of a stack or arena array (uncounted,
+        // so `cow_check` never copies it) gives the local a fresh array in the same
+        // memory, no longer the one in the place it was loaded from. Whether the copy,
+        // whose elements gained a reference each, is destroyed when they need it is not
+        // followed (the checked interpreter judges that).
+        if s.kind == Kind::Region && op.kind == OpKind::CowCopy {
+            let copy = self.values.id(ValueKey::Cow(at, op.index));
+            let mut fresh = ValueState::new(0, Kind::Region);
+            fresh.observable = s.observable;
+            return name_copy(state, l, original, copy, fresh);
+        }
         if !matches!(s.kind, Kind::Counted | Kind::Unknown | Kind::Static) {
             // A `cow_copy` of region memory (an arena array, which keeps no counter) still
             // copies: the local names a new array in the same region from here on (not the
@@ -1077,11 +1214,7 @@ impl<'a> Transfer<'a> {
             fresh.count = Count::Known(0);
             fresh.backed = true;
         }
-        state.values.remove(&copy);
-        if let Some(slot) = state.locals.get_mut(l.index()) {
-            *slot = Slot::Val(copy);
-        }
-        state.values.insert(copy, fresh);
+        name_copy(state, l, original, copy, fresh);
     }
 
     /// A load from a place whose value was released (and not replaced): the loaded value
@@ -1151,14 +1284,35 @@ impl<'a> Transfer<'a> {
                         }
                         ps.taken.push(f);
                     }
-                    let taker = state
-                        .values
-                        .iter()
-                        .find(|(v, s)| matches(s.origin) && state.named_elsewhere(**v, None))
-                        .map(|(v, _)| *v);
+                    // Rule verify-take-loaded: the taker is the local the field was just
+                    // loaded into when the take follows that load; other values loaded
+                    // from the field before (and `dup`ed) keep their own counts.
+                    let just_loaded = match (inst, op.target) {
+                        (InstKind::LoadField { dest, object, field }, Target::Field(l, f))
+                            if when == When::After && *object == l && *field == f =>
+                        {
+                            state.value(*dest).filter(|(_, s)| matches(s.origin)).map(|(v, _)| v)
+                        }
+                        _ => None,
+                    };
+                    // Otherwise, for a take before the instruction that consumes the
+                    // loaded value: the first value it reads that was loaded from the
+                    // field and holds no reference of its own; else the first value
+                    // loaded from the field.
+                    let loaded_from_field =
+                        |v: &ValueId, s: &ValueState| matches(s.origin) && state.named_elsewhere(*v, None);
+                    let consumed = inst.uses().into_iter().find_map(|l| {
+                        let (v, s) = state.value(l)?;
+                        (when == When::Before && loaded_from_field(&v, s) && s.count == Count::Known(0))
+                            .then_some(v)
+                    });
+                    let taker = just_loaded.or(consumed).or_else(|| {
+                        state.values.iter().find(|(v, s)| loaded_from_field(v, s)).map(|(v, _)| *v)
+                    });
                     if let Some(t) = taker
                         && let Some(s) = state.values.get_mut(&t)
                         && let Count::Known(n) = s.count
+                        && owes_when_taken(s)
                     {
                         s.count = Count::Known(n + 1);
                     }
@@ -1197,11 +1351,23 @@ impl<'a> Transfer<'a> {
                         self.error(Rule::StoreOrder, at, message);
                     }
                 }
-                // Values borrowed from the released place lose what kept them alive.
+                // Values borrowed from the released place lose what kept them alive,
+                // unless the release does nothing to them: static memory, or stack or
+                // arena memory that a `drop` or `collect_cycles` leaves alone (rule
+                // verify-use-after-release).
+                let untouched = |s: &ValueState| {
+                    s.kind == Kind::Static
+                        || (s.kind == Kind::Region && matches!(op.kind, OpKind::Drop | OpKind::CollectCycles))
+                };
                 let released: Vec<ValueId> = state
                     .values
                     .iter()
-                    .filter(|(_, s)| matches(s.origin) && s.count == Count::Known(0) && s.life == Life::Live)
+                    .filter(|(_, s)| {
+                        matches(s.origin)
+                            && s.count == Count::Known(0)
+                            && s.life == Life::Live
+                            && !untouched(s)
+                    })
                     .map(|(v, _)| *v)
                     .collect();
                 for v in released {
@@ -1290,6 +1456,45 @@ fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
         }
         t => t.value_kind() != ValueKind::Immediate,
     }
+}
+
+/// A value the function receives `count` references to (an `own` parameter, a popped
+/// element, a call's owned result): a stack or arena object among them is owed the
+/// `destroy` that runs its `drop` block, if its class has one (whoever hands such an
+/// object over hands that obligation with it).
+fn received(count: u32, kind: Kind, observable: bool) -> ValueState {
+    let mut s = ValueState::new(count, kind);
+    if kind == Kind::Region {
+        s.count = Count::Known(u32::from(count > 0 && observable));
+    }
+    s
+}
+
+/// Whether a value taken out of a place (a field moved out, or swapped out by a store)
+/// becomes an obligation of the function: a counted reference always; a stack or arena
+/// object a `destroy` only if it has a `drop` block or holds references it owns. The
+/// latter is in the heap, not followed here (the checked interpreter judges it), so only
+/// the former is required.
+fn owes_when_taken(s: &ValueState) -> bool {
+    s.kind != Kind::Region || s.observable
+}
+
+/// A copy-on-write copy `copy` (described by `fresh`) of the array `original.0` becomes
+/// what local `l` names; `original.1`: whether the operation surely copies.
+fn name_copy(state: &mut State, l: LocalId, original: (ValueId, bool), copy: ValueId, mut fresh: ValueState) {
+    if let Some(old) = state.values.get_mut(&original.0) {
+        fresh.empty = old.empty;
+        // A copy of an array is made at its site (`points_to.rs`).
+        fresh.sites = old.sites.clone();
+        if !original.1 {
+            old.empty = false;
+        }
+    }
+    state.values.remove(&copy);
+    if let Some(slot) = state.locals.get_mut(l.index()) {
+        *slot = Slot::Val(copy);
+    }
+    state.values.insert(copy, fresh);
 }
 
 /// What a value is owed: `the function still owns a reference to its value`.
