@@ -1165,21 +1165,6 @@ impl<'a> Transfer<'a> {
             return name_copy(state, l, original, copy, fresh);
         }
         if !matches!(s.kind, Kind::Counted | Kind::Unknown | Kind::Static) {
-            // A `cow_copy` of region memory (an arena array, which keeps no counter) still
-            // copies: the local names a new array in the same region from here on (not the
-            // place it was loaded from, whose release no longer touches it), and the
-            // original, freed with its region, loses nothing (spec/plan-format.md 4.5).
-            if op.kind == OpKind::CowCopy && s.kind == Kind::Region {
-                let copy = self.values.id(ValueKey::Cow(at, op.index));
-                let mut fresh = ValueState::new(0, Kind::Region);
-                fresh.arena_scope = s.arena_scope;
-                fresh.observable = s.observable;
-                state.values.remove(&copy);
-                if let Some(slot) = state.locals.get_mut(l.index()) {
-                    *slot = Slot::Val(copy);
-                }
-                state.values.insert(copy, fresh);
-            }
             return;
         }
         let owned = matches!(s.count, Count::Known(n) if n > 0);
