@@ -35,8 +35,8 @@
 //! - rule cyc-group-classes: nor when another function may write into an array of the
 //!   group (an array write there on a local of the alias class of a group object): what
 //!   a callee writes lands in this arena's memory, which releases nothing it holds.
-//! - rule cyc-global-alias: a parameter's object, a call's result or unknown code's may be
-//!   a global's object or inside it (`g.m()`), so when finding cycles and groups a global
+//! - rule cyc-global-alias: a parameter's object, a call's result, unknown code's or
+//!   another global's may be a global's object or inside it (`g.m()`), so when finding cycles and groups a global
 //!   reaches each one its type can hold, and each reaches the globals its type can hold.
 //! - rule cyc-collect: otherwise the objects on the cycle are counted, and every release
 //!   of a value of their alias classes is `collect_cycles`, which drops the reference and,
@@ -456,7 +456,9 @@ fn global_aliases(
     // says its result may (`returns_outside`: then, at any depth, a global's or unknown
     // code's object may be in it).
     let may_be_outside = |o: u32| match fe.graph.objs.item(o) {
-        Obj::Param(..) | Obj::Unknown => true,
+        // A global's contents may hold another global's object (`g1` holding a node whose
+        // array holds `g0`), which inside the function is another abstract object too.
+        Obj::Param(..) | Obj::Unknown | Obj::Global(_) => true,
         Obj::CallResult(at) => match program.functions.get(fi).and_then(|f| f.inst(*at)).map(|i| &i.kind) {
             Some(InstKind::Call { callee: ir::Callee::Function(g), .. }) => {
                 escape.functions.get(g.index()).is_none_or(|ge| ge.summary.returns_outside)
