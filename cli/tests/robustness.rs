@@ -146,14 +146,15 @@ fn a_chain_of_nested_structs_is_planned_and_run() {
     text.push_str("fn main() { print(1); }\n");
     let path = scratch_file("structs", "structs.cdy", text.as_bytes());
     let path = path.to_str().unwrap();
-    for command in [&["check", path][..], &["plan", path], &["run", path]] {
+    for command in [&["check", path][..], &["plan", path], &["run", path], &["verify", path]] {
         run_expecting(command, &[0]);
     }
 }
 
 /// Structs that hold the struct below twice, 40 levels: a value of the top one has 2^40
 /// paths, so any walk that follows every path hangs (the lifetime analysis's
-/// observability test did); each struct must be looked into once.
+/// observability test did, and the verifier's test of which types hold references);
+/// each struct must be looked into once.
 #[test]
 fn doubling_structs_take_no_exponential_time() {
     let n = 40;
@@ -164,7 +165,7 @@ fn doubling_structs_take_no_exponential_time() {
     text.push_str(&format!("fn f(x: S{n}) -> S{n} {{ let y = x; return y; }}\nfn main() {{ print(1); }}\n"));
     let path = scratch_file("doubling", "doubling.cdy", text.as_bytes());
     let path = path.to_str().unwrap();
-    for command in [&["check", path][..], &["plan", path], &["run", path]] {
+    for command in [&["check", path][..], &["plan", path], &["run", path], &["verify", path]] {
         let started = Instant::now();
         run_expecting(command, &[0]);
         assert!(started.elapsed() < Duration::from_secs(20), "{command:?}: {:?}", started.elapsed());

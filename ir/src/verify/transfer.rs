@@ -130,7 +130,7 @@ impl<'a> Transfer<'a> {
     /// Whether values of this local's type can hold references, and the program can put
     /// one there (rule verify-fact-constant: not if it only ever holds constant data).
     fn holds_refs(&self, local: LocalId) -> bool {
-        self.ty(local).is_some_and(|t| type_holds_refs(self.program, t, 0))
+        self.ty(local).is_some_and(|t| type_holds_refs(self.program, t))
             && !self.constants.points_to.holds_constants_only(self.id, local)
     }
 
@@ -1428,19 +1428,31 @@ impl<'a> Transfer<'a> {
     }
 }
 
-/// Whether values of a type can hold references (a struct: through one of its fields;
-/// structs cannot contain themselves, and the depth bound only guards invalid IR).
-fn type_holds_refs(program: &Program, ty: &Type, depth: u32) -> bool {
-    match ty.non_null() {
-        Type::Struct(s) => {
-            depth < 64
-                && program
-                    .structs
-                    .get(s.index())
-                    .is_some_and(|def| def.fields.iter().any(|f| type_holds_refs(program, &f.ty, depth + 1)))
+/// Whether values of a type can hold references (a struct: through one of its fields, at
+/// any depth).
+fn type_holds_refs(program: &Program, ty: &Type) -> bool {
+    // Each struct type is looked into once (a worklist, no recursion): nested structs
+    // that hold the one below twice would otherwise be walked 2^depth times.
+    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    let mut work: Vec<&Type> = vec![ty];
+    while let Some(t) = work.pop() {
+        match t.non_null() {
+            Type::Struct(s) => {
+                if !seen.insert(s.index()) {
+                    continue;
+                }
+                if let Some(def) = program.structs.get(s.index()) {
+                    work.extend(def.fields.iter().map(|f| &f.ty));
+                }
+            }
+            t => {
+                if t.value_kind() != ValueKind::Immediate {
+                    return true;
+                }
+            }
         }
-        t => t.value_kind() != ValueKind::Immediate,
     }
+    false
 }
 
 /// A value the function receives `count` references to (an `own` parameter, a popped
