@@ -226,9 +226,10 @@ pub(crate) struct Definitions {
 }
 
 impl Definitions {
-    /// Whether the local only ever holds a constant (it is written, always by `const`).
+    /// Whether the local only ever holds one constant: it is written once, by a `const`.
+    /// (Two `const`s may write two values: `v = 4` before a loop and `v = 7` in it.)
     pub(crate) fn constant(self) -> bool {
-        self.count > 0 && self.count == self.consts
+        self.count == 1 && self.consts == 1
     }
 }
 
