@@ -416,6 +416,14 @@ fn releases(
 }
 
 /// Rule own-take-field: where a taken reference comes from and goes back to.
+/// A place as far as rule own-take-field's aliasing test goes: a global, or a field of
+/// any object of a type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PlaceKey {
+    Field(Option<ir::Type>, u32),
+    Global(ir::GlobalId),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TakenFrom {
     /// `t = o.f; ...; o.f = t`: a field of an object or of a struct local.
@@ -516,6 +524,53 @@ fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr)> {
             }
         }
     }
+    // Per place (a global, or a field of any object of one type: another name of the
+    // object may read the same field): the loads that read it. A take moves the place's
+    // reference into one local, whose release may free the value; another local loaded
+    // from the place before the take's store borrows that value (`g = [C { xs: g, n:
+    // len(g) }]` loads `g` twice), so a take needs every other load of the place to come
+    // after its store, in its block (those read the new value).
+    let object_type = |l: LocalId| f.get_local(l).map(|d| d.ty.non_null().clone());
+    let key_of = |from: TakenFrom| match from {
+        TakenFrom::Field(object, field) => PlaceKey::Field(object_type(object), field),
+        TakenFrom::Global(g) => PlaceKey::Global(g),
+    };
+    let mut loads_of: HashMap<PlaceKey, Vec<(InstAddr, LocalId)>> = HashMap::new();
+    // Where each local is mentioned (read or written).
+    let mut mentioned_at: Vec<Vec<InstAddr>> = vec![Vec::new(); f.locals.len()];
+    for (at, inst) in f.insts() {
+        for l in inst.kind.uses().into_iter().chain(inst.kind.dest()) {
+            if let Some(m) = mentioned_at.get_mut(l.index()) {
+                m.push(at);
+            }
+        }
+        match &inst.kind {
+            InstKind::LoadField { dest, object, field } => {
+                loads_of.entry(PlaceKey::Field(object_type(*object), *field)).or_default().push((at, *dest))
+            }
+            InstKind::LoadGlobal { dest, global } => {
+                loads_of.entry(PlaceKey::Global(*global)).or_default().push((at, *dest))
+            }
+            _ => {}
+        }
+    }
+    // Another load is harmless when it reads the new value (after the store, in the
+    // block), or when its local is dead by the take's load: every mention of it in its
+    // own block, from the load on, and (in the take's block) before the take's load.
+    let alone = |from: TakenFrom, load: InstAddr, store: InstAddr| {
+        loads_of.get(&key_of(from)).into_iter().flatten().all(|&(other, local)| {
+            if other == load || (other.block == store.block && other.index > store.index) {
+                return true;
+            }
+            mentioned_at.get(local.index()).is_some_and(|ms| {
+                ms.iter().all(|m| {
+                    m.block == other.block
+                        && m.index >= other.index
+                        && (m.block != load.block || m.index < load.index)
+                })
+            })
+        })
+    };
     let mut out = Vec::new();
     for (b, block) in f.blocks.iter().enumerate() {
         let at = |k: usize| InstAddr { block: ir::BlockId(b as u32), index: k as u32 };
@@ -525,12 +580,17 @@ fn take_pairs(f: &ir::Function) -> Vec<(InstAddr, InstAddr)> {
                 take.mentions += mentions_in(&inst.kind, take.taken);
                 match take_step(&inst.kind, take.taken, take.from) {
                     TakeStep::Open => open = Some(take),
-                    TakeStep::StoreBack if mentions.get(take.taken.index()) == Some(&take.mentions) => {
+                    TakeStep::StoreBack
+                        if mentions.get(take.taken.index()) == Some(&take.mentions)
+                            && alone(take.from, at(take.load), at(j)) =>
+                    {
                         out.push((at(take.load), at(j)))
                     }
                     // The taken local keeps the reference, mentioned anywhere later.
-                    TakeStep::SwapOut => out.push((at(take.load), at(j))),
-                    TakeStep::StoreBack | TakeStep::Close => {}
+                    TakeStep::SwapOut if alone(take.from, at(take.load), at(j)) => {
+                        out.push((at(take.load), at(j)))
+                    }
+                    TakeStep::StoreBack | TakeStep::SwapOut | TakeStep::Close => {}
                 }
             }
             let load = match &inst.kind {
