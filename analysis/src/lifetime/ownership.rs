@@ -733,6 +733,16 @@ fn refute_candidates(
                 sites.push(at);
             }
         }
+        // A store into a field of a struct local gives the local a new value too: the old
+        // field's reference is released, and a copy of the struct that borrows it (`let
+        // v3 = v2; v2.f0 = [...]`) would read a freed value.
+        if let InstKind::StoreField { object, .. } = &inst.kind
+            && f.get_local(*object).is_some_and(|d| matches!(d.ty.non_null(), ir::Type::Struct(_)))
+            && let Some(sites) = new_values.get_mut(object.index())
+            && sites.last() != Some(&at)
+        {
+            sites.push(at);
+        }
     }
     let mut across = LiveAcrossNewValues { plain, new_values, sets: vec![None; n] };
     let first_roots = compute_roots(n, candidate, sources);
