@@ -293,7 +293,23 @@ pub(crate) fn analyze(
             // "reach" a target object just by being it). Every such component counts: the
             // target may hold objects of several.
             let start_components: HashSet<usize> = start.iter().map(|&o| component[o as usize]).collect();
-            let mut hits: Vec<usize> = objs(target)
+            // rule cyc-call-store: a callee stores at a path inside the argument, so the
+            // target is everything the argument reaches, not the argument alone.
+            let targets: Vec<u32> = if via_call {
+                let mut seen: HashSet<u32> = objs(target).iter().copied().collect();
+                let mut work: Vec<u32> = seen.iter().copied().collect();
+                while let Some(o) = work.pop() {
+                    for &(_, p) in out_edges.get(o as usize).into_iter().flatten() {
+                        if seen.insert(p) {
+                            work.push(p);
+                        }
+                    }
+                }
+                seen.into_iter().collect()
+            } else {
+                objs(target).to_vec()
+            };
+            let mut hits: Vec<usize> = targets
                 .iter()
                 .map(|&t| component[t as usize])
                 .filter(|c| start_components.contains(c) && closed[*c])
