@@ -551,12 +551,7 @@ fn array_writers(
     for (fi, f) in program.functions.iter().enumerate() {
         let mut seen: HashSet<u32> = HashSet::new();
         for (_, inst) in f.insts() {
-            let array = match &inst.kind {
-                InstKind::StoreElem { array, .. }
-                | InstKind::Push { array, .. }
-                | InstKind::Pop { array, .. } => *array,
-                _ => continue,
-            };
+            let Some(array) = super::ownership::array_written(&inst.kind) else { continue };
             for &o in objects.get(fi).and_then(|ls| ls.get(array.index())).into_iter().flatten() {
                 if !seen.insert(o) {
                     continue;
@@ -686,12 +681,7 @@ fn write_copies<'a>(
 ) -> WriteCopies {
     let mut out = WriteCopies { by_source: HashMap::new(), copies: HashSet::new() };
     for (at, inst) in f.insts() {
-        let array = match &inst.kind {
-            InstKind::StoreElem { array, .. }
-            | InstKind::Push { array, .. }
-            | InstKind::Pop { array, .. } => *array,
-            _ => continue,
-        };
+        let Some(array) = super::ownership::array_written(&inst.kind) else { continue };
         let Some(copy) = fe.graph.objs.get(&Obj::Copy(at)) else { continue };
         out.copies.insert(copy);
         for &o in objs(array) {

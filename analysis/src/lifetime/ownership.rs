@@ -299,14 +299,24 @@ pub(crate) fn consumed(
 
 /// The array or struct local an instruction writes through, if any.
 pub(crate) fn written_through(f: &ir::Function, kind: &InstKind) -> Option<LocalId> {
+    if let Some(array) = array_written(kind) {
+        return Some(array);
+    }
     match kind {
-        InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } | InstKind::Pop { array, .. } => {
-            Some(*array)
-        }
         InstKind::StoreField { object, .. }
             if f.get_local(*object).is_some_and(|l| matches!(l.ty.non_null(), ir::Type::Struct(_))) =>
         {
             Some(*object)
+        }
+        _ => None,
+    }
+}
+
+/// The array an array write (`a[i] = v`, `push`, `pop`) writes through.
+pub(crate) fn array_written(kind: &InstKind) -> Option<LocalId> {
+    match kind {
+        InstKind::StoreElem { array, .. } | InstKind::Push { array, .. } | InstKind::Pop { array, .. } => {
+            Some(*array)
         }
         _ => None,
     }
@@ -737,7 +747,7 @@ fn refute_candidates(
         // field's reference is released, and a copy of the struct that borrows it (`let
         // v3 = v2; v2.f0 = [...]`) would read a freed value.
         if let InstKind::StoreField { object, .. } = &inst.kind
-            && f.get_local(*object).is_some_and(|d| matches!(d.ty.non_null(), ir::Type::Struct(_)))
+            && written_through(f, &inst.kind) == Some(*object)
             && let Some(sites) = new_values.get_mut(object.index())
             && sites.last() != Some(&at)
         {
